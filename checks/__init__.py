@@ -1,0 +1,1 @@
+"""Built-in check plugins, installed as gpudoctor.checks (one check per module)."""

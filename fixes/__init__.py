@@ -1,0 +1,1 @@
+"""Built-in fix plugins, installed as gpudoctor.fixes (one fix per module)."""

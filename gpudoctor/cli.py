@@ -1,0 +1,159 @@
+"""Command line: parse, then import only what the chosen command needs.
+
+`gpudoctor --json` must not pay for Textual or requests, so every command lives in its own
+module under gpudoctor.commands and is imported after parsing. Plain `gpudoctor` on a terminal
+opens the TUI; without a terminal it prints the text report and never starts a TUI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from gpudoctor import __version__
+from gpudoctor.errors import GpudoctorError, UserError
+
+COMMANDS = {
+    "check": "run every check and print the report (the default without a terminal)",
+    "list": "list every check and fix, and where each comes from",
+    "devices": "show the GPUs and the exact docker run arguments for the selected ones",
+    "fix": "plan and apply the fixes the failing checks offer",
+    "snapshot": "capture what gpudoctor reads into an archive for bug reports",
+    "verify": "start a short-lived container with the GPUs and check what it sees",
+    "tui": "open the interactive triage screen (the default on a terminal)",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"gpudoctor: error: {message} (see `gpudoctor --help`)\n")
+        raise SystemExit(2)
+
+
+def _common(parser: argparse.ArgumentParser, top: bool) -> None:
+    """Options every command takes, before or after the command name."""
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--root", metavar="DIR|ARCHIVE", default=default,
+                        help="diagnose a host root or snapshot archive instead of this host")
+    parser.add_argument("--json", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="print the machine-readable report (shared/design/report.md)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        default=False if top else argparse.SUPPRESS,
+                        help="show what each check looked at")
+    parser.add_argument("--gpu", metavar="PCI", action="append",
+                        default=[] if top else argparse.SUPPRESS,
+                        help="select this GPU (repeatable), e.g. 0000:07:00.0")
+    parser.add_argument("--include-integrated", action="store_true",
+                        default=False if top else argparse.SUPPRESS,
+                        help="also give containers the integrated GPUs")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        default=20.0 if top else argparse.SUPPRESS,
+                        help="give up on a check after this long (default 20)")
+    parser.add_argument("--no-color", action="store_true",
+                        default=False if top else argparse.SUPPRESS, help="never use colour")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="gpudoctor", description=(
+        "Find out why GPU containers cannot work on this Linux host, explain each problem, "
+        "give the exact docker run arguments that work, and repair what is safe to repair."))
+    parser.add_argument("--version", action="version", version=f"gpudoctor {__version__}")
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    cmd = {name: sub.add_parser(name, help=text, description=text)
+           for name, text in COMMANDS.items()}
+    for p in cmd.values():
+        _common(p, top=False)
+
+    cmd["check"].add_argument("--smoke", action="store_true",
+                              help="also start a container with the GPUs (docker.smoke)")
+
+    fix = cmd["fix"]
+    fix.add_argument("fix_ids", nargs="*", metavar="FIX_ID",
+                     help="run exactly these fixes (default: every fix the failing checks offer)")
+    fix.add_argument("-y", "--yes", action="store_true", help="apply without asking")
+    fix.add_argument("--dry-run", action="store_true", help="only show the plan")
+    fix.add_argument("--bundle", metavar="PATH",
+                     help="install nvidia-container-toolkit from this offline bundle "
+                          "(a folder or the release .tar.gz of .deb/.rpm files)")
+    fix.add_argument("--pciids-url", metavar="URL", help="where pciids.update downloads from")
+    fix.add_argument("--smoke", action="store_true",
+                     help="finish by starting a container with the GPUs (docker.smoke)")
+
+    snap = cmd["snapshot"]
+    snap.add_argument("-o", "--output", metavar="FILE",
+                      help="archive to write (default: gpudoctor-snapshot-DATE-TIME.tar.gz)")
+    snap.add_argument("--no-redact", action="store_true",
+                      help="keep hostnames, serials, UUIDs and credentials in the archive")
+
+    verify = cmd["verify"]
+    verify.add_argument("--image", help="image to run (default: a small image already present)")
+    verify.add_argument("--compose", action="store_true",
+                        help="start it through a generated compose file instead of docker run")
+    verify.add_argument("--pull", action="store_true", help="pull the image if it is missing")
+    verify.add_argument("docker_args", nargs="*", metavar="-- ARGS",
+                        help="docker run arguments to test instead of the report's")
+    return parser
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def choose_command(args: argparse.Namespace) -> str:
+    if args.command:
+        return args.command
+    if args.json or not _interactive():
+        return "check"
+    return "tui"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = choose_command(args)
+    args.command = command
+    if command == "tui" and not _interactive():
+        sys.stderr.write("gpudoctor: error: the TUI needs a terminal on stdin and stdout; "
+                         "use `gpudoctor check` or `gpudoctor --json`\n")
+        return 2
+    try:
+        module = importlib.import_module(f"gpudoctor.commands.{command}")
+        return int(module.run(args) or 0)
+    except GpudoctorError as exc:
+        sys.stderr.write(f"gpudoctor: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("gpudoctor: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the final flush
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:
+        if os.environ.get("GPUDOCTOR_DEBUG"):
+            raise
+        sys.stderr.write(f"gpudoctor: internal error: {type(exc).__name__}: {exc} "
+                         "(set GPUDOCTOR_DEBUG=1 for a traceback)\n")
+        return 3
+
+
+def options_from(args: argparse.Namespace):  # -> gpudoctor.facts.Options
+    """The diagnosis options the person gave, shared by every command."""
+    from gpudoctor.facts import Options
+
+    if args.timeout is not None and args.timeout <= 0:
+        raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
+    return Options(gpus=list(args.gpu or []), include_integrated=bool(args.include_integrated),
+                   smoke=bool(getattr(args, "smoke", False)), image=getattr(args, "image", None),
+                   check_timeout=float(args.timeout))

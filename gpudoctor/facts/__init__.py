@@ -1,0 +1,157 @@
+"""Host facts shared by the checks, each computed once per run on first use.
+
+Checks run concurrently; several need the same expensive fact (the GPU inventory, the Docker
+daemon's state). A fact is computed by the first check that asks, under a per-fact lock, and the
+others wait for it instead of repeating the work. A fact that raises is not cached, so each
+asking check reports the error itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from gpudoctor.facts.docker import DockerDaemon
+    from gpudoctor.facts.gpus import Inventory
+    from gpudoctor.facts.system import GroupDb, KernelModule
+    from gpudoctor.host.base import Host, UserInfo
+
+T = TypeVar("T")
+
+
+@dataclass
+class Options:
+    """What the person asked for that changes the diagnosis."""
+
+    gpus: list[str] = field(default_factory=list)  # PCI addresses selected explicitly
+    include_integrated: bool = False
+    smoke: bool = False
+    image: str | None = None
+    check_timeout: float = 20.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class fact(Generic[T]):  # noqa: N801 - used as a decorator, reads like one
+    """A lazily computed, thread-safe, cached attribute of Facts."""
+
+    def __init__(self, func: Callable[[Facts], T]):
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    def __get__(self, obj: Facts | None, owner: type) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        return obj.memo(self.name, lambda: self.func(obj))
+
+
+class Facts:
+    """Everything the checks know about one host, for one run."""
+
+    def __init__(self, host: Host, options: Options | None = None):
+        self.host = host
+        self.options = options or Options()
+        self._cache: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """Compute a value once per run; third-party plugins may use their own keys."""
+        if key in self._cache:
+            return self._cache[key]
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return self._cache[key]
+
+    # ----- system ------------------------------------------------------------------------------
+    @fact
+    def kernel_release(self) -> str | None:
+        """`uname -r` of the host, from /proc/sys/kernel/osrelease."""
+        return self.host.read_attr("/proc/sys/kernel/osrelease")
+
+    @fact
+    def os_name(self) -> str | None:
+        """PRETTY_NAME from /etc/os-release."""
+        from gpudoctor.facts.system import os_release
+
+        return os_release(self.host).get("PRETTY_NAME")
+
+    @fact
+    def os_release(self) -> dict[str, str]:
+        from gpudoctor.facts.system import os_release
+
+        return os_release(self.host)
+
+    @fact
+    def modules(self) -> dict[str, KernelModule]:
+        """Loaded kernel modules from /proc/modules, keyed by name."""
+        from gpudoctor.facts.system import loaded_modules
+
+        return loaded_modules(self.host)
+
+    @fact
+    def groups(self) -> GroupDb:
+        from gpudoctor.facts.system import GroupDb
+
+        return GroupDb.load(self.host)
+
+    @fact
+    def user(self) -> UserInfo | None:
+        return self.host.user()
+
+    @fact
+    def secure_boot(self) -> bool | None:
+        """True/False from the SecureBoot EFI variable; None when not an EFI boot."""
+        from gpudoctor.facts.system import secure_boot_enabled
+
+        return secure_boot_enabled(self.host)
+
+    # ----- hardware ----------------------------------------------------------------------------
+    @fact
+    def gpus(self) -> Inventory:
+        """Every GPU on the PCI bus, classified and selected (facts/gpus.py)."""
+        from gpudoctor.facts.gpus import build_inventory
+
+        return build_inventory(self.host, self.options)
+
+    @fact
+    def pci_names(self) -> Any:
+        """The pci.ids database the host uses (facts/pciids.py)."""
+        from gpudoctor.facts.pciids import find_pci_ids
+
+        return find_pci_ids(self.host)
+
+    # ----- container stack ---------------------------------------------------------------------
+    @fact
+    def docker(self) -> DockerDaemon:
+        """The Docker daemon the person's `docker` talks to, and the config it reads."""
+        from gpudoctor.facts.docker import discover_daemon
+
+        return discover_daemon(self.host)
+
+    @fact
+    def toolkit(self) -> Any:
+        """nvidia-container-toolkit as installed on the host (facts/toolkit.py)."""
+        from gpudoctor.facts.toolkit import inspect_toolkit
+
+        return inspect_toolkit(self.host)
+
+    @fact
+    def cdi(self) -> Any:
+        """CDI spec files and what they offer (facts/cdi.py)."""
+        from gpudoctor.facts.cdi import inspect_cdi
+
+        return inspect_cdi(self.host, self)
+
+    @fact
+    def docker_run_args(self) -> list[str]:
+        """The exact `docker run` arguments for the selected GPUs (facts/runargs.py)."""
+        from gpudoctor.facts.runargs import compute_run_args
+
+        return compute_run_args(self)

@@ -1,0 +1,94 @@
+"""The report of shared/design/report.md, and the doctor session that produces it.
+
+`Doctor` is what every front end (text, --json, TUI, fix, snapshot) uses: open a host, load the
+plugins, run the checks, build the report. Exit codes: 0 nothing failed, 1 a check failed,
+2 bad command line or unreadable root, 3 gpudoctor itself broke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpudoctor import __version__
+from gpudoctor.facts import Facts, Options
+from gpudoctor.host.base import Host
+from gpudoctor.plugin import Status
+from gpudoctor.registry import Registry
+from gpudoctor.runner import Outcome, failure_outcome, run_checks
+
+SCHEMA_ID = "gpudoctor.report/1"
+STATUSES = ("pass", "warn", "fail", "skip", "error")
+
+
+def summarize(outcomes: list[Outcome]) -> dict[str, int]:
+    counts = dict.fromkeys(STATUSES, 0)
+    for outcome in outcomes:
+        counts[outcome.result.status.value] += 1
+    return counts
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    return 1 if any(o.result.status is Status.FAIL for o in outcomes) else 0
+
+
+@dataclass
+class Doctor:
+    """One diagnosis of one host."""
+
+    host: Host
+    options: Options = field(default_factory=Options)
+    registry: Registry | None = None
+    facts: Facts | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def load(self) -> Registry:
+        if self.registry is None:
+            from gpudoctor import registry
+
+            self.registry = registry.load()
+        return self.registry
+
+    def fresh_facts(self) -> Facts:
+        """Forget what was learnt (after a fix changed the host) and start over."""
+        self.facts = Facts(self.host, self.options)
+        return self.facts
+
+    def run(self, only: list[str] | None = None,
+            on_result: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        reg = self.load()
+        facts = self.fresh_facts()
+        checks = reg.ordered_checks(include_opt_in=self.options.smoke)
+        if only is not None:
+            checks = [c for c in checks if c.id in only]
+        outcomes = run_checks(checks, facts, sources=reg.sources, on_result=on_result)
+        outcomes += [failure_outcome(f) for f in reg.failures if f.group == "gpudoctor.checks"]
+        self.outcomes = outcomes
+        return outcomes
+
+    def report(self) -> dict[str, Any]:
+        facts = self.facts or self.fresh_facts()
+        host_info: dict[str, Any] = dict(self.host.meta())
+        host_info["kernel"] = facts.kernel_release
+        host_info["os"] = facts.os_name
+        try:
+            gpus = [g.to_report() for g in facts.gpus.gpus]
+        except Exception:  # the gpu.present check reports the reason as an error
+            gpus = []
+        try:
+            run_args = list(facts.docker_run_args)
+        except Exception:
+            run_args = []
+        return {
+            "schema": SCHEMA_ID,
+            "gpudoctor_version": __version__,
+            "host": host_info,
+            "gpus": gpus,
+            "checks": [o.to_report() for o in self.outcomes],
+            "docker_run_args": run_args,
+            "summary": summarize(self.outcomes),
+        }
+
+    def exit_code(self) -> int:
+        return exit_code(self.outcomes)
