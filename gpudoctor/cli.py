@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = importlib.import_module(f"gpudoctor.commands.{command}")
         return int(module.run(args) or 0)
     except GpudoctorError as exc:
-        sys.stderr.write(f"gpudoctor: error: {exc}\n")
+        sys.stderr.write(f"gpudoctor: error: {one_line(str(exc))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("gpudoctor: interrupted\n")
@@ -143,9 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("GPUDOCTOR_DEBUG"):
             raise
-        sys.stderr.write(f"gpudoctor: internal error: {type(exc).__name__}: {exc} "
+        sys.stderr.write(f"gpudoctor: internal error: {type(exc).__name__}: {one_line(str(exc))} "
                          "(set GPUDOCTOR_DEBUG=1 for a traceback)\n")
         return 3
+
+
+def one_line(message: str) -> str:
+    """Errors are printed as one line, whatever the library that raised them wrote."""
+    return " ".join(message.split())
 
 
 def options_from(args: argparse.Namespace):  # -> gpudoctor.facts.Options

@@ -80,6 +80,16 @@ class _Slot:
         self.result: Result | None = None
         self.duration = 0.0
         self.user_error: UserError | None = None
+        #: set once the outcome was handed to on_result (the timeout path may get there first)
+        self.reported = False
+        self.lock = threading.Lock()
+
+    def claim_report(self) -> bool:
+        with self.lock:
+            if self.reported:
+                return False
+            self.reported = True
+            return True
 
 
 def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | None = None,
@@ -104,14 +114,17 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
                     status = dep_result.status.value if dep_result else "timed out"
                     slot.result = Result.skip(f"skipped because {dep} did not pass ({status})")
                     return
-            slot.result = _run_one(slot.check, facts)
+            result = _run_one(slot.check, facts)
+            if not slot.done.is_set():
+                slot.result = result
         except UserError as exc:
             slot.user_error = exc
             slot.result = Result.error(str(exc))
         finally:
-            slot.duration = time.monotonic() - start
-            slot.done.set()
-            if on_result is not None and slot.result is not None:
+            if not slot.done.is_set():
+                slot.duration = time.monotonic() - start
+                slot.done.set()
+            if on_result is not None and slot.result is not None and slot.claim_report():
                 on_result(_outcome(slot, sources))
 
     started = time.monotonic()
@@ -132,7 +145,7 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
                         "the Docker daemon, a file) is not answering.")
             slot.duration = limit
             slot.done.set()
-            if on_result is not None:
+            if on_result is not None and slot.claim_report():
                 on_result(_outcome(slot, sources))
         if slot.user_error is not None:
             raise slot.user_error

@@ -34,7 +34,7 @@ class Options:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class fact(Generic[T]):  # noqa: N801 - used as a decorator, reads like one
+class fact(Generic[T]):
     """A lazily computed, thread-safe, cached attribute of Facts."""
 
     def __init__(self, func: Callable[[Facts], T]):
@@ -118,7 +118,7 @@ class Facts:
         """Every GPU on the PCI bus, classified and selected (facts/gpus.py)."""
         from gpudoctor.facts.gpus import build_inventory
 
-        return build_inventory(self.host, self.options)
+        return build_inventory(self.host, self.options, lambda: self.pci_names)
 
     @fact
     def pci_names(self) -> Any:

@@ -416,8 +416,6 @@ def discover_daemon(host: Host) -> DockerDaemon:
         daemon.flags = parse_flags(daemon.process.cmdline)
     decide_mode(host, daemon, procs)
     decide_config(host, daemon)
-    if daemon.reachable is False and daemon.error and "permission denied" in daemon.error:
-        check_socket_access(host, daemon)
-    elif not host.live:
+    if (daemon.reachable is False and daemon.error and "permission denied" in daemon.error) or not host.live:
         check_socket_access(host, daemon)
     return daemon

@@ -14,7 +14,10 @@ from gpudoctor.errors import UserError
 from gpudoctor.host.base import Host
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from gpudoctor.facts import Options
+    from gpudoctor.facts.pciids import PciIds
 
 PCI_DEVICES = "/sys/bus/pci/devices"
 
@@ -261,7 +264,9 @@ def select(gpus: list[Gpu], options: Options) -> None:
             gpu.selected, gpu.selection_reason = True, "integrated, and the host has no discrete GPU"
 
 
-def build_inventory(host: Host, options: Options) -> Inventory:
+def build_inventory(host: Host, options: Options,
+                    names: Callable[[], PciIds] | None = None) -> Inventory:
+    """Scan the PCI bus once; `names` gives the (cached) pci.ids for naming GPUs."""
     from gpudoctor.errors import HostError
 
     inv = Inventory()
@@ -271,7 +276,6 @@ def build_inventory(host: Host, options: Options) -> Inventory:
         inv.sysfs_readable = False
         inv.problems.append(f"{PCI_DEVICES}: {exc.reason}")
         addresses = []
-    kernel = None
     release = host.read_attr("/proc/sys/kernel/osrelease")
     kernel = kernel_version(release)
     for pci in addresses:
@@ -284,10 +288,13 @@ def build_inventory(host: Host, options: Options) -> Inventory:
         classify(host, gpu, kernel)
         inv.gpus.append(gpu)
     if inv.gpus:
-        from gpudoctor.facts.pciids import find_pci_ids
+        if names is None:
+            from gpudoctor.facts.pciids import find_pci_ids
 
-        names = find_pci_ids(host)
+            database = find_pci_ids(host)
+        else:
+            database = names()
         for gpu in inv.gpus:
-            gpu.name = names.name(gpu.vendor_id, gpu.device_id)
+            gpu.name = database.name(gpu.vendor_id, gpu.device_id)
     select(inv.gpus, options)
     return inv

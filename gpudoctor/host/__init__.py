@@ -14,7 +14,7 @@ __all__ = ["CommandResult", "FileStat", "Host", "ProcessInfo", "UserInfo", "open
 
 def open_host(root: str | None) -> Host:
     """The live host when root is None or "/", else a RootHost (unpacking archives first)."""
-    if root is None or os.path.abspath(root) == "/" and os.path.isdir(root):
+    if root is None or (os.path.abspath(root) == "/" and os.path.isdir(root)):
         from gpudoctor.host.live import LiveHost
 
         return LiveHost()

@@ -57,11 +57,16 @@ def unpack(archive: str) -> str:
     devices, bounded total size), then extracted with Python's `data` filter as a second line.
     """
     try:
-        tar = tarfile.open(archive, "r:*")
+        tar = tarfile.open(archive, "r:*")  # noqa: SIM115 - closed by the `with tar` below
     except FileNotFoundError as exc:
         raise UserError(f"snapshot {archive} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise UserError(f"snapshot {archive} is a folder; pass it as --root DIR") from exc
+    except PermissionError as exc:
+        raise UserError(f"cannot read snapshot {archive}: permission denied") from exc
     except (tarfile.TarError, OSError, EOFError) as exc:
-        raise UserError(f"cannot read snapshot {archive}: not a tar archive ({exc})") from exc
+        raise UserError(f"cannot read snapshot {archive}: it is not a tar archive "
+                        "(plain, gzip, bzip2 or xz)") from exc
     dest = tempfile.mkdtemp(prefix="gpudoctor-root-")
     try:
         with tar:

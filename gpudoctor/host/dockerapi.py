@@ -41,7 +41,8 @@ def _connect(endpoint: str, timeout: float) -> socket.socket:
             ) from exc
         except TimeoutError as exc:
             sock.close()
-            raise DockerUnavailable(f"the daemon at {path} did not accept within {timeout:g} s") from exc
+            raise DockerUnavailable(
+                f"the daemon at {path} did not accept within {timeout:g} s") from exc
         except OSError as exc:
             sock.close()
             raise DockerUnavailable(f"cannot connect to {path}: {exc.strerror or exc}") from exc
@@ -66,7 +67,8 @@ def _read_all(sock: socket.socket, timeout: float, where: str) -> bytes:
         try:
             data = sock.recv(65536)
         except TimeoutError as exc:
-            raise DockerUnavailable(f"the daemon at {where} did not answer within {timeout:g} s") from exc
+            raise DockerUnavailable(
+                f"the daemon at {where} did not answer within {timeout:g} s") from exc
         except OSError as exc:
             raise DockerUnavailable(f"reading from {where} failed: {exc.strerror or exc}") from exc
         if not data:

@@ -59,6 +59,20 @@ def load_host_json(root: str) -> dict[str, Any]:
     return doc
 
 
+def api_key(path: str) -> str:
+    """The host.json `docker` key holding the answer to an Engine API GET.
+
+    /info -> info, /version -> version, /containers/json?all=1 -> containers, and any other path
+    -> its segments joined by `_` (e.g. /containers/ID/json -> containers_ID_json). A version
+    prefix such as /v1.41 is ignored.
+    """
+    parts = [p for p in path.split("?")[0].split("/") if p]
+    if parts and parts[0].startswith("v1."):
+        parts = parts[1:]
+    joined = "_".join(parts)
+    return {"containers_json": "containers"}.get(joined, joined)
+
+
 class RootHost(Host):
     """Answers from files under a root directory, as if chrooted into it."""
 
@@ -193,7 +207,8 @@ class RootHost(Host):
                             mtime=0.0, major=int(entry.get("major", 0)),
                             minor=int(entry.get("minor", 0)))
         except (TypeError, ValueError) as exc:
-            raise HostError(path, f"its device_nodes entry in host.json is malformed: {exc}") from exc
+            raise HostError(path, f"its device_nodes entry in host.json is malformed: "
+                                  f"{exc}") from exc
 
     # ----- facts that are not files ------------------------------------------------------------
     def processes(self) -> list[ProcessInfo] | None:
@@ -237,10 +252,7 @@ class RootHost(Host):
             raise DockerUnavailable("the root did not capture the Docker daemon's state")
         if "error" in docker:
             raise DockerUnavailable(str(docker["error"]))
-        key = {"/info": "info", "/version": "version",
-               "/containers/json?all=1": "containers"}.get(path.split("/v1.")[-1], None)
-        if key is None:
-            key = path.strip("/").split("?")[0].replace("/", "_")
+        key = api_key(path)
         if key not in docker:
             raise DockerUnavailable(f"the root did not capture the daemon's {path}")
         return docker[key]

@@ -1,0 +1,359 @@
+"""What the triage screen shows, computed without Textual.
+
+The app (app.py) only lays these out. Keeping the wording, the grouping, the header line and the
+compose fragment here means they can be read and tested as plain Python, and that the text the
+TUI shows matches the text report (same marks, same area order).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gpudoctor.textreport import AREA_ORDER, MARKS
+
+if TYPE_CHECKING:
+    from gpudoctor.plugin import Check
+    from gpudoctor.report import Doctor
+    from gpudoctor.runner import Outcome
+
+#: Shown in a row's status column until its result arrives (braille spinner, 10 frames).
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+#: The status words of the detail pane, so a status reads without colour too.
+STATUS_WORDS = {"pass": "passed", "warn": "warning", "fail": "failed", "skip": "skipped",
+                "error": "could not be decided"}
+#: Theme variables (light and dark themes both define them) for each status.
+STATUS_THEME_VARIABLE = {"pass": "success", "warn": "warning", "fail": "error",
+                         "skip": "text-muted", "error": "accent"}
+SMOKE_CHECK = "docker.smoke"
+DEFAULT_IMAGE = "IMAGE"
+
+
+def mark(status: str) -> str:
+    """The flutter-doctor style mark of the text report: ✓ ! ✗ - ☠."""
+    return MARKS.get(status, "?")
+
+
+def area_key(area: str) -> int:
+    return AREA_ORDER.index(area) if area in AREA_ORDER else len(AREA_ORDER)
+
+
+@dataclass
+class Row:
+    """One check on the screen: known from the registry before it has run."""
+
+    id: str
+    title: str
+    area: str
+    outcome: Outcome | None = None
+    opt_in: bool = False
+
+    @property
+    def status(self) -> str | None:
+        return self.outcome.result.status.value if self.outcome else None
+
+    @property
+    def summary(self) -> str:
+        return self.outcome.result.summary if self.outcome else "checking…"
+
+    @property
+    def fixes(self) -> list[str]:
+        return list(self.outcome.result.fixes) if self.outcome else []
+
+    @property
+    def fixable(self) -> bool:
+        """A finished check that found a problem and offers at least one fix."""
+        return bool(self.outcome and self.outcome.result.status.is_problem and self.fixes)
+
+
+def rows_for(checks: Iterable[type[Check]]) -> list[Row]:
+    """The rows in report order (area, then the registry's order inside an area)."""
+    rows = [Row(c.id, c.title, c.area.value, opt_in=c.opt_in) for c in checks]
+    return sorted(rows, key=lambda r: area_key(r.area))  # stable: keeps order inside an area
+
+
+def group_by_area(rows: Sequence[Row]) -> list[tuple[str, list[Row]]]:
+    groups: dict[str, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(row.area, []).append(row)
+    return sorted(groups.items(), key=lambda item: area_key(item[0]))
+
+
+def counts(rows: Iterable[Row]) -> dict[str, int]:
+    tally = dict.fromkeys(("pass", "warn", "fail", "skip", "error", "pending"), 0)
+    for row in rows:
+        tally[row.status or "pending"] += 1
+    return tally
+
+
+@dataclass
+class HostSummary:
+    """The header's facts about the host, gathered in a worker thread (they read files)."""
+
+    where: str
+    os: str | None = None
+    kernel: str | None = None
+    gpus_found: int | None = None
+    gpus_selected: int | None = None
+    gpu_labels: list[str] = field(default_factory=list)
+    snapshot: str | None = None
+
+
+def summarize_host(doctor: Doctor) -> HostSummary:
+    """Name the host (or root) and count its GPUs; never raises (a check reports the cause)."""
+    host = doctor.host
+    facts = doctor.facts or doctor.fresh_facts()
+    if host.live:
+        try:
+            name = (host.read_optional("/proc/sys/kernel/hostname", 256) or "").strip()
+        except Exception:
+            name = ""
+        where = f"this host ({name})" if name else "this host"
+    else:
+        where = str(host.meta().get("root") or host.describe())
+    summary = HostSummary(where=where)
+    meta = host.meta().get("snapshot")
+    if isinstance(meta, dict) and meta.get("captured_at"):
+        summary.snapshot = str(meta["captured_at"])
+    for attr, fact in (("os", "os_name"), ("kernel", "kernel_release")):
+        try:
+            setattr(summary, attr, getattr(facts, fact))
+        except Exception:
+            pass
+    try:
+        gpus = [g for g in facts.gpus.gpus if g.vendor != "other"]
+        summary.gpus_found = len(gpus)
+        summary.gpus_selected = sum(1 for g in gpus if g.selected)
+        summary.gpu_labels = [g.label for g in gpus if g.selected]
+    except Exception:
+        pass
+    return summary
+
+
+def shorten_path(text: str, width: int) -> str:
+    """Keep the end of a long path (the root's own name is what tells roots apart)."""
+    if len(text) <= width:
+        return text
+    return "…" + text[-(width - 1):] if width > 1 else text[:width]
+
+
+def header_parts(host: HostSummary | None, tally: Mapping[str, int],
+                 width: int = 100) -> list[tuple[str, str | None]]:
+    """The header line as (text, status-or-None) pieces, so the app can colour the counts."""
+    parts: list[tuple[str, str | None]] = []
+    gpu_text = ""
+    if host is not None and host.gpus_found is not None:
+        gpu_text = f"{host.gpus_found} GPU{'s' if host.gpus_found != 1 else ''} found"
+        if host.gpus_found:
+            gpu_text += f", {host.gpus_selected} selected"
+    count_text = "  ".join(f"{mark(s)} {tally.get(s, 0)}" for s in ("pass", "warn", "fail"))
+    extra = []
+    if tally.get("error"):
+        extra.append(f"{mark('error')} {tally['error']}")
+    if tally.get("skip"):
+        extra.append(f"{mark('skip')} {tally['skip']}")
+    pending = tally.get("pending", 0)
+    tail = ("  " + "  ".join(extra) if extra else "") + (
+        f"  checking {pending}…" if pending else "")
+    fixed = len(gpu_text) + len(count_text) + len(tail) + 8
+    where = host.where if host else "…"
+    where = shorten_path(where, max(12, width - fixed))
+    parts.append((where, None))
+    if gpu_text:
+        parts.append(("  ·  " + gpu_text, None))
+    parts.append(("  ·  ", None))
+    for i, status in enumerate(("pass", "warn", "fail")):
+        parts.append((("  " if i else "") + f"{mark(status)} {tally.get(status, 0)}", status))
+    for status in ("error", "skip"):
+        if tally.get(status):
+            parts.append((f"  {mark(status)} {tally[status]}", status))
+    if pending:
+        parts.append((f"  checking {pending}…", None))
+    return parts
+
+
+def header_text(host: HostSummary | None, tally: Mapping[str, int], width: int = 100) -> str:
+    return "".join(text for text, _ in header_parts(host, tally, width))
+
+
+# ----- the detail pane -------------------------------------------------------------------------
+@dataclass
+class FixOffer:
+    id: str
+    title: str
+    registered: bool = True
+
+
+def detail_sections(row: Row, offers: Sequence[FixOffer],
+                    apply_problem: str | None) -> list[tuple[str, list[str]]]:
+    """(heading, lines) of the detail pane: what was seen, why it matters, what to do, fixes."""
+    if row.outcome is None:
+        return [("", ["This check is still running; its result appears here when it arrives."])]
+    result = row.outcome.result
+    sections: list[tuple[str, list[str]]] = [("", [result.summary])]
+    if result.evidence:
+        sections.append(("What was seen", list(result.evidence)))
+    if result.details:
+        sections.append(("Why it matters", result.details.splitlines()))
+    if result.remedy:
+        sections.append(("What to do", result.remedy.splitlines()))
+    if offers:
+        lines = []
+        for offer in offers:
+            known = "" if offer.registered else " (not installed in this gpudoctor)"
+            lines.append(f"{offer.id}: {offer.title}{known}")
+        if not row.fixable:
+            lines.append("Nothing to fix now: the check does not report a problem.")
+        elif apply_problem:
+            lines.append(f"Press f to see the plan. {apply_problem}")
+        else:
+            lines.append("Press f to see the plan and apply it.")
+        sections.append(("Fixes offered", lines))
+    return sections
+
+
+def detail_text(row: Row, offers: Sequence[FixOffer], apply_problem: str | None) -> str:
+    """The detail pane as plain text (what the pane shows, less the styling)."""
+    status = row.status
+    head = f"{mark(status)} {row.title}" if status else f"… {row.title}"
+    word = STATUS_WORDS.get(status or "", "running")
+    out = [f"{head}  ({row.id}, {word})"]
+    for heading, lines in detail_sections(row, offers, apply_problem):
+        out.append("")
+        if heading:
+            out.append(heading)
+            out.extend(f"  {line}" for line in lines)
+        else:
+            out.extend(lines)
+    return "\n".join(out)
+
+
+# ----- which checks a fix affects --------------------------------------------------------------
+def affected_checks(fix_ids: Iterable[str], rows: Sequence[Row],
+                    requires: Mapping[str, Sequence[str]]) -> list[str]:
+    """Checks to re-run after fixes: those that offered them, and every check that needs one
+    of those (a dependent was skipped because its requirement failed)."""
+    wanted = set(fix_ids)
+    chosen = {r.id for r in rows if wanted & set(r.fixes)}
+    grew = True
+    while grew:
+        grew = False
+        for check_id, needs in requires.items():
+            if check_id not in chosen and chosen & set(needs):
+                chosen.add(check_id)
+                grew = True
+    return [r.id for r in rows if r.id in chosen]
+
+
+def fixable_ids(rows: Iterable[Row]) -> list[str]:
+    """Every fix the problem checks offer, in row order, each once."""
+    ids: list[str] = []
+    for row in rows:
+        if row.fixable:
+            for fix_id in row.fixes:
+                if fix_id not in ids:
+                    ids.append(fix_id)
+    return ids
+
+
+# ----- docker run arguments and the compose fragment --------------------------------------------
+def docker_run_command(run_args: Sequence[str], image: str | None = None) -> str:
+    if not run_args:
+        return ""
+    return " ".join(["docker", "run", "--rm", "-it", *map(shlex.quote, run_args),
+                     image or DEFAULT_IMAGE])
+
+
+def _split(arg: str) -> tuple[str, str]:
+    name, _, value = arg.partition("=")
+    return name, value
+
+
+def _yaml_scalar(value: str) -> str:
+    """Quote every value: compose v2 rejects a numeric GID given as a YAML int."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def compose_fragment(run_args: Sequence[str], image: str | None = None,
+                     service: str = "app") -> str:
+    """The compose service equivalent to `docker run` with these arguments.
+
+    `--device` paths and CDI names go to `devices`, `--group-add` GIDs (quoted) to
+    `group_add`, `--gpus` to a device reservation with the nvidia driver (what compose sends for
+    `--gpus`), `--runtime` to `runtime`; anything else is kept as a comment, never dropped.
+    """
+    devices: list[str] = []
+    groups: list[str] = []
+    security: list[str] = []
+    runtime: str | None = None
+    gpus: str | None = None
+    unknown: list[str] = []
+    for arg in run_args:
+        name, value = _split(arg)
+        if name == "--device" and value:
+            devices.append(value)
+        elif name == "--group-add" and value:
+            groups.append(value)
+        elif name == "--gpus" and value:
+            gpus = value
+        elif name == "--runtime" and value:
+            runtime = value
+        elif name == "--security-opt" and value:
+            security.append(value)
+        else:
+            unknown.append(arg)
+    lines = ["services:", f"  {service}:", f"    image: {image or DEFAULT_IMAGE}"]
+    if runtime:
+        lines.append(f"    runtime: {runtime}")
+    for key, values in (("devices", devices), ("group_add", groups),
+                        ("security_opt", security)):
+        if values:
+            lines.append(f"    {key}:")
+            lines.extend(f"      - {_yaml_scalar(v)}" for v in values)
+    if gpus:
+        lines += ["    deploy:", "      resources:", "        reservations:", "          devices:",
+                  "            - driver: nvidia"]
+        if gpus == "all":
+            lines.append("              count: all")
+        elif gpus.isdigit():
+            lines.append(f"              count: {gpus}")
+        elif gpus.startswith("device="):
+            ids = ", ".join(_yaml_scalar(i) for i in gpus[len("device="):].split(","))
+            lines.append(f"              device_ids: [{ids}]")
+        lines.append("              capabilities: [gpu]")
+    for arg in unknown:
+        lines.append(f"    # also pass: {arg}")
+    return "\n".join(lines) + "\n"
+
+
+def run_args_text(run_args: Sequence[str], compose: str, image: str | None = None) -> str:
+    """What `d` shows and copies: the docker run line, then the compose fragment."""
+    if not run_args:
+        return ""
+    return (f"{docker_run_command(run_args, image)}\n\n# compose.yaml\n{compose}")
+
+
+def parse_environment_flag(environ: Mapping[str, str]) -> str | None:
+    """`light` or `dark` from COLORFGBG ("15;0": light text on black), which several terminals
+    set; None when the terminal does not say."""
+    value = environ.get("COLORFGBG", "")
+    if not value:
+        return None
+    background = value.rsplit(";", 1)[-1]
+    if not background.isdigit():
+        return None
+    return "light" if int(background) in (7, 15) else "dark"
+
+
+def choose_theme(environ: Mapping[str, str]) -> str:
+    """GPUDOCTOR_THEME (a Textual theme name) wins; else the terminal's background if known."""
+    explicit = environ.get("GPUDOCTOR_THEME", "").strip()
+    if explicit:
+        return explicit
+    return "textual-light" if parse_environment_flag(environ) == "light" else "textual-dark"
+
+
+def option_dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}

@@ -1,0 +1,5 @@
+"""Shared fixtures: the real test dockerd (tests/support/docker_fixtures.py) and host roots."""
+
+from __future__ import annotations
+
+pytest_plugins = ["tests.support.docker_fixtures"]

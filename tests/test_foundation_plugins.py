@@ -1,0 +1,195 @@
+"""Plugins, the runner and the command line: third-party plugins found through entry points,
+broken plugins reported as errors, hung checks timed out, and the --json path kept lean."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from gpudoctor.facts import Facts, Options
+from gpudoctor.host.rootfs import RootHost
+from gpudoctor.plugin import Area, Check, Result, Status
+from gpudoctor.runner import run_checks
+from tests.support.cli import check_of, run_gpudoctor, validate_report
+
+PLUGIN_SOURCE = '''
+"""A third-party gpudoctor plugin, installed with pip for the tests."""
+import time
+from gpudoctor.plugin import Area, Check, Result
+
+
+class RaisingCheck(Check):
+    id = "acme.raises"
+    title = "A check that raises"
+    area = Area.OTHER
+
+    def run(self, facts):
+        raise RuntimeError("acme's sensor exploded")
+
+
+class SleepyCheck(Check):
+    id = "acme.sleepy"
+    title = "A check that hangs"
+    area = Area.OTHER
+    timeout = 0.5
+
+    def run(self, facts):
+        time.sleep(30)
+        return Result.passed("never")
+
+
+class GoodCheck(Check):
+    id = "acme.good"
+    title = "Acme hardware is happy"
+    area = Area.HARDWARE
+
+    def run(self, facts):
+        return Result.passed(f"kernel {facts.kernel_release}")
+'''
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pip-install a real distribution exposing gpudoctor entry points into a target folder."""
+    src = tmp_path_factory.mktemp("acme-src")
+    (src / "acme_gpudoctor.py").write_text(PLUGIN_SOURCE)
+    (src / "acme_broken.py").write_text("import does_not_exist_anywhere\n")
+    (src / "pyproject.toml").write_text(textwrap.dedent('''
+        [build-system]
+        requires = ["setuptools>=61"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "acme-gpudoctor"
+        version = "1.0"
+        [tool.setuptools]
+        py-modules = ["acme_gpudoctor", "acme_broken"]
+        [project.entry-points."gpudoctor.checks"]
+        acme = "acme_gpudoctor"
+        broken = "acme_broken:Nothing"
+    '''))
+    target = tmp_path_factory.mktemp("acme-site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(target), str(src)],
+                   check=True, timeout=240, capture_output=True)
+    return target
+
+
+def test_third_party_plugins_run_and_failures_are_errors(plugin_site: Path,
+                                                         tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "proc/sys/kernel").mkdir(parents=True)
+    (root / "proc/sys/kernel/osrelease").write_text("6.8.0-test\n")
+    env = {"PYTHONPATH": str(plugin_site)}
+    started = time.monotonic()
+    run = run_gpudoctor("--json", "--root", root, env=env)
+    elapsed = time.monotonic() - started
+    report = validate_report(run.json)
+    assert check_of(report, "acme.good")["status"] == "pass"
+    assert check_of(report, "acme.good")["summary"] == "kernel 6.8.0-test"
+    raises = check_of(report, "acme.raises")
+    assert raises["status"] == "error"
+    assert "acme's sensor exploded" in raises["summary"]
+    assert check_of(report, "acme.sleepy")["summary"] == "timed out after 0.5 s"
+    broken = check_of(report, "plugin.broken")
+    assert broken["status"] == "error"
+    assert "does_not_exist_anywhere" in broken["summary"]
+    assert "acme-gpudoctor" in broken["source"] or "acme_gpudoctor" in broken["source"]
+    assert check_of(report, "gpu.present")["status"] == "fail"  # built-ins still ran
+    assert elapsed < 15  # the hung check did not hold gpudoctor up
+
+    listing = run_gpudoctor("list", env=env)
+    assert listing.returncode == 0
+    line = next(ln for ln in listing.stdout.splitlines() if "acme.good" in ln)
+    assert "entry point acme of acme_gpudoctor" in line
+    assert "gpu.present" in listing.stdout and "built in" in listing.stdout
+
+
+class _Fixed(Check):
+    area = Area.OTHER
+    verdict = Status.PASS
+
+    def run(self, facts: Facts) -> Result:
+        return Result(self.verdict, f"{self.id} said {self.verdict.value}")
+
+
+def _check(cid: str, verdict: Status, requires: tuple[str, ...] = ()) -> type[Check]:
+    return type(cid.replace(".", "_"), (_Fixed,), {"id": cid, "title": cid,
+                                                   "verdict": verdict, "requires": requires})
+
+
+def test_dependents_of_a_failed_check_are_skipped_with_the_reason(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    facts = Facts(RootHost(str(tmp_path)), Options())
+    checks = [_check("a.fails", Status.FAIL), _check("b.needs_a", Status.PASS, ("a.fails",)),
+              _check("c.ok", Status.PASS), _check("d.needs_c", Status.PASS, ("c.ok",))]
+    outcomes = run_checks(checks, facts, timeout=5)
+    assert [o.id for o in outcomes] == ["a.fails", "b.needs_a", "c.ok", "d.needs_c"]
+    by_id = {o.id: o.result for o in outcomes}
+    assert by_id["b.needs_a"].status is Status.SKIP
+    assert by_id["b.needs_a"].summary == "skipped because a.fails did not pass (fail)"
+    assert by_id["d.needs_c"].status is Status.PASS
+
+
+def test_checks_run_concurrently(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+
+    class Slow(Check):
+        area = Area.OTHER
+
+        def run(self, facts: Facts) -> Result:
+            time.sleep(0.4)
+            return Result.passed("slept")
+
+    checks = [type(f"Slow{i}", (Slow,), {"id": f"slow.n{i}", "title": "s"}) for i in range(6)]
+    started = time.monotonic()
+    outcomes = run_checks(checks, Facts(RootHost(str(tmp_path))), timeout=5)
+    assert all(o.result.status is Status.PASS for o in outcomes)
+    assert time.monotonic() - started < 1.5  # six 0.4 s checks, not 2.4 s in a row
+
+
+def test_json_path_imports_neither_textual_nor_requests(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    code = ("import sys, runpy; sys.argv=['gpudoctor','--json','--root',sys.argv[1]];\n"
+            "try:\n    runpy.run_module('gpudoctor', run_name='__main__')\n"
+            "except SystemExit:\n    pass\n"
+            "heavy=[m for m in ('textual','requests','rich','yaml','http.client') "
+            "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert "HEAVY []" in proc.stderr, proc.stderr
+    validate_report(__import__("json").loads(proc.stdout))
+
+
+def test_without_a_terminal_plain_gpudoctor_prints_the_text_report(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    run = run_gpudoctor("--root", tmp_path, input="")
+    assert run.returncode == 1
+    assert "A GPU for containers" in run.stdout
+    assert "\x1b[" not in run.stdout  # no TUI escape codes, no colour when piped
+    tui = run_gpudoctor("tui", "--root", tmp_path, input="")
+    assert tui.returncode == 2
+    assert "needs a terminal" in tui.stderr
+
+
+def test_bad_command_line_is_one_line_and_exit_2() -> None:
+    run = run_gpudoctor("--timeout", "soon")
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "invalid float value" in run.stderr
+    run = run_gpudoctor("--timeout", "0", "--json")
+    assert run.returncode == 2 and "must be more than 0" in run.stderr
+    run = run_gpudoctor("frobnicate")
+    assert run.returncode == 2 and "invalid choice" in run.stderr
+
+
+def test_live_host_json_report_is_valid() -> None:
+    run = run_gpudoctor("--json", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert run.returncode in (0, 1)
+    report = validate_report(run.json)
+    assert report["host"]["root"] == "/"
+    assert report["host"]["kernel"]
+    assert check_of(report, "gpu.present")["status"] in ("pass", "fail")
