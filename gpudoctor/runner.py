@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -68,6 +67,8 @@ def _run_one(check: Check, facts: Facts) -> Result:
         return Result.error(f"could not read {exc.path}: {exc.reason}",
                             details="The check needs this file to decide; its verdict is unknown.")
     except Exception as exc:
+        import traceback  # only a crashing check pays for it
+
         tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
         return Result.error(f"the check crashed: {type(exc).__name__}: {exc}",
                             details="".join(tb[-3:]).strip())

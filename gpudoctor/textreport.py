@@ -50,14 +50,19 @@ class Painter:
         return self.paint(text, "1")
 
 
-def _indent(text: str, prefix: str = "      ", width: int = 100) -> list[str]:
+def _indent(text: str, prefix: str = "      ", width: int = 100,
+            first: str | None = None) -> list[str]:
+    """Wrap each paragraph under `prefix`; `first` replaces the prefix on a paragraph's first
+    line (a bullet), so continuation lines line up under the text, not under another bullet."""
     lines: list[str] = []
+    lead = first if first is not None else prefix
     for para in text.splitlines():
         if not para.strip():
             continue
-        wrapped = textwrap.wrap(para, width=width - len(prefix), break_long_words=False,
+        wrapped = textwrap.wrap(para, width=width - len(lead), break_long_words=False,
                                 break_on_hyphens=False) or [""]
-        lines.extend(prefix + w for w in wrapped)
+        lines.append(lead + wrapped[0])
+        lines.extend(prefix + " " * (len(lead) - len(prefix)) + w for w in wrapped[1:])
     return lines
 
 
@@ -93,9 +98,11 @@ def render(report: dict[str, Any], verbose: bool = False, stream: TextIO | None 
             if verbose:
                 out.extend(_indent(check.get("details", "")))
                 for line in check.get("evidence", []):
-                    out.extend(_indent(line, "      • "))
+                    out.extend(_indent(line, first="      • "))
             if (problem or verbose) and check.get("remedy"):
-                out.extend(_indent("→ " + check["remedy"]))
+                head, _, rest = check["remedy"].partition("\n")
+                out.extend(_indent(head, first="      → "))
+                out.extend(_indent(rest, prefix="        "))
             if problem and check.get("fixes"):
                 out.extend(_indent("gpudoctor can fix this: sudo gpudoctor fix "
                                    + " ".join(check["fixes"])))

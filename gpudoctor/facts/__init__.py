@@ -140,7 +140,7 @@ class Facts:
         """nvidia-container-toolkit as installed on the host (facts/toolkit.py)."""
         from gpudoctor.facts.toolkit import inspect_toolkit
 
-        return inspect_toolkit(self.host)
+        return inspect_toolkit(self.host, self.docker)
 
     @fact
     def cdi(self) -> Any:

@@ -1,7 +1,8 @@
-"""System facts: os-release, kernel modules, groups, Secure Boot."""
+"""System facts: os-release, kernel modules, groups, Secure Boot, char device majors."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from gpudoctor.errors import HostError
@@ -35,6 +36,8 @@ class KernelModule:
     used_by: tuple[str, ...]
     state: str  # Live, Loading, Unloading
     version: str | None = None
+    #: Taint flags the kernel prints in parentheses: "POE" for NVIDIA's proprietary module.
+    taint: str = ""
 
 
 def loaded_modules(host: Host) -> dict[str, KernelModule]:
@@ -54,12 +57,176 @@ def loaded_modules(host: Host) -> dict[str, KernelModule]:
         except ValueError:
             continue
         used = tuple(u for u in parts[3].split(",") if u and u != "-")
-        modules[name] = KernelModule(name, size, ref, used, parts[4])
+        taint = parts[6].strip("()") if len(parts) > 6 and parts[6].startswith("(") else ""
+        modules[name] = KernelModule(name, size, ref, used, parts[4], taint=taint)
     return modules
 
 
 def module_version(host: Host, name: str) -> str | None:
     return host.read_attr(f"/sys/module/{name}/version")
+
+
+def module_state(host: Host, name: str) -> str | None:
+    """/sys/module/<name>/initstate ("live", "coming", "going"); "builtin" for a module built
+    into the kernel (its folder exists without initstate); None when it is not there at all."""
+    state = host.read_attr(f"/sys/module/{name}/initstate")
+    if state:
+        return state
+    try:
+        return "builtin" if host.is_dir(f"/sys/module/{name}") else None
+    except HostError:
+        return None
+
+
+def kernel_cmdline(host: Host) -> list[str]:
+    """The words of /proc/cmdline."""
+    return (host.read_attr("/proc/cmdline") or "").split()
+
+
+#: Where modprobe reads its configuration, in its own order of precedence.
+MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d",
+                 "/lib/modprobe.d", "/usr/lib/modprobe.d")
+
+
+def modprobe_lines(host: Host, module: str) -> list[tuple[str, str]]:
+    """(file, line) of every modprobe.d `blacklist`, `install` or `options` line for module.
+
+    Evidence for "nouveau is blacklisted but still loaded" (initramfs not rebuilt) and the
+    like; unreadable files are passed over.
+    """
+    found: list[tuple[str, str]] = []
+    wanted = {module, module.replace("_", "-")}
+    for folder in MODPROBE_DIRS:
+        try:
+            names = host.listdir(folder)
+        except HostError:
+            continue
+        for name in names:
+            if not name.endswith(".conf"):
+                continue
+            path = f"{folder}/{name}"
+            text = host.read_attr(path)
+            if not text:
+                continue
+            for line in text.splitlines():
+                words = line.split()
+                if (len(words) >= 2 and words[0] in ("blacklist", "install", "options")
+                        and words[1] in wanted):
+                    found.append((path, line.strip()))
+    return found
+
+
+#: Module file names the kernel loads (plain, or compressed by the distribution).
+MODULE_SUFFIXES = (".ko", ".ko.xz", ".ko.zst", ".ko.gz")
+_MAX_WALK = 20000
+
+
+def find_module_file(host: Host, release: str, name: str) -> str | None:
+    """Path of <name>.ko(.xz/.zst/.gz) built for kernel `release`, or None.
+
+    modules.dep names every module depmod saw (DKMS runs depmod); a bounded walk of
+    /lib/modules/<release> finds one built or copied without depmod.
+    """
+    base = f"/lib/modules/{release}"
+    files = {name + suffix for suffix in MODULE_SUFFIXES}
+    dep = _read_quiet(host, f"{base}/modules.dep")
+    if dep:
+        for line in dep.splitlines():
+            path = line.split(":", 1)[0]
+            if path.rsplit("/", 1)[-1] in files:
+                return f"{base}/{path}"
+    pending = [base]
+    seen = 0
+    while pending and seen < _MAX_WALK:
+        folder = pending.pop()
+        try:
+            entries = host.listdir(folder)
+        except HostError:
+            continue
+        for entry in entries:
+            seen += 1
+            if entry in files:
+                return f"{folder}/{entry}"
+            if entry in ("build", "source") or "." in entry:
+                continue  # links to kernel sources, and files such as modules.alias
+            pending.append(f"{folder}/{entry}")
+    return None
+
+
+def _read_quiet(host: Host, path: str) -> str | None:
+    try:
+        return host.read_text(path, 16 * 1024 * 1024)
+    except HostError:
+        return None
+
+
+_NVIDIA_VERSION_RE = re.compile(r"(?<![\d.])(\d{3,}\.\d+(?:\.\d+)?)(?![\d.])")
+
+
+def parse_nvidia_version(text: str) -> str | None:
+    """The driver version in /proc/driver/nvidia/version's NVRM line (e.g. 550.120).
+
+    The first number on the line can sit inside `x86_64`, so take the first token shaped like
+    a driver version: three or more digits, a dot, digits, optionally one more dot part.
+    """
+    for line in text.splitlines():
+        if line.startswith("NVRM"):
+            match = _NVIDIA_VERSION_RE.search(line)
+            if match:
+                return match.group(1)
+    match = _NVIDIA_VERSION_RE.search(text)
+    return match.group(1) if match else None
+
+
+def nvidia_module_version(host: Host) -> tuple[str | None, str | None]:
+    """(version, where it was read) of the loaded nvidia kernel module."""
+    version = host.read_attr("/sys/module/nvidia/version")
+    if version and _NVIDIA_VERSION_RE.search(version):
+        return version, "/sys/module/nvidia/version"
+    text = host.read_attr("/proc/driver/nvidia/version")
+    if text:
+        parsed = parse_nvidia_version(text)
+        if parsed:
+            return parsed, "/proc/driver/nvidia/version"
+    return None, None
+
+
+def char_majors(host: Host) -> dict[str, int]:
+    """Character device majors by driver name, from /proc/devices ("226 drm", "235 kfd")."""
+    text = host.read_attr("/proc/devices")
+    majors: dict[str, int] = {}
+    if not text:
+        return majors
+    in_char = False
+    for line in text.splitlines():
+        if line.startswith("Character devices"):
+            in_char = True
+            continue
+        if line.startswith("Block devices"):
+            break
+        parts = line.split()
+        if in_char and len(parts) == 2 and parts[0].isdigit():
+            majors.setdefault(parts[1], int(parts[0]))
+    return majors
+
+
+#: Keys DKMS / akmods sign modules with, which Secure Boot accepts once enrolled (MOK).
+MOK_KEYS = (
+    "/var/lib/shim-signed/mok/MOK.der",  # Ubuntu's shim-signed / dkms
+    "/var/lib/dkms/mok.pub",  # DKMS 3 on Debian and others
+    "/etc/pki/akmods/certs/public_key.der",  # Fedora akmods
+)
+
+
+def mok_key(host: Host) -> str | None:
+    """The module signing key on the host, for `mokutil --import`; None when none exists."""
+    for path in MOK_KEYS:
+        try:
+            if host.exists(path):
+                return path
+        except HostError:
+            continue
+    return None
 
 
 @dataclass
@@ -109,3 +276,37 @@ def secure_boot_enabled(host: Host) -> bool | None:
     if len(data) < 5:
         return None
     return data[4] == 1
+
+
+#: Where udev reads rules; /etc overrides the packaged ones of the same name.
+UDEV_RULE_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d", "/usr/lib/udev/rules.d",
+                  "/lib/udev/rules.d")
+
+
+def udev_rules_mentioning(host: Host, word: str, packaged_names: tuple[str, ...] = ()
+                          ) -> list[tuple[str, str]]:
+    """(file, line) of udev rules that mention `word` and set GROUP or MODE.
+
+    Every file in /etc/udev/rules.d is read (local rules are few); in the packaged folders
+    only files whose name contains one of `packaged_names` (the packaged folders hold a
+    hundred files, and only a few concern GPUs).
+    """
+    found: list[tuple[str, str]] = []
+    for folder in UDEV_RULE_DIRS:
+        try:
+            names = host.listdir(folder)
+        except HostError:
+            continue
+        local = folder.startswith(("/etc/", "/run/"))
+        for name in names:
+            if not name.endswith(".rules"):
+                continue
+            if not local and not any(p in name for p in packaged_names):
+                continue
+            text = host.read_attr(f"{folder}/{name}")
+            for line in (text or "").splitlines():
+                stripped = line.strip()
+                if (word in stripped and not stripped.startswith("#")
+                        and ("GROUP" in stripped or "MODE" in stripped)):
+                    found.append((f"{folder}/{name}", stripped))
+    return found

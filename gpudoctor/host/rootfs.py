@@ -105,10 +105,15 @@ class RootHost(Host):
         return self._walk(base, [last], follow_last)
 
     def _resolve_dir(self, path: str) -> str:
+        """Resolve a folder through its (cached) parent, so each folder is walked once."""
         cached = self._dir_cache.get(path)
         if cached is not None:
             return cached
-        resolved = self._walk(self.root, [p for p in path.split("/") if p], True)
+        head, _, last = path.rstrip("/").rpartition("/")
+        if not last:
+            return self.root
+        parent = self._resolve_dir(head or "/")
+        resolved = self._walk(parent, [last], True)
         with self._cache_lock:
             self._dir_cache[path] = resolved
         return resolved

@@ -7,10 +7,9 @@ TUI shows matches the text report (same marks, same area order).
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gpudoctor.textreport import AREA_ORDER, MARKS
 
@@ -28,7 +27,6 @@ STATUS_WORDS = {"pass": "passed", "warn": "warning", "fail": "failed", "skip": "
 STATUS_THEME_VARIABLE = {"pass": "success", "warn": "warning", "fail": "error",
                          "skip": "text-muted", "error": "accent"}
 SMOKE_CHECK = "docker.smoke"
-DEFAULT_IMAGE = "IMAGE"
 
 
 def mark(status: str) -> str:
@@ -93,12 +91,9 @@ class HostSummary:
     """The header's facts about the host, gathered in a worker thread (they read files)."""
 
     where: str
-    os: str | None = None
-    kernel: str | None = None
     gpus_found: int | None = None
     gpus_selected: int | None = None
     gpu_labels: list[str] = field(default_factory=list)
-    snapshot: str | None = None
 
 
 def summarize_host(doctor: Doctor) -> HostSummary:
@@ -114,14 +109,6 @@ def summarize_host(doctor: Doctor) -> HostSummary:
     else:
         where = str(host.meta().get("root") or host.describe())
     summary = HostSummary(where=where)
-    meta = host.meta().get("snapshot")
-    if isinstance(meta, dict) and meta.get("captured_at"):
-        summary.snapshot = str(meta["captured_at"])
-    for attr, fact in (("os", "os_name"), ("kernel", "kernel_release")):
-        try:
-            setattr(summary, attr, getattr(facts, fact))
-        except Exception:
-            pass
     try:
         gpus = [g for g in facts.gpus.gpus if g.vendor != "other"]
         summary.gpus_found = len(gpus)
@@ -141,37 +128,28 @@ def shorten_path(text: str, width: int) -> str:
 
 def header_parts(host: HostSummary | None, tally: Mapping[str, int],
                  width: int = 100) -> list[tuple[str, str | None]]:
-    """The header line as (text, status-or-None) pieces, so the app can colour the counts."""
-    parts: list[tuple[str, str | None]] = []
-    gpu_text = ""
+    """The header line as (text, status-or-None) pieces, so the app can colour the counts.
+
+    The line fits `width`: the root's path gives way first (its end is kept).
+    """
+    rest: list[tuple[str, str | None]] = []
     if host is not None and host.gpus_found is not None:
         gpu_text = f"{host.gpus_found} GPU{'s' if host.gpus_found != 1 else ''} found"
         if host.gpus_found:
             gpu_text += f", {host.gpus_selected} selected"
-    count_text = "  ".join(f"{mark(s)} {tally.get(s, 0)}" for s in ("pass", "warn", "fail"))
-    extra = []
-    if tally.get("error"):
-        extra.append(f"{mark('error')} {tally['error']}")
-    if tally.get("skip"):
-        extra.append(f"{mark('skip')} {tally['skip']}")
-    pending = tally.get("pending", 0)
-    tail = ("  " + "  ".join(extra) if extra else "") + (
-        f"  checking {pending}…" if pending else "")
-    fixed = len(gpu_text) + len(count_text) + len(tail) + 8
-    where = host.where if host else "…"
-    where = shorten_path(where, max(12, width - fixed))
-    parts.append((where, None))
-    if gpu_text:
-        parts.append(("  ·  " + gpu_text, None))
-    parts.append(("  ·  ", None))
+        rest.append(("  ·  " + gpu_text, None))
+    rest.append(("  ·  ", None))
     for i, status in enumerate(("pass", "warn", "fail")):
-        parts.append((("  " if i else "") + f"{mark(status)} {tally.get(status, 0)}", status))
+        rest.append((("  " if i else "") + f"{mark(status)} {tally.get(status, 0)}", status))
     for status in ("error", "skip"):
         if tally.get(status):
-            parts.append((f"  {mark(status)} {tally[status]}", status))
+            rest.append((f"  {mark(status)} {tally[status]}", status))
+    pending = tally.get("pending", 0)
     if pending:
-        parts.append((f"  checking {pending}…", None))
-    return parts
+        rest.append((f"  checking {pending}…", None))
+    used = sum(len(text) for text, _ in rest)
+    where = shorten_path(host.where if host else "…", max(12, width - used))
+    return [(where, None), *rest]
 
 
 def header_text(host: HostSummary | None, tally: Mapping[str, int], width: int = 100) -> str:
@@ -258,83 +236,6 @@ def fixable_ids(rows: Iterable[Row]) -> list[str]:
     return ids
 
 
-# ----- docker run arguments and the compose fragment --------------------------------------------
-def docker_run_command(run_args: Sequence[str], image: str | None = None) -> str:
-    if not run_args:
-        return ""
-    return " ".join(["docker", "run", "--rm", "-it", *map(shlex.quote, run_args),
-                     image or DEFAULT_IMAGE])
-
-
-def _split(arg: str) -> tuple[str, str]:
-    name, _, value = arg.partition("=")
-    return name, value
-
-
-def _yaml_scalar(value: str) -> str:
-    """Quote every value: compose v2 rejects a numeric GID given as a YAML int."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def compose_fragment(run_args: Sequence[str], image: str | None = None,
-                     service: str = "app") -> str:
-    """The compose service equivalent to `docker run` with these arguments.
-
-    `--device` paths and CDI names go to `devices`, `--group-add` GIDs (quoted) to
-    `group_add`, `--gpus` to a device reservation with the nvidia driver (what compose sends for
-    `--gpus`), `--runtime` to `runtime`; anything else is kept as a comment, never dropped.
-    """
-    devices: list[str] = []
-    groups: list[str] = []
-    security: list[str] = []
-    runtime: str | None = None
-    gpus: str | None = None
-    unknown: list[str] = []
-    for arg in run_args:
-        name, value = _split(arg)
-        if name == "--device" and value:
-            devices.append(value)
-        elif name == "--group-add" and value:
-            groups.append(value)
-        elif name == "--gpus" and value:
-            gpus = value
-        elif name == "--runtime" and value:
-            runtime = value
-        elif name == "--security-opt" and value:
-            security.append(value)
-        else:
-            unknown.append(arg)
-    lines = ["services:", f"  {service}:", f"    image: {image or DEFAULT_IMAGE}"]
-    if runtime:
-        lines.append(f"    runtime: {runtime}")
-    for key, values in (("devices", devices), ("group_add", groups),
-                        ("security_opt", security)):
-        if values:
-            lines.append(f"    {key}:")
-            lines.extend(f"      - {_yaml_scalar(v)}" for v in values)
-    if gpus:
-        lines += ["    deploy:", "      resources:", "        reservations:", "          devices:",
-                  "            - driver: nvidia"]
-        if gpus == "all":
-            lines.append("              count: all")
-        elif gpus.isdigit():
-            lines.append(f"              count: {gpus}")
-        elif gpus.startswith("device="):
-            ids = ", ".join(_yaml_scalar(i) for i in gpus[len("device="):].split(","))
-            lines.append(f"              device_ids: [{ids}]")
-        lines.append("              capabilities: [gpu]")
-    for arg in unknown:
-        lines.append(f"    # also pass: {arg}")
-    return "\n".join(lines) + "\n"
-
-
-def run_args_text(run_args: Sequence[str], compose: str, image: str | None = None) -> str:
-    """What `d` shows and copies: the docker run line, then the compose fragment."""
-    if not run_args:
-        return ""
-    return (f"{docker_run_command(run_args, image)}\n\n# compose.yaml\n{compose}")
-
-
 def parse_environment_flag(environ: Mapping[str, str]) -> str | None:
     """`light` or `dark` from COLORFGBG ("15;0": light text on black), which several terminals
     set; None when the terminal does not say."""
@@ -354,6 +255,3 @@ def choose_theme(environ: Mapping[str, str]) -> str:
         return explicit
     return "textual-light" if parse_environment_flag(environ) == "light" else "textual-dark"
 
-
-def option_dict(value: Any) -> dict[str, Any]:
-    return dict(value) if isinstance(value, Mapping) else {}

@@ -1,0 +1,187 @@
+"""docker.containers: existing containers whose GPU mappings no longer fit the host.
+
+`docker start` of a stopped container re-uses the device paths, runtime and GPU requests it was
+created with (the AMD field guide's last section: "as long as the device files are still
+there"). A render node that is gone, one that now belongs to the integrated GPU, a `--gpus`
+request the daemon cannot serve or a runtime it no longer has make that start fail or hand the
+wrong GPU over.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpudoctor.checks.docker_daemon import Findings
+
+from gpudoctor.errors import DockerUnavailable, HostError
+from gpudoctor.facts import Facts
+from gpudoctor.facts.docker import API_TIMEOUT
+from gpudoctor.plugin import Area, Check, Result, Status
+
+#: Containers inspected at most, and the time spent on them, so huge hosts stay quick.
+MAX_CONTAINERS = 200
+TIME_BUDGET = 10.0
+
+
+@dataclass
+class ContainerProblem:
+    name: str
+    state: str
+    problems: list[str] = field(default_factory=list)
+    integrated: bool = False
+
+
+def _name(summary: dict[str, Any]) -> str:
+    names = summary.get("Names") or []
+    if names and isinstance(names[0], str):
+        return names[0].lstrip("/")
+    return str(summary.get("Id", "?"))[:12]
+
+
+class DockerContainers(Check):
+    id = "docker.containers"
+    title = "Existing containers still fit this host's GPUs"
+    area = Area.CONTAINER
+    timeout = 30.0
+
+    def run(self, facts: Facts) -> Result:
+        d = facts.docker
+        if not d.captured:
+            return Result.skip("the host root did not capture the Docker daemon (no `docker` "
+                               "key in its host.json)")
+        if not d.reachable:
+            return Result.skip("the daemon does not answer (see docker.daemon)")
+        host = facts.host
+        try:
+            listing = host.docker_api("/containers/json?all=1", d.endpoint, API_TIMEOUT)
+        except DockerUnavailable as exc:
+            return Result.skip(f"the container list could not be read: {exc}")
+        if not isinstance(listing, list):
+            return Result.skip("the daemon's container list is not a list")
+        found = Findings()
+        started = time.monotonic()
+        checked = 0
+        bad: list[ContainerProblem] = []
+        for summary in listing[:MAX_CONTAINERS]:
+            if not isinstance(summary, dict) or not summary.get("Id"):
+                continue
+            if time.monotonic() - started > TIME_BUDGET:
+                found.evidence.append(f"stopped after {TIME_BUDGET:g} s; {checked} of "
+                                      f"{len(listing)} containers inspected")
+                break
+            name = _name(summary)
+            try:
+                detail = host.docker_api(f"/containers/{summary['Id']}/json", d.endpoint,
+                                         API_TIMEOUT)
+            except DockerUnavailable as exc:
+                found.evidence.append(f"{name}: not inspected: {exc}")
+                continue
+            checked += 1
+            problem = self._inspect(facts, name, str(summary.get("State", "?")), detail)
+            if problem.problems:
+                bad.append(problem)
+                found.evidence += [f"{name} ({problem.state}): {p}" for p in problem.problems]
+        if len(listing) > MAX_CONTAINERS:
+            found.evidence.append(f"only the first {MAX_CONTAINERS} of {len(listing)} "
+                                  "containers were inspected")
+        if bad:
+            names = ", ".join(p.name for p in bad[:6]) + (
+                f" and {len(bad) - 6} more" if len(bad) > 6 else "")
+            found.add(
+                Status.WARN, f"{len(bad)} container(s) will not start as created, or get the "
+                f"wrong GPU: {names}",
+                "A stopped container is started again with exactly the device paths, GPU "
+                "requests and runtime it was created with. The mappings above no longer fit "
+                "this host: `docker start` fails (for a device file that is gone: `error "
+                "gathering device information while adding custom device`) or hands the "
+                "container a GPU it should not have."
+                + (" An integrated GPU beside a discrete one makes ROCm crash or pick the "
+                   "wrong device." if any(p.integrated for p in bad) else ""),
+                remedy="Re-create each one: `docker rm NAME`, then `docker run` it again with "
+                       "the arguments `gpudoctor devices` prints (docker_run_args).")
+        total = len(listing)
+        return found.result(
+            f"{checked} container(s) checked; their GPU mappings fit this host" if total else
+            "no containers exist",
+            "Every existing container's device paths exist and none maps an integrated GPU "
+            "beside a discrete one; their GPU requests and runtimes are available.")
+
+    def _inspect(self, facts: Facts, name: str, state: str, detail: Any) -> ContainerProblem:
+        problem = ContainerProblem(name=name, state=state)
+        hc = detail.get("HostConfig") if isinstance(detail, dict) else None
+        if not isinstance(hc, dict):
+            return problem
+        self._devices(facts, hc, problem)
+        self._requests(facts, hc, problem)
+        runtime = hc.get("Runtime")
+        daemon = facts.docker
+        if runtime and runtime not in daemon.runtimes and daemon.runtimes:
+            problem.problems.append(
+                f"created with --runtime={runtime}, which the daemon no longer has: `docker "
+                f"start` fails with `{daemon.unknown_runtime_error(runtime)}`")
+        return problem
+
+    def _devices(self, facts: Facts, hc: dict[str, Any], problem: ContainerProblem) -> None:
+        host = facts.host
+        gpus = facts.gpus.gpus
+        has_discrete = any(not g.integrated for g in gpus)
+        for mapping in hc.get("Devices") or []:
+            if not isinstance(mapping, dict):
+                continue
+            path = mapping.get("PathOnHost")
+            if not isinstance(path, str) or not path:
+                continue
+            try:
+                node = host.device_node(path)
+            except HostError as exc:
+                problem.problems.append(f"--device {path}: cannot be checked: {exc.reason}")
+                continue
+            if node is None:
+                problem.problems.append(f"--device {path}: the device file no longer exists")
+                continue
+            if node.kind not in ("char", "block"):
+                problem.problems.append(f"--device {path}: is a {node.kind}, not a device file")
+                continue
+            try:
+                real = host.realpath(path)
+            except (HostError, OSError):
+                real = path
+            for gpu in gpus:
+                nodes = {n for n in (gpu.card, *gpu.render_nodes) if n}
+                if (path in nodes or real in nodes) and gpu.integrated and has_discrete:
+                    problem.integrated = True
+                    problem.problems.append(
+                        f"--device {path}: now belongs to the integrated GPU {gpu.label} "
+                        "(render nodes are numbered at boot and can change)")
+
+    def _requests(self, facts: Facts, hc: dict[str, Any], problem: ContainerProblem) -> None:
+        requests = hc.get("DeviceRequests") or []
+        if not requests:
+            return
+        from gpudoctor.facts.nvidia_args import nvidia_ways
+
+        for req in requests:
+            if not isinstance(req, dict):
+                continue
+            driver = req.get("Driver") or ""
+            caps = req.get("Capabilities") or []
+            flat = {c for group in caps if isinstance(group, list) for c in group}
+            if driver == "cdi":
+                ids = [i for i in req.get("DeviceIDs") or [] if isinstance(i, str)]
+                cdi = facts.cdi
+                gone = [i for i in ids if not cdi.offers(i)]
+                if cdi.enabled is False:
+                    problem.problems.append(
+                        f"requests CDI devices {', '.join(ids)} but the daemon has CDI off")
+                elif gone:
+                    problem.problems.append(
+                        f"requests CDI devices {', '.join(gone)} that no current spec offers: "
+                        "`unresolvable CDI devices`")
+            elif (driver in ("", "nvidia") and "gpu" in flat
+                  and nvidia_ways(facts).gpus_driver is False):
+                problem.problems.append(
+                    f"created with --gpus (driver {driver or 'any'}), but the daemon has no "
+                    "NVIDIA device driver now: `could not select device driver "
+                    f"\"{driver}\" with capabilities: [[gpu]]`")

@@ -1,0 +1,567 @@
+"""nvidia.install_toolkit: install nvidia-container-toolkit, online or from an offline bundle.
+
+Online, NVIDIA's documented package source is set up where it is missing (apt keyring and
+sources list, the dnf/yum .repo file, or `zypper ar`), chosen with `distro`, then the four
+packages are installed. Offline (`--bundle PATH`: a folder or NVIDIA's release .tar.gz of
+.deb or .rpm files, as in the field guide) exactly the four needed packages are installed
+together in one dpkg/rpm call, in the order their Depends require (libnvidia-container1,
+libnvidia-container-tools, nvidia-container-toolkit-base, nvidia-container-toolkit), never
+the -dev, -dbg or operator-extensions packages (nvidia-container-stack.md §6). Docker must be
+restarted afterwards, not reloaded: dockerd registers its --gpus driver only when it starts.
+
+The option `install_root` installs into another root (`dpkg --root` / `rpm --root`), which
+the tests use to install real packages without touching the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpudoctor import fixer, safefile
+from gpudoctor.errors import HostError, UserError
+from gpudoctor.facts import Facts
+from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+
+NEEDED = ("libnvidia-container1", "libnvidia-container-tools", "nvidia-container-toolkit-base",
+          "nvidia-container-toolkit")
+REPO_BASE = "https://nvidia.github.io/libnvidia-container"
+GPG_URL = f"{REPO_BASE}/gpgkey"
+KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
+APT_LIST = "/etc/apt/sources.list.d/nvidia-container-toolkit.list"
+APT_LIST_CONTENT = (
+    f"deb [signed-by={KEYRING}] {REPO_BASE}/stable/deb/$(ARCH) /\n"
+    f"#deb [signed-by={KEYRING}] {REPO_BASE}/experimental/deb/$(ARCH) /\n")
+YUM_REPO = "/etc/yum.repos.d/nvidia-container-toolkit.repo"
+_REPO_SECTION = """[{name}]
+name={name}
+baseurl={base}/{channel}/rpm/$basearch
+repo_gpgcheck=1
+gpgcheck=0
+enabled={enabled}
+gpgkey={base}/gpgkey
+sslverify=1
+sslcacert=/etc/pki/tls/certs/ca-bundle.crt
+"""
+YUM_REPO_CONTENT = (
+    _REPO_SECTION.format(name="nvidia-container-toolkit", base=REPO_BASE, channel="stable",
+                         enabled=1) + "\n"
+    + _REPO_SECTION.format(name="nvidia-container-toolkit-experimental", base=REPO_BASE,
+                           channel="experimental", enabled=0))
+ZYPPER_REPO_URL = f"{REPO_BASE}/stable/rpm/nvidia-container-toolkit.repo"
+ZYPPER_REPO_FILE = "/etc/zypp/repos.d/nvidia-container-toolkit.repo"
+APT_FAMILY = {"debian", "ubuntu", "linuxmint", "pop", "raspbian", "kali", "neon"}
+DNF_FAMILY = {"fedora", "rhel", "centos", "rocky", "almalinux", "amzn", "ol", "amazon"}
+ZYPPER_FAMILY = {"opensuse", "opensuse-leap", "opensuse-tumbleweed", "sles", "suse"}
+MAX_MEMBER = 1024 * 1024 * 1024
+_DEB_NAME = re.compile(r"^(?P<name>[a-z0-9][a-z0-9+.-]+)_(?P<version>[^_]+)_(?P<arch>[^_]+)\.deb$")
+_RPM_NAME = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+-[^-]+)\.(?P<arch>[^.]+)\.rpm$")
+
+
+@dataclass
+class Package:
+    name: str
+    version: str
+    arch: str
+    path: str
+    kind: str  # "deb" or "rpm"
+    depends: list[str] = field(default_factory=list)
+    sha: str | None = None
+
+
+# ----- bundles --------------------------------------------------------------------------------
+def _from_filename(path: str) -> Package | None:
+    base = os.path.basename(path)
+    match = _DEB_NAME.match(base) or _RPM_NAME.match(base)
+    if not match:
+        return None
+    kind = "deb" if base.endswith(".deb") else "rpm"
+    return Package(match["name"], match["version"], match["arch"], path, kind)
+
+
+def _dep_names(depends: str) -> list[str]:
+    names = []
+    for clause in depends.split(","):
+        first = clause.split("|")[0].strip()
+        name = first.split("(")[0].strip().split(":")[0]
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def read_package(path: str) -> Package:
+    """Name, version, architecture and dependencies from the package itself."""
+    import shutil
+
+    guess = _from_filename(path)
+    if path.endswith(".deb") and shutil.which("dpkg-deb"):
+        proc = subprocess.run(["dpkg-deb", "-f", path, "Package", "Version", "Architecture",
+                               "Depends", "Pre-Depends"], capture_output=True, text=True,
+                              timeout=30, check=False, errors="replace")
+        if proc.returncode != 0:
+            raise UserError(f"{path} is not a readable .deb package: "
+                            f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+        fields: dict[str, str] = {}
+        for line in proc.stdout.splitlines():
+            key, sep, value = line.partition(": ")
+            if sep:
+                fields[key] = value.strip()
+        deps = ", ".join(v for v in (fields.get("Depends"), fields.get("Pre-Depends")) if v)
+        return Package(fields.get("Package", guess.name if guess else ""),
+                       fields.get("Version", guess.version if guess else ""),
+                       fields.get("Architecture", guess.arch if guess else ""), path, "deb",
+                       _dep_names(deps))
+    if path.endswith(".rpm") and shutil.which("rpm"):
+        proc = subprocess.run(["rpm", "-qp", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n",
+                               "--requires", path], capture_output=True, text=True, timeout=30,
+                              check=False, errors="replace")
+        lines = proc.stdout.splitlines()
+        if proc.returncode == 0 and lines and lines[0].count("\t") == 2:
+            name, version, arch = lines[0].split("\t")
+            deps = [ln.split()[0] for ln in lines[1:] if ln.strip() and not ln.startswith("/")
+                    and "(" not in ln.split()[0]]
+            return Package(name, version, arch, path, "rpm", deps)
+    if guess is None:
+        raise UserError(f"{path}: cannot tell which package this is (name it "
+                        "NAME_VERSION_ARCH.deb or NAME-VERSION-RELEASE.ARCH.rpm)")
+    return guess
+
+
+def _safe_member(member: Any) -> bool:
+    """A regular .deb/.rpm member of a tarball, with a name that stays inside."""
+    name = member.name
+    return (member.isfile() and name.endswith((".deb", ".rpm")) and not name.startswith("/")
+            and ".." not in name.split("/") and member.size <= MAX_MEMBER)
+
+
+def collect_bundle(bundle: str) -> list[Package]:
+    """Every .deb/.rpm in the bundle (a tarball is unpacked into a private temporary folder)."""
+    import atexit
+    import shutil
+    import tarfile
+    import tempfile
+
+    path = os.path.abspath(os.path.expanduser(bundle))
+    if not os.path.exists(path):
+        raise UserError(f"--bundle {bundle}: no such file or folder")
+    files: list[str] = []
+    if os.path.isdir(path):
+        for folder, _, names in os.walk(path):
+            files.extend(os.path.join(folder, n) for n in sorted(names)
+                         if n.endswith((".deb", ".rpm")))
+    elif path.endswith((".deb", ".rpm")):
+        raise UserError(f"--bundle {bundle}: a bundle is a folder or the release .tar.gz holding "
+                        "the four packages, not a single package")
+    else:
+        try:
+            is_tar = tarfile.is_tarfile(path)
+        except OSError as exc:
+            raise UserError(f"--bundle {bundle}: cannot read it: {exc.strerror or exc}") from exc
+        if not is_tar:
+            raise UserError(f"--bundle {bundle}: neither a folder nor a .tar.gz archive")
+        work = tempfile.mkdtemp(prefix="gpudoctor-bundle-")
+        atexit.register(shutil.rmtree, work, True)
+        try:
+            with tarfile.open(path, "r:*") as tar:
+                for member in tar.getmembers():
+                    if not _safe_member(member):
+                        continue
+                    base = os.path.basename(member.name)
+                    target = os.path.join(work, base)
+                    if os.path.exists(target):
+                        continue
+                    source = tar.extractfile(member)
+                    if source is None:
+                        continue
+                    with source, open(target, "wb") as out:
+                        shutil.copyfileobj(source, out)
+                    files.append(target)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise UserError(f"--bundle {bundle}: the archive is damaged: {exc}") from exc
+    if not files:
+        raise UserError(f"--bundle {bundle}: it holds no .deb or .rpm packages")
+    packages = [read_package(f) for f in files]
+    for pkg in packages:
+        with open(pkg.path, "rb") as fh:
+            pkg.sha = fixer.sha256(fh.read())
+    return packages
+
+
+def version_key(version: str) -> list[tuple[int, Any]]:
+    """A natural sort key (1.17.10 after 1.17.8) good enough for NVIDIA's x.y.z-r versions."""
+    parts = re.findall(r"\d+|[a-zA-Z]+|~", version)
+    return [(-1, p) if p == "~" else ((1, int(p)) if p.isdigit() else (0, p)) for p in parts]
+
+
+def dependency_order(chosen: list[Package]) -> list[Package]:
+    """Each package after the ones among `chosen` it depends on (NEEDED order on ties)."""
+    names = {p.name for p in chosen}
+    rank = {n: i for i, n in enumerate(NEEDED)}
+    pending = sorted(chosen, key=lambda p: rank.get(p.name, len(rank)))
+    ordered: list[Package] = []
+    while pending:
+        done = {p.name for p in ordered}
+        for pkg in pending:
+            if all(d in done or d not in names or d == pkg.name for d in pkg.depends):
+                ordered.append(pkg)
+                pending.remove(pkg)
+                break
+        else:
+            ordered.extend(pending)
+            break
+    return ordered
+
+
+def parse_dpkg_status(text: str | None) -> dict[str, tuple[str, str]]:
+    """Package -> (Status, Version) from a dpkg status file."""
+    found: dict[str, tuple[str, str]] = {}
+    for stanza in (text or "").split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if line[:1] in (" ", "\t"):
+                continue
+            key, sep, value = line.partition(":")
+            if sep:
+                fields[key.strip()] = value.strip()
+        if "Package" in fields:
+            found[fields["Package"]] = (fields.get("Status", ""), fields.get("Version", ""))
+    return found
+
+
+def _installed(status: dict[str, tuple[str, str]], name: str) -> str | None:
+    state, version = status.get(name, ("", ""))
+    return version if state.endswith("installed") and "not-installed" not in state else None
+
+
+def dearmor(data: bytes) -> bytes:
+    """An ASCII-armored OpenPGP key as binary, the same bytes `gpg --dearmor` writes."""
+    import base64
+
+    text = data.decode("ascii", errors="replace")
+    if "-----BEGIN PGP" not in text:
+        return data  # already binary
+    lines = text.strip().splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("-----BEGIN PGP"))
+    end = next(i for i, ln in enumerate(lines) if ln.startswith("-----END PGP"))
+    body = lines[start + 1:end]
+    if any(":" in ln for ln in body[:5]) and "" in body:  # armor headers end at a blank line
+        body = body[body.index("") + 1:]
+    payload = "".join(ln.strip() for ln in body
+                      if ln.strip() and not (ln.startswith("=") and len(ln.strip()) == 5))
+    return base64.b64decode(payload)
+
+
+# ----- the fix --------------------------------------------------------------------------------
+class InstallToolkit(Fix):
+    id = "nvidia.install_toolkit"
+    title = "Install the NVIDIA Container Toolkit"
+
+    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+        plan = Plan(self.id, self.title)
+        root = options.get("install_root") or "/"
+        if root != "/" and (not os.path.isabs(root) or not os.path.isdir(root)):
+            raise UserError(f"install_root {root}: must be an existing absolute folder")
+        plan.data["root"] = root
+        plan.data["affects_host"] = root == "/"
+        if options.get("bundle"):
+            self._plan_bundle(facts, options, plan, root)
+        else:
+            self._plan_online(facts, plan, root)
+        if fixer.is_active(plan) and root == "/":
+            plan.notes.append("Docker must then be restarted, not reloaded: dockerd registers its "
+                              "--gpus driver only when it starts and finds the hook "
+                              "(docker.reload)")
+            plan.data["suggests"] = ["docker.reload"]
+        return plan
+
+    # ----- status of the target root ----------------------------------------------------------
+    @staticmethod
+    def _status(facts: Facts, root: str) -> tuple[dict[str, tuple[str, str]], bool]:
+        """(packages, the root has a dpkg database)."""
+        if root == "/":
+            try:
+                text = facts.host.read_optional("/var/lib/dpkg/status", 64 * 1024 * 1024)
+            except HostError:
+                text = None
+            return parse_dpkg_status(text), text is not None
+        path = os.path.join(root, "var/lib/dpkg/status")
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return parse_dpkg_status(fh.read()), True
+        except OSError:
+            return {}, False
+
+    @staticmethod
+    def _host_kind(facts: Facts, root: str, has_dpkg_db: bool) -> str | None:
+        if has_dpkg_db:
+            return "deb"
+        host = facts.host
+        rpm_db = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
+        if root == "/" and any(host.is_dir(p) for p in rpm_db):
+            return "rpm"
+        if root != "/" and any(os.path.isdir(os.path.join(root, p.lstrip("/"))) for p in rpm_db):
+            return "rpm"
+        return None
+
+    @staticmethod
+    def _arch(facts: Facts, kind: str) -> str | None:
+        argv = ["dpkg", "--print-architecture"] if kind == "deb" else ["uname", "-m"]
+        result = facts.host.run("dpkg-print-architecture" if kind == "deb" else "uname-m",
+                                argv, 10.0)
+        return result.stdout.strip() if result is not None and result.ok else None
+
+    # ----- offline ----------------------------------------------------------------------------
+    def _plan_bundle(self, facts: Facts, options: dict[str, Any], plan: Plan, root: str) -> None:
+        bundle = str(options["bundle"])
+        packages = collect_bundle(bundle)
+        status, has_db = self._status(facts, root)
+        kind = self._host_kind(facts, root, has_db)
+        if kind is None:
+            plan.blocked = ("neither a dpkg nor an rpm database was found"
+                            + (f" under {root}" if root != "/" else "")
+                            + ", so the packages cannot be installed")
+            return
+        usable = [p for p in packages if p.kind == kind]
+        if not usable:
+            other = "rpm" if kind == "deb" else "deb"
+            plan.blocked = (f"this host installs .{kind} packages, but {bundle} holds only "
+                            f".{other} ones; use the _{kind}_ release tarball")
+            return
+        arch = self._arch(facts, kind)
+        fitting = [p for p in usable if arch is None or p.arch in (arch, "all", "noarch")]
+        present = {p.name for p in fitting}
+        missing = [n for n in NEEDED if n not in present]
+        if missing:
+            found = ", ".join(sorted(f"{p.name} {p.version} ({p.arch})" for p in usable))
+            plan.blocked = (f"{bundle} lacks {', '.join(missing)}"
+                            + (f" for {arch}" if arch else "") + f" (it holds: {found})")
+            return
+        by_version: dict[str, dict[str, Package]] = {}
+        for pkg in fitting:
+            if pkg.name in NEEDED:
+                by_version.setdefault(pkg.version, {})[pkg.name] = pkg
+        complete = [v for v, pk in by_version.items() if len(pk) == len(NEEDED)]
+        if not complete:
+            seen = ", ".join(f"{p.name} {p.version}" for p in fitting if p.name in NEEDED)
+            plan.blocked = (f"the four packages in {bundle} do not share one version ({seen}); "
+                            "since 1.18 they must match exactly")
+            return
+        version = max(complete, key=version_key)
+        chosen = dependency_order(list(by_version[version].values()))
+        left_out = sorted({p.name for p in packages if p.name not in NEEDED})
+        installed = {n: _installed(status, n) for n in NEEDED} if kind == "deb" else {}
+        if installed and all(v == version for v in installed.values()):
+            plan.noop = True
+            plan.data["reason"] = (f"{', '.join(NEEDED)} {version} are already installed"
+                                   + (f" under {root}" if root != "/" else ""))
+            return
+        newer = [f"{n} {v}" for n, v in installed.items()
+                 if v and version_key(v) > version_key(version)]
+        if newer:
+            plan.blocked = (f"newer packages are installed ({', '.join(newer)}) than the bundle's "
+                            f"{version}; gpudoctor does not downgrade")
+            return
+        if kind == "deb":
+            names = {p.name for p in chosen}
+            unmet = [f"{p.name} needs {d}" for p in chosen for d in p.depends
+                     if d not in names and not _installed(status, d)]
+            if unmet:
+                plan.blocked = ("dependencies outside the bundle are not installed: "
+                                + "; ".join(unmet) + " (install them from the distribution "
+                                "first)")
+                return
+        root_args = [f"--root={root}"] if root != "/" else []
+        if kind == "deb":
+            argv = ["dpkg", *root_args, "-i", *[p.path for p in chosen]]
+        else:
+            argv = ["rpm", *(["--root", root] if root != "/" else []), "-Uvh",
+                    *[p.path for p in chosen]]
+        upgrading = [f"{n} {v} -> {version}" for n, v in installed.items() if v]
+        plan.steps.append(Step(
+            "command", f"install {', '.join(p.name for p in chosen)} {version} together, in the "
+            "order their dependencies require" + (f" (upgrading {', '.join(upgrading)})"
+                                                 if upgrading else "")
+            + (f", into {root}" if root != "/" else ""), argv=argv))
+        if left_out:
+            plan.notes.append(f"left out of {os.path.basename(bundle.rstrip('/'))}: "
+                              f"{', '.join(left_out)} (development, debug and operator "
+                              "extension packages are not needed)")
+        plan.data.update({"kind": kind, "version": version, "packages": [
+            {"name": p.name, "path": p.path, "sha": p.sha} for p in chosen]})
+
+    # ----- online -----------------------------------------------------------------------------
+    @staticmethod
+    def _family(facts: Facts) -> tuple[str | None, str]:
+        import distro  # only this fix pays for distro
+
+        host = facts.host
+        dist = (distro.LinuxDistribution(include_lsb=False, include_uname=False)
+                if host.live else
+                distro.LinuxDistribution(include_lsb=False, include_uname=False,
+                                         root_dir=host.root))
+        ids = [dist.id(), *dist.like().split()]
+        label = dist.name(pretty=True) or dist.name() or dist.id() or "this distribution"
+        for ident in ids:
+            if ident in APT_FAMILY:
+                return "apt", label
+            if ident in DNF_FAMILY:
+                return "dnf", label
+            if ident in ZYPPER_FAMILY or ident.startswith("opensuse"):
+                return "zypper", label
+        return None, label
+
+    def _plan_online(self, facts: Facts, plan: Plan, root: str) -> None:
+        host = facts.host
+        status, _ = self._status(facts, root)
+        have = _installed(status, "nvidia-container-toolkit")
+        if have:
+            plan.noop = True
+            plan.data["reason"] = f"nvidia-container-toolkit {have} is already installed"
+            return
+        if root != "/":
+            plan.blocked = "installing into install_root needs --bundle (offline packages)"
+            return
+        hook = host.which("nvidia-container-runtime-hook")
+        if hook and host.which("nvidia-ctk"):
+            plan.noop = True
+            plan.data["reason"] = f"the toolkit is already installed ({hook})"
+            return
+        family, label = self._family(facts)
+        plan.data["family"] = family
+        packages = list(reversed(NEEDED))
+        if family == "apt":
+            if not host.exists(KEYRING):
+                plan.steps.append(Step(
+                    "command", f"download NVIDIA's signing key from {GPG_URL} and store it "
+                    f"dearmored in {KEYRING} (what `curl -fsSL {GPG_URL} | gpg --dearmor -o "
+                    f"{KEYRING}` does)", argv=[], path=KEYRING))
+            self._repo_file(facts, plan, APT_LIST, APT_LIST_CONTENT)
+            plan.steps.append(Step("command", "refresh the package lists of that source only",
+                                   argv=["apt-get", "update", "-o",
+                                         f"Dir::Etc::sourcelist={APT_LIST}", "-o",
+                                         "Dir::Etc::sourceparts=-", "-o",
+                                         "APT::Get::List-Cleanup=0"]))
+            plan.steps.append(Step("command", "install the four packages",
+                                   argv=["apt-get", "install", "-y", *packages]))
+        elif family == "dnf":
+            self._repo_file(facts, plan, YUM_REPO, YUM_REPO_CONTENT)
+            tool = "dnf" if host.which("dnf") or not host.which("yum") else "yum"
+            plan.steps.append(Step("command", "install the four packages",
+                                   argv=[tool, "install", "-y", *packages]))
+        elif family == "zypper":
+            if not host.exists(ZYPPER_REPO_FILE):
+                plan.steps.append(Step("command", "add NVIDIA's repository",
+                                       argv=["zypper", "--non-interactive", "ar",
+                                             ZYPPER_REPO_URL]))
+            plan.steps.append(Step("command", "install the four packages",
+                                   argv=["zypper", "--non-interactive", "--gpg-auto-import-keys",
+                                         "install", *packages]))
+        else:
+            plan.blocked = (f"NVIDIA publishes no package source for {label}; download the "
+                            "release tarball on another machine and run `gpudoctor fix "
+                            "nvidia.install_toolkit --bundle FILE.tar.gz`")
+            return
+        plan.notes.append(f"package source: NVIDIA's repository for {label} ({family}); needs "
+                          "network access to nvidia.github.io")
+
+    @staticmethod
+    def _repo_file(facts: Facts, plan: Plan, path: str, content: str) -> None:
+        try:
+            current = facts.host.read_optional(path)
+        except HostError:
+            current = None
+        if current == content:
+            return
+        old = current.encode() if current is not None else None
+        plan.steps.append(fixer.write_step(path, old, content.encode(),
+                                           f"write NVIDIA's package source {path}"))
+
+    # ----- apply ------------------------------------------------------------------------------
+    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+        if plan.data.get("packages"):
+            self._apply_bundle(plan, facts, log)
+        else:
+            self._apply_online(plan, options, log)
+
+    def _apply_bundle(self, plan: Plan, facts: Facts, log: Any) -> None:
+        root, kind, version = plan.data["root"], plan.data["kind"], plan.data["version"]
+        for pkg in plan.data["packages"]:
+            data = safefile.read_current(pkg["path"], 4 * 1024 * 1024 * 1024)
+            if fixer.sha256(data) != pkg["sha"]:
+                raise FixFailed(f"{pkg['path']} changed since the plan was made; nothing was "
+                                "installed")
+        before, _ = self._status(facts, root)
+        argv = plan.steps[0].argv
+        safefile.checkpoint("before-install")
+        try:
+            fixer.run_command(argv, log, timeout=600, what=f"{argv[0]} -i")
+        except FixFailed as exc:
+            undone = self._undo_new(facts, root, kind, before, log)
+            raise FixFailed(f"{exc}" + (f"; removed again what it had started to install "
+                                        f"({', '.join(undone)})" if undone else "")) from exc
+        if kind == "deb":
+            after, _ = self._status(facts, root)
+            wrong = [f"{n} ({after.get(n, ('not installed', ''))[0]})" for n in NEEDED
+                     if _installed(after, n) != version]
+            if wrong:
+                raise FixFailed(f"dpkg finished but these are not installed at {version}: "
+                                f"{', '.join(wrong)}")
+        log(f"  installed {', '.join(NEEDED)} {version}"
+            + (f" under {root}" if root != "/" else ""))
+
+    def _undo_new(self, facts: Facts, root: str, kind: str,
+                  before: dict[str, tuple[str, str]], log: Any) -> list[str]:
+        if kind != "deb":
+            return []  # rpm transactions are all or nothing
+        after, _ = self._status(facts, root)
+        new = [n for n in reversed(NEEDED) if n in after and not _installed(before, n)
+               and after[n][0] != "unknown ok not-installed"]
+        if not new:
+            return []
+        root_args = [f"--root={root}"] if root != "/" else []
+        try:
+            fixer.run_command(["dpkg", *root_args, "--purge", *new], log, timeout=300)
+        except FixFailed as exc:
+            log(f"  could not remove them again: {exc}")
+            return []
+        return new
+
+    def _apply_online(self, plan: Plan, options: dict[str, Any], log: Any) -> None:
+        created: list[tuple[str, safefile.WriteResult]] = []
+        try:
+            for step in plan.steps:
+                if step.kind == "write":
+                    assert step.new_content is not None
+                    result = safefile.atomic_write(step.path, step.new_content)
+                    fixer.record_write(options, self.id, result, step.new_content)
+                    created.append((step.path, result))
+                    log(f"  wrote {step.path}")
+                elif step.path == KEYRING:
+                    key = self._download_key(log)
+                    result = safefile.atomic_write(KEYRING, dearmor(key))
+                    created.append((KEYRING, result))
+                    log(f"  wrote {KEYRING}")
+                elif step.argv:
+                    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+                    fixer.run_command(step.argv, log, timeout=900, env=env)
+        except FixFailed:
+            for path, result in reversed(created):
+                safefile.restore(path, result.backup)
+                log(f"  put {path} back as it was")
+            raise
+
+    @staticmethod
+    def _download_key(log: Any) -> bytes:
+        import requests
+
+        try:
+            response = requests.get(GPG_URL, timeout=(10, 30))
+        except requests.exceptions.RequestException as exc:
+            raise FixFailed(f"cannot download {GPG_URL}: {exc}") from exc
+        if response.status_code != 200 or len(response.content) > 256 * 1024:
+            raise FixFailed(f"{GPG_URL} answered HTTP {response.status_code}")
+        log(f"  downloaded NVIDIA's signing key ({len(response.content)} bytes)")
+        return response.content

@@ -1,0 +1,484 @@
+"""nvidia-container-toolkit as installed on the host, and what the running dockerd saw of it.
+
+Docker registers its `--gpus` device driver once, when dockerd starts, and only if it finds
+`nvidia-container-runtime-hook` on its own PATH (nvidia-container-stack.md §2.2). So besides
+"is the toolkit installed" this answers "was the hook there when dockerd started", from the
+dockerd process's PATH and start time against the hook's (or its package's) install time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from gpudoctor.errors import HostError
+from gpudoctor.host.base import Host
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+    from gpudoctor.facts.docker import DockerDaemon
+
+#: The four packages of a toolkit install, in the order dpkg must install them.
+PACKAGES = ("libnvidia-container1", "libnvidia-container-tools",
+            "nvidia-container-toolkit-base", "nvidia-container-toolkit")
+#: What each binary belongs to (nvidia-container-stack.md §6 "Files").
+BINARIES = {
+    "nvidia-ctk": "nvidia-container-toolkit-base",
+    "nvidia-container-runtime": "nvidia-container-toolkit-base",
+    "nvidia-container-runtime-hook": "nvidia-container-toolkit",
+    "nvidia-container-cli": "libnvidia-container-tools",
+    "nvidia-cdi-hook": "nvidia-container-toolkit-base",
+}
+HOOK = "nvidia-container-runtime-hook"
+CDI_HOOK = "nvidia-cdi-hook"
+RUNTIME = "nvidia-container-runtime"
+DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_INFO = "/var/lib/dpkg/info"
+DPKG_LOG = "/var/log/dpkg.log"
+TOOLKIT_CONFIG = "/etc/nvidia-container-runtime/config.toml"
+SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+COMMAND_TIMEOUT = 5.0
+#: psutil derives a start time from the boot time in whole seconds, so it can read up to a
+#: second early; an install this close to the start is not called "after".
+START_TIME_SLACK = 1.0
+#: Version commands, tried in order (stable host.json `commands` keys).
+VERSION_COMMANDS = (
+    ("nvidia-ctk-version", "nvidia-ctk", ["--version"]),
+    ("nvidia-container-runtime-version", RUNTIME, ["--version"]),
+    ("nvidia-container-runtime-hook-version", HOOK, ["-version"]),
+    ("nvidia-container-cli-version", "nvidia-container-cli", ["--version"]),
+)
+CMD_RPM = "rpm-nvidia-container-toolkit"
+
+
+@dataclass
+class Package:
+    """One package as the package database records it."""
+
+    name: str
+    version: str | None
+    status: str  # dpkg's Status field ("install ok installed"), or "installed" for rpm
+    source: str  # "dpkg" or "rpm"
+
+    @property
+    def installed(self) -> bool:
+        return self.status.endswith(" installed") or self.status == "installed"
+
+    @property
+    def half_installed(self) -> bool:
+        """Unpacked or half-configured: dpkg stopped in the middle (a failed install)."""
+        state = self.status.split()[-1] if self.status else ""
+        return state in ("unpacked", "half-configured", "half-installed", "triggers-awaited",
+                         "triggers-pending")
+
+
+@dataclass
+class ToolkitConfig:
+    """The toolkit's config.toml, reduced to what decides whether containers get a GPU."""
+
+    path: str
+    exists: bool = False
+    no_cgroups: bool | None = None
+    mode: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class DpkgEvent:
+    """The last install or upgrade of nvidia-container-toolkit in /var/log/dpkg.log."""
+
+    action: str  # "install" or "upgrade"
+    old: str
+    new: str
+    when: str
+
+    @property
+    def first_install(self) -> bool:
+        return self.action == "install" and self.old in ("<none>", "")
+
+
+@dataclass
+class ToolkitInfo:
+    """nvidia-container-toolkit on the host."""
+
+    #: "dpkg", "rpm", "binaries" or "none": where the install was seen
+    source: str = "none"
+    packages: dict[str, Package] = field(default_factory=dict)
+    #: binary name -> where it was found
+    binaries: dict[str, str] = field(default_factory=dict)
+    #: the PATH searched for binaries (the person's, systemd's and every dockerd's)
+    search_path: str = SERVICE_PATH
+    version: str | None = None
+    version_source: str = ""
+    #: when the hook (or its package) was last installed, from file mtimes
+    install_time: float | None = None
+    install_evidence: str = ""
+    dpkg_event: DpkgEvent | None = None
+    config: ToolkitConfig = field(default_factory=lambda: ToolkitConfig(TOOLKIT_CONFIG))
+
+    @property
+    def installed(self) -> bool:
+        return bool(self.installed_packages) or HOOK in self.binaries or RUNTIME in self.binaries
+
+    @property
+    def installed_packages(self) -> dict[str, Package]:
+        return {n: p for n, p in self.packages.items() if p.installed}
+
+    @property
+    def hook(self) -> str | None:
+        return self.binaries.get(HOOK)
+
+    @property
+    def broken_packages(self) -> list[Package]:
+        return [p for p in self.packages.values() if p.half_installed]
+
+    @property
+    def missing_packages(self) -> list[str]:
+        """Of the four packages, those absent while others are installed."""
+        if not self.installed_packages:
+            return []
+        return [n for n in PACKAGES if n not in self.installed_packages]
+
+    @property
+    def package_versions(self) -> dict[str, str]:
+        return {n: p.version or "?" for n, p in self.installed_packages.items()}
+
+    @property
+    def versions_match(self) -> bool:
+        return len(set(self.package_versions.values())) <= 1
+
+    @property
+    def version_tuple(self) -> tuple[int, int, int] | None:
+        match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", self.version or "")
+        if not match:
+            return None
+        return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+    @property
+    def exact_match_required(self) -> bool:
+        """Since 1.18 the packages depend on each other with `=`: a mix does not install."""
+        versions = [_version_key(v) for v in self.package_versions.values()]
+        return any(v is not None and v >= (1, 18, 0) for v in versions)
+
+
+def _version_key(version: str | None) -> tuple[int, int, int] | None:
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version or "")
+    if not match:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+
+
+# ----- package databases -------------------------------------------------------------------------
+_DPKG_PACKAGE = re.compile(
+    r"^Package: (" + "|".join(re.escape(p) for p in PACKAGES) + r")\n", re.MULTILINE)
+
+
+def parse_dpkg_status(text: str) -> dict[str, Package]:
+    """The toolkit's packages in a dpkg status file (only their paragraphs are parsed)."""
+    found: dict[str, Package] = {}
+    for match in _DPKG_PACKAGE.finditer(text):
+        end = text.find("\n\n", match.start())
+        paragraph = text[match.start(): end if end >= 0 else len(text)]
+        fields: dict[str, str] = {}
+        for line in paragraph.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not line.startswith((" ", "\t")):
+                fields[key.strip()] = value.strip()
+        name = match.group(1)
+        pkg = Package(name=name, version=fields.get("Version"),
+                      status=fields.get("Status", ""), source="dpkg")
+        previous = found.get(name)
+        if previous is None or (pkg.installed and not previous.installed):
+            found[name] = pkg  # multi-arch copies: keep the installed one
+    return found
+
+
+def _read_big(host: Host, path: str, limit: int) -> str | None:
+    try:
+        return host.read_optional(path, limit)
+    except HostError:
+        return None
+
+
+def _rpm_packages(host: Host) -> dict[str, Package]:
+    if host.live and host.which("rpm", SERVICE_PATH) is None:
+        return {}
+    result = host.run(CMD_RPM, ["rpm", "-q", "--qf", "%{NAME} %{VERSION}-%{RELEASE}\\n",
+                                *PACKAGES], timeout=COMMAND_TIMEOUT)
+    if result is None or result.missing or result.timed_out:
+        return {}
+    found = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in PACKAGES:
+            found[parts[0]] = Package(parts[0], parts[1], "installed", "rpm")
+    return found
+
+
+def last_dpkg_event(text: str) -> DpkgEvent | None:
+    """The last `install`/`upgrade` of nvidia-container-toolkit in a dpkg.log."""
+    event = None
+    pattern = re.compile(r"^(\S+ \S+) (install|upgrade) nvidia-container-toolkit(?::\S+)? "
+                         r"(\S+) (\S+)$", re.MULTILINE)
+    for match in pattern.finditer(text):
+        event = DpkgEvent(action=match.group(2), old=match.group(3), new=match.group(4),
+                          when=match.group(1))
+    return event
+
+
+# ----- binaries and versions ---------------------------------------------------------------------
+def _join_paths(*paths: str | None) -> str:
+    seen: list[str] = []
+    for path in paths:
+        for folder in (path or "").split(":"):
+            if folder and folder not in seen:
+                seen.append(folder)
+    return ":".join(seen)
+
+
+def _dockerd_paths(host: Host) -> list[str]:
+    try:
+        procs = host.processes() or []
+    except HostError:
+        procs = []
+    return [p.env_path for p in procs if p.env_path and (
+        p.name == "dockerd" or (p.cmdline and p.cmdline[0].endswith("/dockerd")))]
+
+
+def _version_from(output: str) -> str | None:
+    match = re.search(r"(?:version|cli-version:)\s*v?(\d+\.\d+(?:\.\d+)?(?:[-~.][\w.]+)?)",
+                      output, re.IGNORECASE)
+    return match.group(1) if match else None
+
+
+def _mtime(host: Host, path: str, follow: bool = True) -> float | None:
+    try:
+        st = host.stat(path, follow=follow)
+    except HostError:
+        return None
+    return st.mtime if st else None
+
+
+def _dpkg_list_mtime(host: Host, package: str) -> tuple[float, str] | None:
+    for name in (f"{package}.list", f"{package}:amd64.list", f"{package}:arm64.list"):
+        path = f"{DPKG_INFO}/{name}"
+        mtime = _mtime(host, path)
+        if mtime:
+            return mtime, path
+    return None
+
+
+def read_toolkit_config(host: Host, daemon: DockerDaemon | None = None) -> ToolkitConfig:
+    """config.toml as the hook started by this dockerd reads it (its XDG_CONFIG_HOME first)."""
+    path = TOOLKIT_CONFIG
+    proc = daemon.process if daemon else None
+    xdg = proc.env.get("XDG_CONFIG_HOME") if proc else None
+    if xdg and host.exists(f"{xdg}/nvidia-container-runtime/config.toml"):
+        path = f"{xdg}/nvidia-container-runtime/config.toml"
+    cfg = ToolkitConfig(path=path)
+    try:
+        text = host.read_optional(path, 1024 * 1024)
+    except HostError as exc:
+        cfg.exists, cfg.error = True, exc.reason
+        return cfg
+    if text is None:
+        return cfg
+    cfg.exists = True
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: read the two keys by hand
+        tomllib = None  # type: ignore[assignment]
+    if tomllib is not None:
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            cfg.error = f"not valid TOML: {exc}"
+            return cfg
+        cli = doc.get("nvidia-container-cli")
+        runtime = doc.get("nvidia-container-runtime")
+        if isinstance(cli, dict) and isinstance(cli.get("no-cgroups"), bool):
+            cfg.no_cgroups = cli["no-cgroups"]
+        if isinstance(runtime, dict) and isinstance(runtime.get("mode"), str):
+            cfg.mode = runtime["mode"]
+        return cfg
+    section = ""
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("["):
+            section = line.strip("[] ")
+        elif "=" in line:
+            key, _, value = (p.strip() for p in line.partition("="))
+            if section == "nvidia-container-cli" and key == "no-cgroups":
+                cfg.no_cgroups = value == "true"
+            elif section == "nvidia-container-runtime" and key == "mode":
+                cfg.mode = value.strip("\"'")
+    return cfg
+
+
+def inspect_toolkit(host: Host, daemon: DockerDaemon | None = None) -> ToolkitInfo:
+    """Find the toolkit: package database first, else its binaries; its version and config.
+
+    Binaries are looked for on the person's PATH, systemd's default PATH and the PATH of the
+    person's dockerd (of every dockerd when that one is not known).
+    """
+    info = ToolkitInfo()
+    status = _read_big(host, DPKG_STATUS, 64 * 1024 * 1024)
+    if status is not None:
+        info.packages = parse_dpkg_status(status)
+        if info.installed_packages:
+            info.source = "dpkg"
+    if not info.installed_packages:
+        rpm = _rpm_packages(host)
+        if rpm:
+            info.packages, info.source = rpm, "rpm"
+    daemon_paths = ([daemon.path_env] if daemon is not None and daemon.process is not None
+                    else _dockerd_paths(host))
+    info.search_path = _join_paths(host.getenv("PATH"), SERVICE_PATH, *daemon_paths)
+    for name in BINARIES:
+        found = host.which(name, info.search_path)
+        if found:
+            info.binaries[name] = found
+    if info.source == "none" and (HOOK in info.binaries or RUNTIME in info.binaries):
+        info.source = "binaries"
+    main = info.installed_packages.get("nvidia-container-toolkit") or \
+        info.installed_packages.get("nvidia-container-toolkit-base")
+    if main is not None and main.version:
+        info.version, info.version_source = main.version, f"the {main.source} database"
+    elif info.binaries:
+        for key, name, args in VERSION_COMMANDS:
+            binary = info.binaries.get(name)
+            if not binary:
+                continue
+            result = host.run(key, [binary, *args], timeout=COMMAND_TIMEOUT)
+            if result is None or not result.ok:
+                continue
+            version = _version_from(result.stdout + "\n" + result.stderr)
+            if version:
+                info.version, info.version_source = version, f"`{name} {' '.join(args)}`"
+                break
+    _install_time(host, info)
+    log = _read_big(host, DPKG_LOG, 16 * 1024 * 1024) if info.source == "dpkg" else None
+    if log:
+        info.dpkg_event = last_dpkg_event(log)
+    info.config = read_toolkit_config(host, daemon)
+    return info
+
+
+def _install_time(host: Host, info: ToolkitInfo) -> None:
+    """When the hook arrived: its file (and link) mtime, and its dpkg file list's mtime."""
+    candidates: list[tuple[float, str]] = []
+    hook = info.hook
+    if hook:
+        for follow in (True, False):
+            mtime = _mtime(host, hook, follow)
+            if mtime:
+                candidates.append((mtime, f"{hook} was modified"))
+    if info.source == "dpkg":
+        listed = _dpkg_list_mtime(host, "nvidia-container-toolkit")
+        if listed:
+            candidates.append((listed[0], f"dpkg recorded the package's files ({listed[1]})"))
+    if candidates:
+        info.install_time, info.install_evidence = max(candidates)
+
+
+# ----- what the running daemon saw ---------------------------------------------------------------
+@dataclass
+class DaemonHook:
+    """Whether the running dockerd found the hook when it started (its `--gpus` driver)."""
+
+    #: dockerd's PATH, or systemd's default when its environment could not be read
+    path_env: str | None = None
+    path_known: bool = False
+    #: False when no dockerd process was seen (remote, not captured, or down)
+    daemon_known: bool = False
+    hook: str | None = None
+    cdi_hook: str | None = None
+    daemon_started: float | None = None
+    hook_installed: float | None = None
+    hook_evidence: str = ""
+    installed_after_start: bool = False
+    #: dpkg.log says the last change was an upgrade: an older hook was there at start
+    upgraded_in_place: bool = False
+
+    @property
+    def registered(self) -> bool | None:
+        """Whether dockerd registered its nvidia `--gpus` driver; None when unknown."""
+        if not self.daemon_known:
+            return None
+        if self.hook is None:
+            return False
+        return not self.installed_after_start or self.upgraded_in_place
+
+
+def daemon_hook(host: Host, toolkit: ToolkitInfo, daemon: DockerDaemon) -> DaemonHook:
+    """Compare dockerd's PATH and start time with where and when the hook was installed."""
+    state = DaemonHook()
+    proc = daemon.process
+    if proc is None:
+        return state
+    state.daemon_known = True
+    state.path_known = proc.env_path is not None
+    state.path_env = proc.env_path or SERVICE_PATH
+    state.daemon_started = proc.create_time
+    state.hook = host.which(HOOK, state.path_env)
+    state.cdi_hook = host.which(CDI_HOOK, state.path_env)
+    if state.hook is None:
+        return state
+    times: list[tuple[float, str]] = []
+    for follow in (True, False):
+        mtime = _mtime(host, state.hook, follow)
+        if mtime:
+            times.append((mtime, f"{state.hook} was modified"))
+    if toolkit.source == "dpkg" and state.hook.startswith(("/usr/bin/", "/bin/")):
+        listed = _dpkg_list_mtime(host, "nvidia-container-toolkit")
+        if listed:
+            times.append((listed[0], f"dpkg recorded the package's files ({listed[1]})"))
+    if times:
+        state.hook_installed, state.hook_evidence = max(times)
+    if state.hook_installed is not None and state.daemon_started is not None:
+        state.installed_after_start = (
+            state.hook_installed > state.daemon_started + START_TIME_SLACK)
+    event = toolkit.dpkg_event
+    state.upgraded_in_place = bool(state.installed_after_start and event is not None
+                                   and not event.first_install)
+    return state
+
+
+def daemon_hook_for(facts: Facts) -> DaemonHook:
+    """daemon_hook for this run, computed once."""
+    return facts.memo("toolkit.daemon_hook",
+                      lambda: daemon_hook(facts.host, facts.toolkit, facts.docker))
+
+
+def describe_time(when: float | None) -> str:
+    """A UTC timestamp for evidence lines."""
+    if when is None:
+        return "unknown"
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+
+
+def toolkit_config_for(facts: Facts) -> ToolkitConfig:
+    """config.toml as read by the hook the person's dockerd starts."""
+    return facts.toolkit.config
+
+
+def nvidia_skip_reason(facts: Facts) -> str | None:
+    """Why NVIDIA container checks do not apply here (no NVIDIA GPU selected), or None."""
+    if facts.gpus.by_vendor("nvidia"):
+        return None
+    present = facts.gpus.by_vendor("nvidia", selected_only=False)
+    if present:
+        return (f"no NVIDIA GPU is selected ({', '.join(g.label for g in present)} "
+                "left out); the NVIDIA container stack is not needed")
+    return "no NVIDIA GPU on this host; the NVIDIA container stack is not needed"
+
+
+__all__ = [
+    "BINARIES", "CDI_HOOK", "HOOK", "PACKAGES", "RUNTIME", "DaemonHook", "DpkgEvent", "Package",
+    "ToolkitConfig", "ToolkitInfo", "daemon_hook", "daemon_hook_for", "describe_time",
+    "inspect_toolkit", "last_dpkg_event", "nvidia_skip_reason", "parse_dpkg_status",
+    "read_toolkit_config", "toolkit_config_for",
+]

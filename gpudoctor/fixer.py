@@ -1,0 +1,519 @@
+"""Planning, ordering, showing and applying fixes: what `gpudoctor fix` and the TUI share.
+
+A fix is planned first, read-only: the commands it will run, a unified diff of each file it
+will change, whether running containers are interrupted, or why there is nothing to do or
+why it cannot be done here. Plans are ordered by the fixes' `after` declarations (install the
+toolkit, declare the runtime, then reload or restart Docker). Applying takes the fix lock,
+runs the plans in that order and stops at the first failure; each fix leaves the host as it
+was before its own step when it fails, and `docker.reload` also puts back the files this run
+changed when the daemon rejects them.
+
+Option keys understood by the built-in fixes (the `options` dict):
+  bundle        path of an offline toolkit bundle (folder or release .tar.gz) for
+                nvidia.install_toolkit
+  install_root  install the bundle's packages into this folder (`dpkg --root` / `rpm --root`)
+                instead of `/`; used by the tests, also handy to inspect a bundle
+  pciids_url    where pciids.update downloads from (default the pci-ids.ucw.cz HTTPS URL)
+  pciids_path   the pci.ids file to replace (default: the one the host uses)
+  pciids_max_bytes  size cap of the download (default 16 MiB)
+  pciids_timeout    seconds without data before the download is given up (default 30)
+  set_default_runtime  docker.configure_nvidia_runtime also sets "default-runtime": "nvidia"
+  enable_cdi    docker.configure_nvidia_runtime also sets features.cdi (keeping other features)
+  yes, dry_run  what the person asked for on the command line
+  lock_wait     seconds to wait for another run's lock (default 5)
+  verify_timeout  seconds docker.reload waits for the daemon to show its new configuration
+Keys starting with "_" are set by this module for the fixes (planned ids, earlier plans, the
+files written during this run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import signal
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gpudoctor import safefile
+from gpudoctor.errors import HostError, UserError
+from gpudoctor.plugin import Fix, FixFailed, Plan, Status, Step
+
+if TYPE_CHECKING:
+    from gpudoctor.report import Doctor
+
+#: Tie-break order for fixes that do not depend on each other (stable, dependency-friendly).
+CANONICAL_ORDER = (
+    "nvidia.install_toolkit",
+    "nvidia.rootless_no_cgroups",
+    "docker.configure_nvidia_runtime",
+    "docker.reload",
+    "groups.add_user_render",
+    "pciids.update",
+)
+
+Log = Callable[[str], None]
+
+
+class PlanOutdated(FixFailed):
+    """What a plan was made from changed before it could be applied (nothing was changed).
+
+    apply_plans makes that fix's plan again under the lock: when it now has nothing to do (or
+    does exactly what the person saw) it goes on, else it stops with this error."""
+
+
+@dataclass
+class ApplyResult:
+    """What apply_plans did: fixes applied, found to have nothing to do, the one that failed."""
+
+    applied: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: str | None = None
+    error: str | None = None
+    #: Planned fixes that were not applied: blocked, or after the failure.
+    skipped: list[str] = field(default_factory=list)
+    #: Applied fixes whose files a later failing step put back (not in `applied`).
+    rolled_back: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None and self.error is None
+
+
+# ----- interruptions ---------------------------------------------------------------------------
+_critical_depth = 0
+_pending_signal: int | None = None
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    """SIGTERM/SIGHUP/SIGINT become KeyboardInterrupt, so every `finally` cleans up; inside a
+    critical section (a package manager running) the interruption waits for it to end."""
+    global _pending_signal
+    if _critical_depth:
+        _pending_signal = signum
+        return
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def install_signal_handlers() -> None:
+    """Called by `gpudoctor fix`: an interrupted run still leaves every file old or new."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread (TUI workers)
+            signal.signal(sig, _on_signal)
+
+
+@contextlib.contextmanager
+def critical() -> Iterator[None]:
+    """Hold interruptions back while a command that must not be cut short runs."""
+    global _critical_depth, _pending_signal
+    _critical_depth += 1
+    try:
+        yield
+    finally:
+        _critical_depth -= 1
+        if not _critical_depth and _pending_signal is not None:
+            signum, _pending_signal = _pending_signal, None
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+# ----- helpers the fix modules use ------------------------------------------------------------
+def sha256(data: bytes | None) -> str | None:
+    """A file's fingerprint, to tell whether it changed between plan and apply."""
+    if data is None:
+        return None
+    import hashlib  # imported here: `gpudoctor --json` loads this module and never hashes
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def is_active(plan: Plan | None) -> bool:
+    """True when a plan will change something (planned, not a no-op, not blocked)."""
+    return plan is not None and not plan.noop and not plan.blocked
+
+
+def earlier_plan(options: dict[str, Any], fix_id: str) -> Plan | None:
+    """The plan of a fix ordered before the one being planned, if it is part of this run."""
+    return (options.get("_earlier_plans") or {}).get(fix_id)
+
+
+def planned_ids(options: dict[str, Any]) -> list[str]:
+    return list(options.get("_planned") or [])
+
+
+def write_step(path: str, old: bytes | None, new: bytes, description: str) -> Step:
+    """A Step that writes one file, with its diff."""
+    return Step(kind="write", description=description, path=path,
+                diff=safefile.unified_diff(old, new, path), new_content=new)
+
+
+def record_write(options: dict[str, Any], fix_id: str, result: safefile.WriteResult,
+                 content: bytes) -> None:
+    """Remember a file this run changed, so a later step (docker.reload) can put it back."""
+    journal = options.setdefault("_written", [])
+    journal.append({"fix": fix_id, "path": result.path, "backup": result.backup,
+                    "created": result.created, "sha": sha256(content)})
+
+
+def written_files(options: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(options.get("_written") or [])
+
+
+def format_argv(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def run_command(argv: list[str], log: Log, timeout: float = 120.0, input: str | None = None,
+                env: dict[str, str] | None = None, what: str | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    """Run a command that changes the host; raise FixFailed with its own error on failure.
+
+    Only fixes use this (the Host layer runs read-only commands). Output is streamed to
+    `log` line by line once the command ends.
+    """
+    log(f"$ {format_argv(argv)}")
+    try:
+        with critical():
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                                  input=input, env=env, check=False, errors="replace",
+                                  stdin=None if input is not None else subprocess.DEVNULL,
+                                  start_new_session=True)
+    except FileNotFoundError as exc:
+        raise FixFailed(f"`{argv[0]}` is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise FixFailed(f"`{format_argv(argv)}` did not finish within {timeout:g} s") from exc
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if line.strip():
+            log(f"  {line}")
+    if proc.returncode != 0:
+        tail = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+        reason = tail[-1] if tail else "no output"
+        raise FixFailed(f"{what or '`' + format_argv(argv) + '`'} failed "
+                        f"(exit status {proc.returncode}): {reason}")
+    return proc
+
+
+# ----- planning -------------------------------------------------------------------------------
+def offered_fixes(doctor: Doctor) -> list[str]:
+    """Fix ids offered by checks whose status is fail, warn or error, in report order."""
+    seen: list[str] = []
+    for outcome in doctor.outcomes:
+        if outcome.result.status in (Status.FAIL, Status.WARN, Status.ERROR):
+            for fix_id in outcome.result.fixes:
+                if fix_id not in seen:
+                    seen.append(fix_id)
+    return seen
+
+
+def order_fixes(fix_ids: list[str], fixes: dict[str, type[Fix]]) -> list[str]:
+    """Order by `after` (a fix comes after the ones it names, when they are planned too)."""
+    rank = {fid: i for i, fid in enumerate(CANONICAL_ORDER)}
+    pending = sorted(dict.fromkeys(fix_ids), key=lambda f: (rank.get(f, len(rank)), f))
+    ordered: list[str] = []
+    while pending:
+        for fid in pending:
+            deps = [d for d in getattr(fixes.get(fid), "after", ()) if d in pending and d != fid]
+            if not deps:
+                ordered.append(fid)
+                pending.remove(fid)
+                break
+        else:  # a cycle between third-party fixes: keep the stable order for the rest
+            ordered.extend(pending)
+            break
+    return ordered
+
+
+def _plan_one(fix_cls: type[Fix], facts: Any, options: dict[str, Any]) -> Plan:
+    try:
+        plan = fix_cls().plan(facts, options)
+    except UserError:
+        raise
+    except HostError as exc:
+        plan = Plan(fix_cls.id, fix_cls.title, blocked=f"could not read {exc.path}: {exc.reason}")
+    except Exception as exc:  # a broken fix must not take the plan down
+        plan = Plan(fix_cls.id, fix_cls.title,
+                    blocked=f"planning this fix crashed: {type(exc).__name__}: {exc}")
+    if not plan.fix_id:
+        plan.fix_id = fix_cls.id
+    if not plan.title:
+        plan.title = fix_cls.title
+    return plan
+
+
+def _plan_ids(doctor: Doctor, ids: list[str], options: dict[str, Any]) -> list[Plan]:
+    reg = doctor.load()
+    facts = doctor.facts or doctor.fresh_facts()
+    plans: list[Plan] = []
+    earlier: dict[str, Plan] = {}
+    for fid in ids:
+        opts = dict(options)
+        opts["_planned"] = list(ids)
+        opts["_earlier_plans"] = dict(earlier)
+        plan = _plan_one(reg.fixes[fid], facts, opts)
+        plans.append(plan)
+        earlier[fid] = plan
+    return plans
+
+
+def plan_fixes(doctor: Doctor, fix_ids: list[str] | None = None,
+               options: dict | None = None) -> list[Plan]:
+    """Plans for the fixes the failing checks offer (or exactly `fix_ids`), in order.
+
+    Runs the checks first when the doctor has not run. Unknown ids raise UserError. Without
+    explicit ids, a fix a plan suggests (rootless Docker also needs no-cgroups) is added.
+    """
+    options = dict(options or {})
+    if not doctor.outcomes:
+        doctor.run()
+    reg = doctor.load()
+    if fix_ids:
+        unknown = [f for f in fix_ids if f not in reg.fixes]
+        if unknown:
+            known = ", ".join(sorted(reg.fixes)) or "none"
+            raise UserError(f"unknown fix id {', '.join(unknown)} (known fixes: {known})")
+        wanted = list(dict.fromkeys(fix_ids))
+    else:
+        wanted = [f for f in offered_fixes(doctor) if f in reg.fixes]
+    ids = order_fixes(wanted, reg.fixes)
+    plans = _plan_ids(doctor, ids, options)
+    if not fix_ids:
+        extra = [s for p in plans if is_active(p) for s in p.data.get("suggests", ())
+                 if s in reg.fixes and s not in ids]
+        if extra:
+            ids = order_fixes(ids + extra, reg.fixes)
+            plans = _plan_ids(doctor, ids, options)
+    return plans
+
+
+# ----- root and live checks -------------------------------------------------------------------
+def sudo_command(doctor: Doctor, fix_ids: list[str] | None = None,
+                 extra: list[str] | None = None) -> str:
+    """The exact command to run as root, keeping DOCKER_HOST when the person set one."""
+    ids = fix_ids if fix_ids is not None else offered_fixes(doctor)
+    parts = ["sudo"]
+    if doctor.host.getenv("DOCKER_HOST"):
+        parts.append("--preserve-env=DOCKER_HOST")
+    parts += ["gpudoctor", "fix", *ids, *(extra or [])]
+    return format_argv(parts)
+
+
+def root_problem(doctor: Doctor, fix_ids: list[str] | None = None,
+                 extra_args: list[str] | None = None) -> str | None:
+    """None when fixes can be applied here; else the one-line reason (with what to run)."""
+    if not doctor.host.live:
+        return (f"{doctor.host.describe()} is not the machine gpudoctor runs on: fixes are "
+                "shown, never applied (run `gpudoctor fix` on that host itself)")
+    if os.geteuid() != 0:
+        return ("fixes change system files and need root: run "
+                f"`{sudo_command(doctor, fix_ids, extra_args)}`")
+    return None
+
+
+# ----- rendering ------------------------------------------------------------------------------
+def _paint(text: str, code: str, colour: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if colour else text
+
+
+def _diff_lines(diff: str, colour: bool, indent: str) -> list[str]:
+    out = []
+    for line in diff.rstrip("\n").splitlines():
+        code = ""
+        if line.startswith(("+++", "---")):
+            code = "1"
+        elif line.startswith("+"):
+            code = "32"
+        elif line.startswith("-"):
+            code = "31"
+        elif line.startswith("@@"):
+            code = "36"
+        out.append(indent + (_paint(line, code, colour) if code else line))
+    return out
+
+
+def render_plan(plans: list[Plan], colour: bool = False) -> str:
+    """The plan as a person reads it before saying yes."""
+    if not plans:
+        return "No fixes to plan: no check that offers a fix reported a problem.\n"
+    active = [p for p in plans if is_active(p)]
+    interrupting = [p for p in active if p.interrupts_containers]
+    head = f"Plan: {len(plans)} fix{'es' if len(plans) != 1 else ''}"
+    bits = [f"{len(active)} to apply"]
+    if len(active) != len(plans):
+        bits.append(f"{len(plans) - len(active)} with nothing to do or blocked")
+    if interrupting:
+        bits.append(f"{len(interrupting)} interrupting running containers")
+    out = [_paint(f"{head} ({', '.join(bits)})", "1", colour), ""]
+    for n, plan in enumerate(plans, 1):
+        out.append(_paint(f"{n}. {plan.fix_id}: {plan.title}", "1", colour))
+        if plan.noop:
+            out.append(f"   nothing to do: {_reason(plan, 'noop')}")
+        elif plan.blocked:
+            out.append("   " + _paint(f"blocked: {plan.blocked}", "33", colour))
+        for step in plan.steps:
+            if plan.noop:
+                break
+            if step.kind in ("command", "signal"):
+                cmd = format_argv(step.argv) if step.argv else ""
+                out.append(f"   - {step.description}" + (f":\n       {cmd}" if cmd else ""))
+            elif step.kind == "write":
+                out.append(f"   - {step.description}")
+                if step.diff:
+                    out.extend(_diff_lines(step.diff, colour, "       "))
+            else:
+                out.append(f"   - {step.description}")
+        if not plan.noop and not plan.blocked:
+            if plan.interrupts_containers:
+                out.append("   " + _paint("interrupts running containers: yes", "31", colour))
+            else:
+                out.append("   interrupts running containers: no")
+        for note in plan.notes:
+            out.append(f"   note: {note}")
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _reason(plan: Plan, kind: str) -> str:
+    reason = plan.data.get("reason")
+    if reason:
+        return str(reason)
+    return "the host is already as this fix would leave it"
+
+
+# ----- applying -------------------------------------------------------------------------------
+def _same_effect(old: Plan, new: Plan) -> bool:
+    """True when a re-made plan changes the same things as the one the person saw."""
+    if new.noop or old.noop:
+        return new.noop
+    key = lambda p: [(s.kind, tuple(s.argv), s.path, s.diff) for s in p.steps]  # noqa: E731
+    return key(old) == key(new) and bool(old.blocked) == bool(new.blocked)
+
+
+def apply_plans(doctor: Doctor, plans: list[Plan], options: dict, log: Log) -> ApplyResult:
+    """Apply plans in order under the fix lock; stop at the first failure.
+
+    A fix that fails leaves the host as it was before its step (and docker.reload also puts
+    back the files this run wrote when the daemon rejects them). Plans marked `deferred`
+    (computed before a fix they depend on was applied) are made again just before applying.
+    If another run held the lock meanwhile, every plan is made again and the run stops
+    unless each still does the same thing (or now has nothing to do).
+    """
+    result = ApplyResult()
+    problem = root_problem(doctor, [p.fix_id for p in plans])
+    if problem:
+        result.error = problem
+        result.skipped = [p.fix_id for p in plans]
+        return result
+    reg = doctor.load()
+    opts: dict[str, Any] = dict(options)
+    opts.setdefault("_written", [])
+    wait = float(opts.get("lock_wait", safefile.DEFAULT_LOCK_WAIT))
+
+    def waiting(holder: str) -> None:
+        log(f"waiting up to {wait:g} s for another gpudoctor fix to finish"
+            + (f" ({holder})" if holder else ""))
+
+    safefile.checkpoint("planned")
+    try:
+        with safefile.fix_lock(wait=wait, on_wait=waiting) as waited:
+            if waited:
+                fresh = plan_fixes_again(doctor, plans, opts)
+                changed = [n.fix_id for o, n in zip(plans, fresh, strict=True)
+                           if not _same_effect(o, n)]
+                if changed:
+                    result.error = (
+                        "the host changed while this run waited for the other one ("
+                        + ", ".join(changed) + " would now do something else); nothing was "
+                        "applied: run gpudoctor fix again to see the new plan")
+                    result.skipped = [p.fix_id for p in plans]
+                    return result
+                plans = fresh
+            _apply_in_order(doctor, reg, plans, opts, log, result)
+    except safefile.LockBusy as exc:
+        result.error = str(exc)
+        result.skipped = [p.fix_id for p in plans]
+    options["_written"] = opts.get("_written", [])
+    return result
+
+
+def plan_fixes_again(doctor: Doctor, plans: list[Plan], options: dict[str, Any]) -> list[Plan]:
+    """Make the same plans again from fresh facts (the host may have changed)."""
+    doctor.fresh_facts()
+    return _plan_ids(doctor, [p.fix_id for p in plans], options)
+
+
+def _replan_outdated(doctor: Doctor, reg: Any, plan: Plan, opts: dict[str, Any], log: Log,
+                     stale: PlanOutdated) -> Plan:
+    """Plan a fix again after PlanOutdated; raise it again unless the new plan is harmless."""
+    log(f"{plan.fix_id}: {stale}; planning it again")
+    facts = doctor.fresh_facts()
+    fresh = _plan_one(reg.fixes[plan.fix_id], facts, opts)
+    if fresh.noop:
+        log(f"{plan.fix_id}: nothing to do now: {_reason(fresh, 'noop')}")
+        return fresh
+    if _same_effect(plan, fresh):
+        return fresh
+    raise PlanOutdated(f"{stale}; it would now do something else, so nothing was applied: run "
+                       "gpudoctor fix again to see the new plan")
+
+
+def _apply_in_order(doctor: Doctor, reg: Any, plans: list[Plan], opts: dict[str, Any],
+                    log: Log, result: ApplyResult) -> None:
+    earlier: dict[str, Plan] = {}
+    ids = [p.fix_id for p in plans]
+    for index, plan in enumerate(plans):
+        fid = plan.fix_id
+        if plan.data.get("deferred") and not plan.noop:
+            facts = doctor.fresh_facts()
+            fix_opts = dict(opts, _planned=ids, _earlier_plans=dict(earlier))
+            plan = _plan_one(reg.fixes[fid], facts, fix_opts)
+            log(f"{fid}: planned again now that the fixes before it were applied")
+            if plan.data.get("deferred") and not plan.noop and not plan.blocked:
+                plan.blocked = "it still depends on a fix that did not take effect"
+        earlier[fid] = plan
+        if plan.noop:
+            log(f"{fid}: nothing to do: {_reason(plan, 'noop')}")
+            result.unchanged.append(fid)
+            continue
+        if plan.blocked:
+            log(f"{fid}: not applied: {plan.blocked}")
+            result.skipped.append(fid)
+            continue
+        log(f"{fid}: {plan.title}")
+        facts = doctor.facts or doctor.fresh_facts()
+        fix_opts = dict(opts, _planned=ids, _earlier_plans=dict(earlier))
+        fix_opts["_written"] = opts["_written"]
+        try:
+            try:
+                reg.fixes[fid]().apply(plan, facts, fix_opts, log)
+            except PlanOutdated as stale:
+                plan = _replan_outdated(doctor, reg, plan, fix_opts, log, stale)
+                earlier[fid] = plan
+                if plan.noop:
+                    result.unchanged.append(fid)
+                    continue
+                reg.fixes[fid]().apply(plan, doctor.facts, fix_opts, log)
+        except FixFailed as exc:
+            result.failed, result.error = fid, str(exc)
+        except (safefile.UnsafeWrite, HostError) as exc:
+            result.failed, result.error = fid, str(exc)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            result.failed = fid
+            result.error = f"{fid} crashed: {type(exc).__name__}: {exc}"
+        if result.failed:
+            log(f"{fid}: FAILED: {result.error}")
+            result.skipped.extend(p.fix_id for p in plans[index + 1:])
+            undone = {w["fix"] for w in opts["_written"] if w.get("restored")}
+            for other in list(result.applied):
+                mine = [w for w in opts["_written"] if w["fix"] == other]
+                if other in undone and all(w.get("restored") for w in mine):
+                    result.applied.remove(other)
+                    result.rolled_back.append(other)
+            return
+        if plan.data.get("outcome") == "unchanged":
+            result.unchanged.append(fid)
+        else:
+            result.applied.append(fid)
+        safefile.checkpoint(f"applied {fid}")

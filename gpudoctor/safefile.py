@@ -1,0 +1,396 @@
+"""Changing host files so that no interruption can leave them half-written.
+
+Every file a fix changes goes through here: a timestamped backup beside it, the new content
+written to a temporary file in the same folder, flushed to disk, given the old file's mode,
+owner and extended attributes, then renamed over the old one (rename(2) is atomic, so a
+reader or a crash sees the old file or the new one, never a mix), and the folder synced.
+A lock keeps two `gpudoctor fix` runs from interleaving.
+
+Tests drive interruptions through `checkpoint()`: with GPUDOCTOR_TEST_PAUSE_AT set, the run
+stops at that checkpoint (its number, counting from 1, or its name) and waits until the file
+named by GPUDOCTOR_TEST_PAUSE_FILE (which it writes) is removed, so a test can kill it there.
+GPUDOCTOR_TEST_CHECKPOINTS=FILE appends every checkpoint's name to FILE.
+GPUDOCTOR_LOCK_FILE moves the lock (tests give each run its own; a fleet can share one path).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import re
+import stat as stat_mod
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from gpudoctor.errors import GpudoctorError
+
+#: Where the lock lives: /run/lock is the FHS place for lock files, /var/lock its old name.
+LOCK_CANDIDATES = ("/run/lock/gpudoctor.lock", "/var/lock/gpudoctor.lock")
+DEFAULT_LOCK_WAIT = 5.0
+BACKUP_TAG = "gpudoctor"
+#: Temporary files of FILE and of FILE's backups: `.FILE[.gpudoctor-STAMP.bak].gpudoctor-PID-X.tmp`
+_TEMP_RE_TEMPLATE = r"^\.{name}(?:\.{tag}-[0-9-]+\.bak)?\.{tag}-(\d+)-[A-Za-z0-9_]+\.tmp$"
+
+
+class LockBusy(GpudoctorError):
+    """Another gpudoctor fix holds the lock (exit 1: nothing was changed)."""
+
+    exit_code = 1
+
+
+class UnsafeWrite(GpudoctorError):
+    """A file cannot be replaced safely (not a regular file, folder not writable...)."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What atomic_write did: the file written (links resolved) and the backup it kept."""
+
+    path: str
+    backup: str | None
+    created: bool
+
+
+# ----- test hook ----------------------------------------------------------------------------------
+_checkpoint_count = 0
+
+
+def checkpoint(name: str) -> None:
+    """A point where an interrupted run must still leave every file old or new (see above)."""
+    global _checkpoint_count
+    _checkpoint_count += 1
+    trace = os.environ.get("GPUDOCTOR_TEST_CHECKPOINTS")
+    if trace:
+        with open(trace, "a", encoding="utf-8") as fh:
+            fh.write(f"{_checkpoint_count} {name}\n")
+    target = os.environ.get("GPUDOCTOR_TEST_PAUSE_AT")
+    marker = os.environ.get("GPUDOCTOR_TEST_PAUSE_FILE")
+    if not target or not marker:
+        return
+    if target != name and target != str(_checkpoint_count):
+        return
+    with open(marker, "w", encoding="utf-8") as fh:
+        fh.write(f"{_checkpoint_count} {name} {os.getpid()}\n")
+    deadline = time.monotonic() + 600
+    while os.path.exists(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+# ----- reading and diffing ------------------------------------------------------------------------
+def read_current(path: str, limit: int = 64 * 1024 * 1024) -> bytes | None:
+    """The file's bytes now, or None when it does not exist."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UnsafeWrite(f"cannot read {path}: {exc.strerror or exc}") from exc
+    if len(data) > limit:
+        raise UnsafeWrite(f"{path} is larger than {limit} bytes")
+    return data
+
+
+def _text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return data
+
+
+def unified_diff(old: str | bytes | None, new: str | bytes | None, path: str,
+                 context: int = 3) -> str:
+    """A `diff -u` of one file; '/dev/null' stands for a file that does not exist."""
+    import difflib
+
+    old_text, new_text = _text(old), _text(new)
+    if old is not None and new is not None and old_text == new_text:
+        return ""
+    a = old_text.splitlines(keepends=True)
+    b = new_text.splitlines(keepends=True)
+    out: list[str] = []
+    for line in difflib.unified_diff(a, b, fromfile=path if old is not None else "/dev/null",
+                                     tofile=path if new is not None else "/dev/null",
+                                     n=context):
+        if line.endswith("\n"):
+            out.append(line)
+        else:
+            out.append(line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
+# ----- backups ------------------------------------------------------------------------------------
+def backup_name(path: str, when: float | None = None) -> str:
+    """`FILE.gpudoctor-YYYYmmdd-HHMMSS.bak` beside FILE, with -2, -3... if that exists."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when if when is not None else
+                                                          time.time()))
+    base = f"{path}.{BACKUP_TAG}-{stamp}"
+    candidate, n = f"{base}.bak", 2
+    while os.path.lexists(candidate):
+        candidate = f"{base}-{n}.bak"
+        n += 1
+    return candidate
+
+
+def list_backups(path: str) -> list[str]:
+    """Backups gpudoctor kept of FILE, oldest first."""
+    folder, name = os.path.split(path)
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return []
+    prefix = f"{name}.{BACKUP_TAG}-"
+    found = [os.path.join(folder, e) for e in entries
+             if e.startswith(prefix) and e.endswith(".bak")]
+    return sorted(found, key=lambda p: (os.path.getmtime(p), p))
+
+
+def make_backup(path: str) -> str | None:
+    """Copy FILE (following links) to a timestamped backup beside it; None if it is absent.
+
+    The copy is itself written atomically and keeps the mode and owner, so a backup is
+    never partial either.
+    """
+    data = read_current(path)
+    if data is None:
+        return None
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    target = backup_name(path)
+    _write_replace(target, data, st.st_mode & 0o7777, st.st_uid, st.st_gid, source=real)
+    return target
+
+
+# ----- atomic replacement -------------------------------------------------------------------------
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder or ".", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _copy_xattrs(source: str, fd: int) -> None:
+    """Carry SELinux labels and other extended attributes over to the new file."""
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(source)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.setxattr(fd, name, os.getxattr(source, name))
+        except OSError:
+            continue
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(path: str) -> list[str]:
+    """Delete temporary files an earlier, killed run left beside FILE or its backups (their
+    writer is gone)."""
+    folder, name = os.path.split(path)
+    pattern = re.compile(_TEMP_RE_TEMPLATE.format(name=re.escape(name), tag=BACKUP_TAG))
+    removed = []
+    try:
+        entries = os.listdir(folder or ".")
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry)
+        if not match or _pid_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, entry))
+            removed.append(os.path.join(folder, entry))
+    return removed
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _write_replace(real: str, data: bytes, mode: int, uid: int | None, gid: int | None,
+                   source: str | None = None) -> None:
+    """Temporary file beside `real`, fsync, mode/owner/xattrs, rename over it, fsync folder."""
+    import tempfile
+
+    folder, name = os.path.split(real)
+    remove_stale_temps(real)
+    if source is not None and source != real:  # a backup: clean the original's leftovers too
+        remove_stale_temps(source)
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.{BACKUP_TAG}-{os.getpid()}-", suffix=".tmp",
+                               dir=folder or ".")
+    try:
+        half = len(data) // 2
+        _write_all(fd, data[:half])
+        checkpoint(f"partly-written {real}")
+        _write_all(fd, data[half:])
+        os.fsync(fd)
+        if source is not None:
+            _copy_xattrs(source, fd)
+        os.fchmod(fd, mode)
+        if os.geteuid() == 0 and uid is not None and gid is not None:
+            os.fchown(fd, uid, gid)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        checkpoint(f"temp-complete {real}")
+        os.replace(tmp, real)
+        tmp = ""
+        _fsync_dir(folder)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def atomic_write(path: str, data: bytes, *, backup: bool = True, mode: int | None = None,
+                 uid: int | None = None, gid: int | None = None,
+                 new_file_mode: int = 0o644, make_parents: bool = True) -> WriteResult:
+    """Replace FILE with `data` atomically, keeping its mode and owner, after a backup.
+
+    A symbolic link is followed: the file it points to is replaced and the link stays.
+    A new file gets `new_file_mode` and root's ownership (or uid/gid when given).
+    Raises UnsafeWrite when the path is a folder, a device or another non-regular file.
+    """
+    real = os.path.realpath(path)
+    try:
+        st: os.stat_result | None = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UnsafeWrite(f"cannot stat {path}: {exc.strerror or exc}") from exc
+    if st is not None and not stat_mod.S_ISREG(st.st_mode):
+        raise UnsafeWrite(f"{path} is not a regular file; gpudoctor replaces only plain files")
+    folder = os.path.dirname(real)
+    if st is None and make_parents and folder and not os.path.isdir(folder):
+        os.makedirs(folder, mode=0o755, exist_ok=True)
+    backup_path = make_backup(path) if (backup and st is not None) else None
+    if backup_path:
+        checkpoint(f"backed-up {real}")
+    if st is not None:
+        keep_mode = mode if mode is not None else st.st_mode & 0o7777
+        keep_uid = uid if uid is not None else st.st_uid
+        keep_gid = gid if gid is not None else st.st_gid
+    else:
+        keep_mode = mode if mode is not None else new_file_mode
+        keep_uid, keep_gid = uid, gid
+    try:
+        _write_replace(real, data, keep_mode, keep_uid, keep_gid,
+                       source=real if st is not None else None)
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise UnsafeWrite(f"cannot write {path}: {exc.strerror}") from exc
+        raise UnsafeWrite(f"writing {path} failed: {exc.strerror or exc}") from exc
+    checkpoint(f"replaced {real}")
+    return WriteResult(path=real, backup=backup_path, created=st is None)
+
+
+def restore(path: str, backup: str | None) -> None:
+    """Put FILE back as it was: the backup's content (atomically), or no file when there was
+    none before (backup None)."""
+    if backup is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.realpath(path))
+        return
+    data = read_current(backup)
+    if data is None:
+        raise UnsafeWrite(f"the backup {backup} has disappeared; {path} was left as it is")
+    real = os.path.realpath(path)
+    st = os.stat(backup)
+    _write_replace(real, data, st.st_mode & 0o7777, st.st_uid, st.st_gid, source=backup)
+
+
+# ----- the lock -----------------------------------------------------------------------------------
+def lock_path() -> str:
+    """The first lock location whose folder exists (the lock file itself is created)."""
+    override = os.environ.get("GPUDOCTOR_LOCK_FILE")
+    if override:
+        return override
+    for candidate in LOCK_CANDIDATES:
+        if os.path.isdir(os.path.dirname(candidate)):
+            return candidate
+    return LOCK_CANDIDATES[0]
+
+
+def _holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 200).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+    return text
+
+
+@contextlib.contextmanager
+def fix_lock(path: str | None = None, wait: float = DEFAULT_LOCK_WAIT,
+             on_wait: object = None) -> Iterator[bool]:
+    """Hold the gpudoctor fix lock (fcntl.flock) for the duration of the block.
+
+    Waits up to `wait` seconds for another run to finish, calling `on_wait(holder)` once when
+    it has to wait; raises LockBusy after that. Yields True when it had to wait (the host may
+    have changed meanwhile). The kernel drops the lock when the process dies, even on SIGKILL.
+    """
+    target = path or lock_path()
+    folder = os.path.dirname(target)
+    if folder and not os.path.isdir(folder):
+        os.makedirs(folder, mode=0o755, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(target, flags, 0o644)
+    except OSError as exc:
+        raise LockBusy(f"cannot open the lock file {target}: {exc.strerror or exc}") from exc
+    waited = False
+    try:
+        deadline = time.monotonic() + max(wait, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _holder(fd)
+                if not waited and callable(on_wait):
+                    on_wait(holder)
+                waited = True
+                if time.monotonic() >= deadline:
+                    who = f" ({holder})" if holder else ""
+                    raise LockBusy(
+                        f"another gpudoctor fix is running{who}; waited {wait:g} s for it. "
+                        "Run again when it has finished.") from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        started = time.strftime("%Y-%m-%d %H:%M:%S")
+        os.write(fd, f"pid {os.getpid()}, started {started}\n".encode())
+        checkpoint("locked")
+        yield waited
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -1,0 +1,132 @@
+"""The TUI's side of repairs: plan exactly as `gpudoctor fix` would, then apply.
+
+Everything here runs in worker threads (planning may run `nvidia-ctk --dry-run`, applying
+restarts daemons), never on the UI thread. The planning and the plan's text come from
+gpudoctor.fixer, so the modal shows the same plan, byte for byte, as the command line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gpudoctor.plugin import Plan
+    from gpudoctor.report import Doctor
+
+#: The exact command root_problem() names, to offer it for copying.
+SUDO_COMMAND = re.compile(r"`(sudo [^`]+)`")
+
+
+def fixer_available() -> str | None:
+    """None when gpudoctor.fixer can be imported, else why fixes cannot be offered."""
+    try:
+        import gpudoctor.fixer  # noqa: F401
+    except Exception as exc:
+        return f"repairs are not available in this gpudoctor ({type(exc).__name__}: {exc})"
+    return None
+
+
+@dataclass
+class Proposal:
+    """The fixes a key press asked for, planned, with whether they can be applied here."""
+
+    fix_ids: list[str] | None
+    title: str
+    plans: list[Plan] = field(default_factory=list)
+    #: render_plan's text, exactly what `gpudoctor fix` prints without colour.
+    text: str = ""
+    #: The same with the fixer's own ANSI colours (diff lines, warnings).
+    coloured: str = ""
+    #: None when the fixes can be applied; else why not, with the sudo command to run instead.
+    cannot_apply: str | None = None
+    error: str | None = None
+
+    @property
+    def to_apply(self) -> list[Plan]:
+        return [p for p in self.plans if not p.noop and not p.blocked]
+
+    @property
+    def can_apply(self) -> bool:
+        return self.error is None and self.cannot_apply is None and bool(self.to_apply)
+
+    @property
+    def sudo_command(self) -> str | None:
+        found = SUDO_COMMAND.search(self.cannot_apply or "")
+        return found.group(1) if found else None
+
+    @property
+    def fix_list(self) -> str:
+        return " ".join(p.fix_id for p in self.plans) or " ".join(self.fix_ids or [])
+
+
+def propose(doctor: Doctor, fix_ids: list[str] | None, title: str,
+            options: dict[str, Any] | None = None) -> Proposal:
+    """Plan the fixes; a planning failure becomes the proposal's error, never an exception."""
+    proposal = Proposal(fix_ids=fix_ids, title=title)
+    try:
+        from gpudoctor import fixer
+
+        proposal.plans = fixer.plan_fixes(doctor, fix_ids, dict(options or {}))
+        proposal.text = fixer.render_plan(proposal.plans, colour=False)
+        proposal.coloured = fixer.render_plan(proposal.plans, colour=True)
+        proposal.cannot_apply = fixer.root_problem(doctor, [p.fix_id for p in proposal.plans])
+    except Exception as exc:
+        proposal.error = f"could not plan the fixes: {type(exc).__name__}: {exc}"
+    return proposal
+
+
+@dataclass
+class Applied:
+    """What applying did, in the words the modal shows."""
+
+    applied: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: str | None = None
+    error: str | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None and self.error is None
+
+    def describe(self) -> str:
+        parts = []
+        if self.applied:
+            parts.append("Applied: " + ", ".join(self.applied) + ".")
+        if self.unchanged:
+            parts.append("Already in place: " + ", ".join(self.unchanged) + ".")
+        if self.failed or self.error:
+            what = f"{self.failed} failed" if self.failed else "Applying failed"
+            parts.append(f"{what}: {self.error or 'no reason given'}.")
+            if self.failed:
+                parts.append("The host was left as it was before that step.")
+        if self.skipped:
+            parts.append("Not applied: " + ", ".join(self.skipped) + ".")
+        return " ".join(parts) or "Nothing was changed."
+
+
+def apply(doctor: Doctor, proposal: Proposal, log: Callable[[str], None],
+          options: dict[str, Any] | None = None) -> Applied:
+    """Apply a proposal's plans; every failure is reported, none escapes."""
+    try:
+        from gpudoctor import fixer
+
+        result = fixer.apply_plans(doctor, proposal.plans, dict(options or {}), log)
+    except Exception as exc:
+        return Applied(error=f"{type(exc).__name__}: {exc}")
+    return Applied(applied=list(result.applied), unchanged=list(result.unchanged),
+                   failed=result.failed, error=result.error,
+                   skipped=list(getattr(result, "skipped", []) or []))
+
+
+def apply_problem(doctor: Doctor, fix_ids: list[str] | None) -> str | None:
+    """Why these fixes cannot be applied from here (with the sudo command), or None."""
+    try:
+        from gpudoctor import fixer
+
+        return fixer.root_problem(doctor, fix_ids)
+    except Exception as exc:
+        return f"cannot tell whether fixes can be applied here: {type(exc).__name__}: {exc}"

@@ -1,0 +1,60 @@
+"""End to end, as a person uses it: `gpudoctor --root ROOT` in a real terminal (tmux), keys
+sent, the screen read with capture-pane, and what is left after quitting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support import scenarios
+from tests.support.tui_e2e import Tmux, child_env, gpudoctor_argv
+
+
+@pytest.fixture
+def tmux():
+    session = Tmux(width=100, height=30)
+    yield session
+    session.kill()
+
+
+def test_gpudoctor_on_a_terminal_opens_the_tui_and_q_quits(tmp_path: Path, tmux: Tmux):
+    root = scenarios.nvidia_nouveau(tmp_path / "nouveau")
+    status = tmp_path / "status"
+    # The shell writes gpudoctor's exit status to the status file once it has exited.
+    tmux.start(gpudoctor_argv("--root", str(root)), env=child_env(), status_file=status)
+    # Every check has answered once the header no longer counts checks still running.
+    screen = tmux.wait_for_screen(
+        lambda s: "Kernel driver" in s and "checking" not in s.splitlines()[0]
+        and "q Quit" in s, timeout=60, what="every result and the footer")
+    lines = [line for line in screen.splitlines() if line.strip()]
+    assert root.name in lines[0] and "1 GPU found" in lines[0]
+    driver_row = next(line for line in lines if "Kernel driver" in line)
+    assert driver_row.lstrip().startswith("✗") and "nouveau" in driver_row
+    assert any(line.lstrip().startswith("✓") and "A GPU for containers" in line
+               for line in lines)
+    assert "q Quit" in lines[-1] and "r Re-run" in lines[-1]
+    # Down past pci.ids and the Kernel heading to the driver row: its details show.
+    tmux.send("Down")
+    tmux.send("Down")
+    screen = tmux.wait_for_text("kernel.driver · failed", timeout=10)
+    assert "blacklist-nouveau" in screen or "What was seen" in screen
+    tmux.send("q")
+    tmux.wait_until_gone(timeout=20)
+    assert status.read_text().strip() == "1"  # a check failed: report.md's exit code
+
+
+def test_quitting_prints_nothing_to_stdout(tmp_path: Path, tmux: Tmux):
+    root = scenarios.amd_laptop_field_guide(tmp_path / "laptop")
+    status = tmp_path / "status"
+    # The TUI draws on the terminal's alternate screen; after it exits the shell prints a
+    # marker on the normal screen, so anything gpudoctor printed would show above it.
+    argv = gpudoctor_argv("--root", str(root))
+    tmux.start(["sh", "-c", " ".join(f"'{a}'" for a in argv)
+                + f"; echo \"rc=$?\" > {status}; echo MARKER; sleep 30"],
+               env=child_env())
+    tmux.wait_for_text("A GPU for containers", timeout=60)
+    tmux.send("q")
+    screen = tmux.wait_for_text("MARKER", timeout=20)
+    assert status.read_text().strip() == "rc=0"
+    assert screen.strip() == "MARKER"
