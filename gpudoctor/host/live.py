@@ -18,6 +18,7 @@ from gpudoctor.host.base import (
     ProcessInfo,
     UserInfo,
     kind_of,
+    read_file,
 )
 
 #: Process names that matter to the diagnosis: container engines and what wraps them.
@@ -52,20 +53,7 @@ class LiveHost(Host):
 
     def read_bytes(self, path: str, limit: int = MAX_READ) -> bytes:
         self._log(path)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(limit + 1)
-        except FileNotFoundError as exc:
-            raise HostError(path, "does not exist") from exc
-        except PermissionError as exc:
-            raise HostError(path, "permission denied") from exc
-        except IsADirectoryError as exc:
-            raise HostError(path, "is a folder, not a file") from exc
-        except OSError as exc:
-            raise HostError(path, exc.strerror or str(exc)) from exc
-        if len(data) > limit:
-            raise HostError(path, f"is larger than {limit} bytes")
-        return data
+        return read_file(path, path, limit)
 
     def listdir(self, path: str) -> list[str]:
         self._log(path)

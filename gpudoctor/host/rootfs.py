@@ -17,6 +17,7 @@ from gpudoctor.host.base import (
     ProcessInfo,
     UserInfo,
     kind_of,
+    read_file,
 )
 
 MAX_LINKS = 40
@@ -151,21 +152,7 @@ class RootHost(Host):
 
     # ----- files -------------------------------------------------------------------------------
     def read_bytes(self, path: str, limit: int = MAX_READ) -> bytes:
-        real = self._resolve(path)
-        try:
-            with open(real, "rb") as fh:
-                data = fh.read(limit + 1)
-        except FileNotFoundError as exc:
-            raise HostError(path, "does not exist") from exc
-        except PermissionError as exc:
-            raise HostError(path, "permission denied") from exc
-        except IsADirectoryError as exc:
-            raise HostError(path, "is a folder, not a file") from exc
-        except OSError as exc:
-            raise HostError(path, exc.strerror or str(exc)) from exc
-        if len(data) > limit:
-            raise HostError(path, f"is larger than {limit} bytes")
-        return data
+        return read_file(self._resolve(path), path, limit)
 
     def listdir(self, path: str) -> list[str]:
         real = self._resolve(path)
