@@ -15,9 +15,10 @@ import json
 import os
 from typing import Any
 
-from gpudoctor import fixer, safefile
+from gpudoctor import fixer
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import flag_conflicts, parse_daemon_json
+from gpudoctor.host import changes, safefile
 from gpudoctor.plugin import Fix, Plan, Step
 
 RUNTIME_NAME = "nvidia"
@@ -422,9 +423,7 @@ class ConfigureNvidiaRuntime(Fix):
                 "the runtime entry cannot be made: run `gpudoctor fix nvidia.install_toolkit "
                 "docker.configure_nvidia_runtime docker.reload` (add --bundle PATH offline)")
             return {}, None, None, notes
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="gpudoctor-ctk-") as tmp:
+        with changes.scratch("gpudoctor-ctk-") as tmp:
             # An empty file makes nvidia-ctk fail with EOF: ask it about a missing file instead.
             target = os.path.join(tmp, "daemon.json") if state == "empty" else path
             argv = [ctk, "runtime", "configure", "--runtime=docker", f"--config={target}",

@@ -12,17 +12,16 @@ daemon reloaded or restarted again, and the daemon's own error is reported.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import time
 from typing import Any
 
-from gpudoctor import fixer, safefile
+from gpudoctor import fixer
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.facts import Facts
-from gpudoctor.facts.docker import parse_daemon_json
-from gpudoctor.host import dockerapi
+from gpudoctor.facts.docker import CMD_DOCKERD_VALIDATE, parse_daemon_json
+from gpudoctor.host import changes, dockerapi, safefile
+from gpudoctor.host.base import Host
 from gpudoctor.plugin import Fix, FixFailed, Plan, Step
 
 HOOKS = ("nvidia-container-runtime-hook", "nvidia-cdi-hook")
@@ -34,6 +33,8 @@ RESTART_TIMEOUT = 90.0
 ERROR_MARKERS = ("unable to configure the Docker daemon", "Error reconfiguring",
                  "Error reloading configuration", "level=fatal")
 RELOADED_MARKER = "Reloaded configuration"
+#: host.run key of `journalctl -u UNIT --since @T`: the lines dockerd logged since an action.
+CMD_JOURNAL_SINCE = "journalctl-docker-since"
 
 
 def _when(ts: float) -> str:
@@ -135,44 +136,50 @@ class DaemonLog:
     from its size at the start; under systemd the journal is asked.
     """
 
-    def __init__(self, pid: int | None, manager: str, unit: str):
+    def __init__(self, host: Host, pid: int | None, manager: str, unit: str):
+        self.host = host
         self.pid, self.manager, self.unit = pid, manager, unit
         self.started = time.time()
         self.path: str | None = None
         self.offset = 0
         if pid is not None:
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/2")
-                if target.startswith("/") and os.path.isfile(target):
-                    self.path, self.offset = target, os.path.getsize(target)
-            except OSError:
-                self.path = None
+            target = host.readlink(f"/proc/{pid}/fd/2")
+            if target is not None and target.startswith("/"):
+                self.path = target
+                self.reset()
+
+    def _size(self) -> int | None:
+        """The log file's size now; None when it is gone or not a plain file."""
+        assert self.path is not None
+        try:
+            st = self.host.stat(self.path)
+        except HostError:
+            return None
+        return st.size if st is not None and st.kind == "file" else None
 
     def reset(self) -> None:
         self.started = time.time()
         if self.path:
-            try:
-                self.offset = os.path.getsize(self.path)
-            except OSError:
+            size = self._size()
+            if size is None:
                 self.path = None
+            else:
+                self.offset = size
 
     def new_text(self) -> str:
         if self.path:
             try:
-                with open(self.path, "rb") as fh:
-                    fh.seek(self.offset)
-                    return fh.read(1024 * 1024).decode("utf-8", "replace")
-            except OSError:
+                data = self.host.read_range(self.path, self.offset, 1024 * 1024)
+            except HostError:
                 return ""
+            return data.decode("utf-8", "replace")
         if self.manager == "systemd-system":
-            try:
-                proc = subprocess.run(
-                    ["journalctl", "-u", self.unit, "--since", f"@{int(self.started) - 1}",
-                     "--no-pager", "-q", "-o", "cat"], capture_output=True, text=True,
-                    timeout=10, check=False, stdin=subprocess.DEVNULL, errors="replace")
-                return proc.stdout
-            except (OSError, subprocess.TimeoutExpired):
-                return ""
+            result = self.host.run(
+                CMD_JOURNAL_SINCE,
+                ["journalctl", "-u", self.unit, "--since", f"@{int(self.started) - 1}",
+                 "--no-pager", "-q", "-o", "cat"], timeout=10)
+            return result.stdout if result is not None and not result.missing \
+                and not result.timed_out else ""
         return ""
 
     @property
@@ -338,7 +345,7 @@ class ReloadDocker(Fix):
         data = plan.data
         action, manager, unit = data["action"], data["manager"], data["unit"]
         config_path = data["config_path"]
-        dlog = DaemonLog(data.get("pid"), manager, unit)
+        dlog = DaemonLog(facts.host, data.get("pid"), manager, unit)
         self._prevalidate(facts, config_path, options, log)
         met_before = self._met_now(data, config_path)
         if action == "reload" and met_before and not fixer.written_files(options):
@@ -357,7 +364,7 @@ class ReloadDocker(Fix):
             if ok_file is False:
                 problem = f"{problem}; `dockerd --validate` says: {message}"
         log(f"  the daemon did not take the new configuration: {problem}")
-        restored = self._roll_back(config_path, options, log)
+        restored = self._roll_back(facts.host, config_path, options, log)
         if not restored:
             raise FixFailed(f"dockerd did not take its configuration after the {action}: "
                             f"{problem}")
@@ -381,12 +388,10 @@ class ReloadDocker(Fix):
         this dockerd has no --validate (older) or cannot be run."""
         proc = facts.docker.process
         exe = (proc.exe if proc and proc.exe else None) or "dockerd"
-        try:
-            result = subprocess.run([exe, "--validate", f"--config-file={config_path}"],
-                                    capture_output=True, text=True, timeout=20, check=False,
-                                    stdin=subprocess.DEVNULL, errors="replace")
-        except (OSError, subprocess.TimeoutExpired):
-            return None, ""
+        result = facts.host.run(CMD_DOCKERD_VALIDATE,
+                                [exe, "--validate", f"--config-file={config_path}"], timeout=20)
+        if result is None or result.missing or result.timed_out or result.returncode == 126:
+            return None, ""  # 126: the host layer's "found but not executable"
         output = (result.stderr + result.stdout).strip()
         if "unknown flag" in output or "flag provided but not defined" in output:
             return None, ""
@@ -403,7 +408,7 @@ class ReloadDocker(Fix):
         if ok:
             log(f"  dockerd --validate: {message}")
             return
-        restored = self._roll_back(config_path, options, log)
+        restored = self._roll_back(facts.host, config_path, options, log)
         extra = f"; restored {', '.join(restored)}" if restored else ""
         raise FixFailed(f"`dockerd --validate` rejects {config_path}: {message} (the daemon was "
                         f"not touched{extra})")
@@ -416,10 +421,10 @@ class ReloadDocker(Fix):
                 log(f"  sending SIGHUP to dockerd (pid {pid})")
                 safefile.checkpoint("before-signal")
                 try:
-                    os.kill(pid, signal.SIGHUP)
-                except ProcessLookupError as exc:
+                    changes.send_signal(pid, signal.SIGHUP)
+                except changes.ProcessGone as exc:
                     raise FixFailed(f"dockerd (pid {pid}) is no longer running") from exc
-                except PermissionError as exc:
+                except changes.SignalRefused as exc:
                     raise FixFailed(f"not allowed to signal dockerd (pid {pid})") from exc
             elif step.kind == "command":
                 safefile.checkpoint("before-command")
@@ -513,9 +518,10 @@ class ReloadDocker(Fix):
         return False
 
     @staticmethod
-    def _roll_back(config_path: str, options: dict[str, Any], log: Any) -> list[str]:
+    def _roll_back(host: Host, config_path: str, options: dict[str, Any],
+                   log: Any) -> list[str]:
         """Put back the daemon configuration files this run wrote (newest first)."""
-        real = os.path.realpath(config_path)
+        real = host.realpath(config_path)
         restored = []
         for entry in reversed(fixer.written_files(options)):
             if entry["path"] != real:

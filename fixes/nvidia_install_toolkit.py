@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpudoctor import fixer, safefile
+from gpudoctor import fixer
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.facts import Facts
+from gpudoctor.host import changes, safefile
+from gpudoctor.host.base import CommandResult, Host
+from gpudoctor.host.rootfs import RootHost
 from gpudoctor.plugin import Fix, FixFailed, Plan, Step
 
 NEEDED = ("libnvidia-container1", "libnvidia-container-tools", "nvidia-container-toolkit-base",
@@ -57,6 +59,9 @@ APT_FAMILY = {"debian", "ubuntu", "linuxmint", "pop", "raspbian", "kali", "neon"
 DNF_FAMILY = {"fedora", "rhel", "centos", "rocky", "almalinux", "amzn", "ol", "amazon"}
 ZYPPER_FAMILY = {"opensuse", "opensuse-leap", "opensuse-tumbleweed", "sles", "suse"}
 MAX_MEMBER = 1024 * 1024 * 1024
+#: The largest package file gpudoctor fingerprints (a folder bundle has no MAX_MEMBER cap).
+MAX_PACKAGE = 4 * 1024 * 1024 * 1024
+PACKAGE_QUERY_TIMEOUT = 30.0
 _DEB_NAME = re.compile(r"^(?P<name>[a-z0-9][a-z0-9+.-]+)_(?P<version>[^_]+)_(?P<arch>[^_]+)\.deb$")
 _RPM_NAME = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+-[^-]+)\.(?P<arch>[^.]+)\.rpm$")
 
@@ -94,32 +99,17 @@ def _dep_names(depends: str) -> list[str]:
 
 def read_package(path: str) -> Package:
     """Name, version, architecture and dependencies from the package itself."""
-    import shutil
-
     guess = _from_filename(path)
-    if path.endswith(".deb") and shutil.which("dpkg-deb"):
-        proc = subprocess.run(["dpkg-deb", "-f", path, "Package", "Version", "Architecture",
-                               "Depends", "Pre-Depends"], capture_output=True, text=True,
-                              timeout=30, check=False, errors="replace")
-        if proc.returncode != 0:
-            raise UserError(f"{path} is not a readable .deb package: "
-                            f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
-        fields: dict[str, str] = {}
-        for line in proc.stdout.splitlines():
-            key, sep, value = line.partition(": ")
-            if sep:
-                fields[key] = value.strip()
-        deps = ", ".join(v for v in (fields.get("Depends"), fields.get("Pre-Depends")) if v)
-        return Package(fields.get("Package", guess.name if guess else ""),
-                       fields.get("Version", guess.version if guess else ""),
-                       fields.get("Architecture", guess.arch if guess else ""), path, "deb",
-                       _dep_names(deps))
-    if path.endswith(".rpm") and shutil.which("rpm"):
-        proc = subprocess.run(["rpm", "-qp", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n",
-                               "--requires", path], capture_output=True, text=True, timeout=30,
-                              check=False, errors="replace")
-        lines = proc.stdout.splitlines()
-        if proc.returncode == 0 and lines and lines[0].count("\t") == 2:
+    if path.endswith(".deb"):
+        result = changes.execute(["dpkg-deb", "-f", path, "Package", "Version", "Architecture",
+                                  "Depends", "Pre-Depends"], PACKAGE_QUERY_TIMEOUT)
+        if not result.missing:
+            return _deb_package(path, result, guess)
+    if path.endswith(".rpm"):
+        result = changes.execute(["rpm", "-qp", "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n",
+                                  "--requires", path], PACKAGE_QUERY_TIMEOUT)
+        lines = result.stdout.splitlines()
+        if result.ok and lines and lines[0].count("\t") == 2:
             name, version, arch = lines[0].split("\t")
             deps = [ln.split()[0] for ln in lines[1:] if ln.strip() and not ln.startswith("/")
                     and "(" not in ln.split()[0]]
@@ -128,6 +118,25 @@ def read_package(path: str) -> Package:
         raise UserError(f"{path}: cannot tell which package this is (name it "
                         "NAME_VERSION_ARCH.deb or NAME-VERSION-RELEASE.ARCH.rpm)")
     return guess
+
+
+def _deb_package(path: str, result: CommandResult, guess: Package | None) -> Package:
+    """A Package from `dpkg-deb -f`'s answer (the file name fills in what it lacks)."""
+    if not result.ok:
+        said = (result.stderr or result.stdout).strip().splitlines()
+        reason = ("dpkg-deb did not answer in time" if result.timed_out else
+                  said[-1] if said else f"dpkg-deb exited with status {result.returncode}")
+        raise UserError(f"{path} is not a readable .deb package: {reason}")
+    fields: dict[str, str] = {}
+    for line in result.stdout.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep:
+            fields[key] = value.strip()
+    deps = ", ".join(v for v in (fields.get("Depends"), fields.get("Pre-Depends")) if v)
+    return Package(fields.get("Package", guess.name if guess else ""),
+                   fields.get("Version", guess.version if guess else ""),
+                   fields.get("Architecture", guess.arch if guess else ""), path, "deb",
+                   _dep_names(deps))
 
 
 def _safe_member(member: Any) -> bool:
@@ -139,10 +148,7 @@ def _safe_member(member: Any) -> bool:
 
 def collect_bundle(bundle: str) -> list[Package]:
     """Every .deb/.rpm in the bundle (a tarball is unpacked into a private temporary folder)."""
-    import atexit
-    import shutil
     import tarfile
-    import tempfile
 
     path = os.path.abspath(os.path.expanduser(bundle))
     if not os.path.exists(path):
@@ -162,32 +168,33 @@ def collect_bundle(bundle: str) -> list[Package]:
             raise UserError(f"--bundle {bundle}: cannot read it: {exc.strerror or exc}") from exc
         if not is_tar:
             raise UserError(f"--bundle {bundle}: neither a folder nor a .tar.gz archive")
-        work = tempfile.mkdtemp(prefix="gpudoctor-bundle-")
-        atexit.register(shutil.rmtree, work, True)
+        work = changes.scratch_dir("gpudoctor-bundle-")
+        seen: set[str] = set()
         try:
             with tarfile.open(path, "r:*") as tar:
                 for member in tar.getmembers():
-                    if not _safe_member(member):
-                        continue
                     base = os.path.basename(member.name)
-                    target = os.path.join(work, base)
-                    if os.path.exists(target):
+                    if not _safe_member(member) or base in seen:
                         continue
                     source = tar.extractfile(member)
                     if source is None:
                         continue
-                    with source, open(target, "wb") as out:
-                        shutil.copyfileobj(source, out)
-                    files.append(target)
+                    with source:
+                        files.append(changes.write_scratch(work, base, source))
+                    seen.add(base)
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise UserError(f"--bundle {bundle}: the archive is damaged: {exc}") from exc
     if not files:
         raise UserError(f"--bundle {bundle}: it holds no .deb or .rpm packages")
     packages = [read_package(f) for f in files]
     for pkg in packages:
-        with open(pkg.path, "rb") as fh:
-            pkg.sha = fixer.sha256(fh.read())
+        pkg.sha = package_sha(pkg.path)
     return packages
+
+
+def package_sha(path: str) -> str | None:
+    """The fingerprint of a bundle's package file, to notice when it changes before installing."""
+    return fixer.sha256(safefile.read_current(path, MAX_PACKAGE))
 
 
 def version_key(version: str) -> list[tuple[int, Any]]:
@@ -279,30 +286,26 @@ class InstallToolkit(Fix):
 
     # ----- status of the target root ----------------------------------------------------------
     @staticmethod
-    def _status(facts: Facts, root: str) -> tuple[dict[str, tuple[str, str]], bool]:
-        """(packages, the root has a dpkg database)."""
-        if root == "/":
-            try:
-                text = facts.host.read_optional("/var/lib/dpkg/status", 64 * 1024 * 1024)
-            except HostError:
-                text = None
-            return parse_dpkg_status(text), text is not None
-        path = os.path.join(root, "var/lib/dpkg/status")
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                return parse_dpkg_status(fh.read()), True
-        except OSError:
-            return {}, False
+    def _target(facts: Facts, root: str) -> Host:
+        """The host packages are installed on: this one, or the install_root folder."""
+        return facts.host if root == "/" else RootHost(root)
 
-    @staticmethod
-    def _host_kind(facts: Facts, root: str, has_dpkg_db: bool) -> str | None:
+    @classmethod
+    def _status(cls, facts: Facts, root: str) -> tuple[dict[str, tuple[str, str]], bool]:
+        """(packages, the root has a dpkg database)."""
+        try:
+            text = cls._target(facts, root).read_optional("/var/lib/dpkg/status",
+                                                          64 * 1024 * 1024)
+        except HostError:
+            text = None
+        return parse_dpkg_status(text), text is not None
+
+    @classmethod
+    def _host_kind(cls, facts: Facts, root: str, has_dpkg_db: bool) -> str | None:
         if has_dpkg_db:
             return "deb"
-        host = facts.host
-        rpm_db = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
-        if root == "/" and any(host.is_dir(p) for p in rpm_db):
-            return "rpm"
-        if root != "/" and any(os.path.isdir(os.path.join(root, p.lstrip("/"))) for p in rpm_db):
+        target = cls._target(facts, root)
+        if any(target.is_dir(p) for p in ("/var/lib/rpm", "/usr/lib/sysimage/rpm")):
             return "rpm"
         return None
 
@@ -489,8 +492,7 @@ class InstallToolkit(Fix):
     def _apply_bundle(self, plan: Plan, facts: Facts, log: Any) -> None:
         root, kind, version = plan.data["root"], plan.data["kind"], plan.data["version"]
         for pkg in plan.data["packages"]:
-            data = safefile.read_current(pkg["path"], 4 * 1024 * 1024 * 1024)
-            if fixer.sha256(data) != pkg["sha"]:
+            if package_sha(pkg["path"]) != pkg["sha"]:
                 raise FixFailed(f"{pkg['path']} changed since the plan was made; nothing was "
                                 "installed")
         before, _ = self._status(facts, root)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gpudoctor import fixer, safefile
+from gpudoctor import fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
+from gpudoctor.host import safefile
 from gpudoctor.plugin import Fix, Plan
 
 SYSTEM_CONFIG = "/etc/nvidia-container-runtime/config.toml"

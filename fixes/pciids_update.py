@@ -18,10 +18,12 @@ import sys
 import time
 from typing import Any
 
-from gpudoctor import fixer, safefile
+from gpudoctor import fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.pciids import PCI_IDS_PATHS, parse_header
+from gpudoctor.host import safefile
+from gpudoctor.host.base import Host
 from gpudoctor.plugin import Fix, FixFailed, Plan, Step
 
 DEFAULT_URL = "https://pci-ids.ucw.cz/v2.2/pci.ids"
@@ -71,22 +73,18 @@ def package_owner(facts: Facts, path: str) -> str | None:
     return None
 
 
-def _read_only(path: str) -> str | None:
+def _read_only(host: Host, path: str) -> str | None:
     """Why `path` cannot be replaced in place (read-only mount, mode, folder), or None."""
     folder = os.path.dirname(path) or "."
+    if host.read_only_mount(folder):
+        return f"{folder} is on a read-only filesystem"
     try:
-        vfs = os.statvfs(folder)
-        if vfs.f_flag & os.ST_RDONLY:
-            return f"{folder} is on a read-only filesystem"
-    except OSError:
-        pass
-    try:
-        st = os.stat(path)
-        if not st.st_mode & 0o222:
-            return f"{path} has mode {st.st_mode & 0o7777:04o}: it was made read-only on purpose"
-    except OSError:
-        pass
-    if not os.access(folder, os.W_OK):
+        st = host.stat(path)
+    except HostError:
+        st = None
+    if st is not None and not st.mode & 0o222:
+        return f"{path} has mode {st.mode:04o}: it was made read-only on purpose"
+    if host.writable(folder) is False:
         return f"{folder} is not writable"
     return None
 
@@ -212,7 +210,7 @@ class UpdatePciIds(Fix):
                 "hwdata`); names are cosmetic, so nothing else breaks meanwhile")
             return plan
         if host.live:
-            reason = _read_only(path)
+            reason = _read_only(host, path)
             if reason:
                 plan.blocked = (f"{reason}; gpudoctor does not remount or chmod to get around "
                                 "that, since someone chose it")

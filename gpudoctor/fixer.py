@@ -32,13 +32,13 @@ import contextlib
 import os
 import shlex
 import signal
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gpudoctor import safefile
 from gpudoctor.errors import HostError, UserError
+from gpudoctor.host import changes, safefile
+from gpudoctor.host.base import CommandResult
 from gpudoctor.plugin import Fix, FixFailed, Plan, Status, Step
 
 if TYPE_CHECKING:
@@ -80,6 +80,24 @@ class ApplyResult:
     @property
     def ok(self) -> bool:
         return self.failed is None and self.error is None
+
+    def describe(self) -> str:
+        """The outcome in a few sentences (the TUI's fix modal shows this)."""
+        parts = []
+        if self.applied:
+            parts.append("Applied: " + ", ".join(self.applied) + ".")
+        if self.unchanged:
+            parts.append("Already in place: " + ", ".join(self.unchanged) + ".")
+        if self.failed or self.error:
+            what = f"{self.failed} failed" if self.failed else "Applying failed"
+            parts.append(f"{what}: {self.error or 'no reason given'}.")
+            if self.failed:
+                parts.append("The host was left as it was before that step.")
+        if self.rolled_back:
+            parts.append("Put back as they were: " + ", ".join(self.rolled_back) + ".")
+        if self.skipped:
+            parts.append("Not applied: " + ", ".join(self.skipped) + ".")
+        return " ".join(parts) or "Nothing was changed."
 
 
 # ----- interruptions ---------------------------------------------------------------------------
@@ -165,33 +183,29 @@ def format_argv(argv: list[str]) -> str:
 
 
 def run_command(argv: list[str], log: Log, timeout: float = 120.0, input: str | None = None,
-                env: dict[str, str] | None = None, what: str | None = None
-                ) -> subprocess.CompletedProcess[str]:
+                env: dict[str, str] | None = None, what: str | None = None) -> CommandResult:
     """Run a command that changes the host; raise FixFailed with its own error on failure.
 
-    Only fixes use this (the Host layer runs read-only commands). Output is streamed to
-    `log` line by line once the command ends.
+    Only fixes use this (the Host layer runs read-only commands). Interruptions wait until
+    it ends (critical()). Output is streamed to `log` line by line once the command ends.
     """
     log(f"$ {format_argv(argv)}")
-    try:
-        with critical():
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                  input=input, env=env, check=False, errors="replace",
-                                  stdin=None if input is not None else subprocess.DEVNULL,
-                                  start_new_session=True)
-    except FileNotFoundError as exc:
-        raise FixFailed(f"`{argv[0]}` is not installed") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise FixFailed(f"`{format_argv(argv)}` did not finish within {timeout:g} s") from exc
-    for line in (proc.stdout + proc.stderr).splitlines():
+    with critical():
+        result = changes.execute(argv, timeout, input=input, env=env)
+    if result.missing:
+        raise FixFailed(f"`{argv[0]}` cannot be run: {result.stderr}" if result.stderr else
+                        f"`{argv[0]}` is not installed")
+    if result.timed_out:
+        raise FixFailed(f"`{format_argv(argv)}` did not finish within {timeout:g} s")
+    for line in (result.stdout + result.stderr).splitlines():
         if line.strip():
             log(f"  {line}")
-    if proc.returncode != 0:
-        tail = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+    if result.returncode != 0:
+        tail = [ln for ln in (result.stderr or result.stdout).strip().splitlines() if ln.strip()]
         reason = tail[-1] if tail else "no output"
         raise FixFailed(f"{what or '`' + format_argv(argv) + '`'} failed "
-                        f"(exit status {proc.returncode}): {reason}")
-    return proc
+                        f"(exit status {result.returncode}): {reason}")
+    return result
 
 
 # ----- planning -------------------------------------------------------------------------------

@@ -2,13 +2,13 @@
 ones through the entry-point groups `gpudoctor.checks` and `gpudoctor.fixes`.
 
 A plugin that fails to import is not fatal: it becomes a LoadFailure, which the runner reports
-as an `error` result naming it, and every other check still runs.
+as an `error` result naming it, and every other check still runs. Fix plugins are loaded only
+when something asks for them (`Registry.fixes`), so `gpudoctor --json` never imports them.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -18,6 +18,7 @@ from gpudoctor.plugin import Check, Fix
 CHECK_GROUP = "gpudoctor.checks"
 FIX_GROUP = "gpudoctor.fixes"
 BUILTIN = "built in"
+PACKAGES = {CHECK_GROUP: "gpudoctor.checks", FIX_GROUP: "gpudoctor.fixes"}
 
 
 @dataclass
@@ -33,9 +34,19 @@ class LoadFailure:
 @dataclass
 class Registry:
     checks: dict[str, type[Check]] = field(default_factory=dict)
-    fixes: dict[str, type[Fix]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # plugin id -> where it came from
     failures: list[LoadFailure] = field(default_factory=list)
+    third_party: bool = True
+    #: fix plugins by id once loaded; None until `fixes` is first used
+    loaded_fixes: dict[str, type[Fix]] | None = None
+
+    @property
+    def fixes(self) -> dict[str, type[Fix]]:
+        """Fix plugins by id, loaded on first use."""
+        if self.loaded_fixes is None:
+            self.loaded_fixes = {}
+            _load_group(self, FIX_GROUP)
+        return self.loaded_fixes
 
     def ordered_checks(self, include_opt_in: bool = False) -> list[type[Check]]:
         """Checks in their stable report order: by area, then by declaration order."""
@@ -43,19 +54,23 @@ class Registry:
         position = {cid: i for i, cid in enumerate(self.checks)}
         return sorted(items, key=lambda c: (c.area.order, position[c.id]))
 
-    def _add(self, obj: type, source: str) -> None:
-        if issubclass(obj, Check) and obj is not Check and obj.id:
-            if obj.id not in self.checks:
-                self.checks[obj.id] = obj
-                self.sources[obj.id] = source
-        elif issubclass(obj, Fix) and obj is not Fix and obj.id and obj.id not in self.fixes:
-            self.fixes[obj.id] = obj
+    def _add(self, obj: type, source: str, group: str) -> bool:
+        """Register a plugin class of the group being loaded; False when it is not one."""
+        table: dict = self.checks if group == CHECK_GROUP else (self.loaded_fixes or {})
+        base = Check if group == CHECK_GROUP else Fix
+        if not (isinstance(obj, type) and issubclass(obj, base) and obj is not base and obj.id):
+            return False
+        if obj.id not in table:
+            table[obj.id] = obj
             self.sources[obj.id] = source
+        if group == FIX_GROUP:
+            self.loaded_fixes = table
+        return True
 
-    def _add_module(self, module: ModuleType, source: str) -> None:
-        for _, obj in inspect.getmembers(module, inspect.isclass):
-            if obj.__module__ == module.__name__:
-                self._add(obj, source)
+    def _add_module(self, module: ModuleType, source: str, group: str) -> None:
+        for obj in list(vars(module).values()):
+            if isinstance(obj, type) and obj.__module__ == module.__name__:
+                self._add(obj, source, group)
 
 
 # Built-in check order inside an area follows this list; modules not named come after.
@@ -81,31 +96,36 @@ def _package_modules(package: str) -> list[str]:
     return sorted(names, key=lambda n: (order.get(n, len(order)), n))
 
 
-def load(third_party: bool = True) -> Registry:
-    """Load built-in plugins, then third-party entry points (which cannot replace built-ins)."""
-    reg = Registry()
-    for package, group in (("gpudoctor.checks", CHECK_GROUP), ("gpudoctor.fixes", FIX_GROUP)):
-        for name in _package_modules(package):
-            modname = f"{package}.{name}"
-            try:
-                module = importlib.import_module(modname)
-            except Exception as exc:  # a broken built-in must not take the others down
-                reg.failures.append(LoadFailure(modname, BUILTIN, _describe(exc), group))
-                continue
-            reg._add_module(module, BUILTIN)
-    if third_party:
-        _load_entry_points(reg)
-    return reg
-
-
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _load_entry_points(reg: Registry) -> None:
+def _load_group(reg: Registry, group: str) -> None:
+    """Built-ins of one group, then its third-party entry points (which cannot replace them)."""
+    package = PACKAGES[group]
+    for name in _package_modules(package):
+        modname = f"{package}.{name}"
+        try:
+            module = importlib.import_module(modname)
+        except Exception as exc:  # a broken built-in must not take the others down
+            reg.failures.append(LoadFailure(modname, BUILTIN, _describe(exc), group))
+            continue
+        reg._add_module(module, BUILTIN, group)
+    if reg.third_party:
+        _load_entry_points(reg, group)
+
+
+def load(third_party: bool = True) -> Registry:
+    """The check plugins now; fix plugins when `Registry.fixes` is first used."""
+    reg = Registry(third_party=third_party)
+    _load_group(reg, CHECK_GROUP)
+    return reg
+
+
+def _load_entry_points(reg: Registry, group: str) -> None:
     from gpudoctor.entrypoints import entry_points
 
-    for ep in entry_points({CHECK_GROUP, FIX_GROUP}):
+    for ep in entry_points({group}):
         source = f"entry point {ep.name} of {ep.distribution}"
         try:
             module = importlib.import_module(ep.module)
@@ -114,9 +134,9 @@ def _load_entry_points(reg: Registry) -> None:
             reg.failures.append(LoadFailure(ep.name, source, _describe(exc), ep.group))
             continue
         if isinstance(obj, ModuleType):
-            reg._add_module(obj, source)
-        elif inspect.isclass(obj) and issubclass(obj, (Check, Fix)):
-            reg._add(obj, source)
-        else:
+            reg._add_module(obj, source, group)
+        elif not reg._add(obj, source, group):
             reg.failures.append(LoadFailure(
-                ep.name, source, f"{ep.value} is not a Check or Fix class or a module", ep.group))
+                ep.name, source,
+                f"{ep.value} is not a {group.rsplit('.', 1)[-1][:-1]} class or a module",
+                ep.group))

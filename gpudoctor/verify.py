@@ -13,8 +13,8 @@ This engine serves `gpudoctor verify` and the opt-in check `docker.smoke`:
 5. the container is always removed, on Ctrl-C and SIGTERM too;
 6. any failure is mapped to its cause and the check or fix that addresses it (ERROR_RULES).
 
-Everything that is run goes through `docker` (and compose) subprocesses with timeouts; the host
-itself is only read through facts.host.
+Everything that is run goes through `docker` (and compose) commands with timeouts, run by
+gpudoctor.host.changes; the host itself is only read through facts.host.
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ import csv
 import os
 import re
 import secrets
-import shutil
 import signal
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from gpudoctor import __version__
 from gpudoctor.errors import DockerUnavailable, HostError, UserError
+from gpudoctor.facts.runargs import yaml_lines
+from gpudoctor.host import changes
 from gpudoctor.host.base import CommandResult, FileStat
 
 if TYPE_CHECKING:
@@ -957,27 +956,8 @@ def _yaml_scalar(value: Any) -> str:
 
 
 def to_yaml(value: Any, indent: int = 0) -> str:
-    """A tiny block-style YAML writer: every string single-quoted (so GIDs stay strings)."""
-    pad = " " * indent
-    lines: list[str] = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, (dict, list)) and item:
-                lines.append(f"{pad}{key}:")
-                lines.append(to_yaml(item, indent + 2))
-            elif isinstance(item, (dict, list)):
-                lines.append(f"{pad}{key}: {'{}' if isinstance(item, dict) else '[]'}")
-            else:
-                lines.append(f"{pad}{key}: {_yaml_scalar(item)}")
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict):
-                body = to_yaml(item, indent + 2).splitlines()
-                lines.append(f"{pad}- {body[0].lstrip()}")
-                lines.extend(body[1:])
-            else:
-                lines.append(f"{pad}- {_yaml_scalar(item)}")
-    return "\n".join(lines)
+    """Block-style YAML with every string single-quoted (so GIDs stay strings)."""
+    return "\n".join(yaml_lines(value, _yaml_scalar, indent))
 
 
 def compose_service(run_args: RunArgs, image: str, name: str, run_id: str,
@@ -1121,9 +1101,7 @@ def _remove_leftovers() -> None:
     with _LIVE_LOCK:
         leftovers = list(_LIVE.items())
     for name, (docker, env) in leftovers:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            subprocess.run([docker, "rm", "-f", name], capture_output=True, env=env,
-                           timeout=T_REMOVE, check=False, stdin=subprocess.DEVNULL)
+        changes.execute([docker, "rm", "-f", name], T_REMOVE, env=env)
 
 
 atexit.register(_remove_leftovers)
@@ -1150,39 +1128,11 @@ class DockerCli:
         if record:
             self.commands.append([PROBE_MARK if arg == PROBE else arg for arg in argv])
         limit = self.limit(timeout) if use_deadline else timeout
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=self.env,
-                                    start_new_session=True)
-        except FileNotFoundError:
-            return CommandResult(tuple(argv), None, missing=True)
-        except OSError as exc:
-            return CommandResult(tuple(argv), None, stderr=exc.strerror or str(exc),
-                                 missing=True)
-        try:
-            out, err = proc.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            try:
-                out, err = proc.communicate(timeout=5)
-            except subprocess.TimeoutExpired:
-                out, err = b"", b""
-            return CommandResult(tuple(argv), None, _text(out), _text(err), timed_out=True,
-                                 timeout=limit)
-        except BaseException:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.communicate(timeout=5)
-            raise
-        return CommandResult(tuple(argv), proc.returncode, _text(out), _text(err))
+        return changes.execute(argv, limit, env=self.env)
 
     def docker_run(self, *args: str, timeout: float = T_QUICK, record: bool = True,
                    use_deadline: bool = True) -> CommandResult:
         return self.run([self.docker, *args], timeout, record, use_deadline)
-
-
-def _text(data: bytes | None) -> str:
-    return (data or b"").decode("utf-8", errors="replace")
 
 
 def daemon_message(result: CommandResult) -> str:
@@ -1826,10 +1776,8 @@ class _Session:
         service = compose_service(run_args, str(self.result.image), self.name, self.run_id,
                                   self._compose_is_v1)
         text = compose_text(service)
-        self.compose_dir = tempfile.mkdtemp(prefix="gpudoctor-verify-")
-        path = os.path.join(self.compose_dir, "compose.yaml")
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        self.compose_dir = changes.scratch_dir("gpudoctor-verify-")
+        path = changes.write_scratch(self.compose_dir, "compose.yaml", text)
         assert self.result.compose is not None
         self.result.compose["file"] = text
         self.progress(f"docker compose up for {self.name}...")
@@ -1933,7 +1881,7 @@ class _Session:
 
     def _remove_compose_dir(self) -> None:
         if self.compose_dir:
-            shutil.rmtree(self.compose_dir, ignore_errors=True)
+            changes.remove_scratch(self.compose_dir)
             self.compose_dir = None
 
 

@@ -106,7 +106,7 @@ def test_without_ids_only_fixes_offered_by_checks_with_problems():
             return Result.passed("fine", fixes=["groups.add_user_render"])
 
     reg = registry.Registry(checks={"test.broken": Broken, "test.fine": Fine},
-                            fixes=registry.load().fixes)
+                            loaded_fixes=registry.load().fixes)
     doctor = Doctor(LiveHost(), Options(), registry=reg)
     plans = fixer.plan_fixes(doctor, None, {"pciids_path": "/nonexistent/pci.ids"})
     assert [p.fix_id for p in plans] == ["pciids.update"]

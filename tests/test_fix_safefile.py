@@ -1,4 +1,4 @@
-"""gpudoctor.safefile: atomic replacement keeping mode, owner and extended attributes, backups
+"""gpudoctor.host.safefile: atomic replacement keeping mode, owner and extended attributes, backups
 beside the file, links followed, the fix lock across processes (released by the kernel even on
 SIGKILL), and clean-up of temporary files left by killed runs."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor import safefile
+from gpudoctor.host import safefile
 from tests.support.cli import REPO
 
 
@@ -106,7 +106,7 @@ def test_temporaries_of_dead_writers_are_cleaned_but_not_live_ones(tmp_path):
 
 HOLDER = """
 import sys, time
-from gpudoctor import safefile
+from gpudoctor.host import safefile
 with safefile.fix_lock(sys.argv[1], wait=0):
     print("held", flush=True)
     time.sleep(60)

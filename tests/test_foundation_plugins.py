@@ -157,7 +157,8 @@ def test_json_path_imports_neither_textual_nor_requests(tmp_path: Path) -> None:
     code = ("import sys, runpy; sys.argv=['gpudoctor','--json','--root',sys.argv[1]];\n"
             "try:\n    runpy.run_module('gpudoctor', run_name='__main__')\n"
             "except SystemExit:\n    pass\n"
-            "heavy=[m for m in ('textual','requests','rich','yaml','http.client') "
+            "heavy=[m for m in ('textual','requests','rich','yaml','http.client','psutil','distro',"
+            "'gpudoctor.fixer','_strptime') "
             "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                           text=True, timeout=60, check=False)

@@ -323,8 +323,6 @@ def version_tuple(version: str | None) -> tuple[int, int, int] | None:
 # ----- which endpoint ----------------------------------------------------------------------------
 def _context_endpoint(host: Host) -> tuple[str, str] | None:
     """The current docker context's endpoint, from ~/.docker (DOCKER_CONTEXT wins)."""
-    import hashlib
-
     user = host.user()
     home = host.getenv("HOME") or (user.home if user else None)
     config_dir = host.getenv("DOCKER_CONFIG") or (f"{home}/.docker" if home else None)
@@ -339,6 +337,8 @@ def _context_endpoint(host: Host) -> tuple[str, str] | None:
             name = None
     if not name or name == "default":
         return None
+    import hashlib  # only when a context other than `default` is in use
+
     meta = f"{config_dir}/contexts/meta/{hashlib.sha256(name.encode()).hexdigest()}/meta.json"
     try:
         raw = host.read_optional(meta, 1024 * 1024)

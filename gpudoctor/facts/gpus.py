@@ -329,12 +329,8 @@ def by_path_node(host: Host, pci: str, kind: str) -> str | None:
     The by-path name itself has colons, which `docker run --device` rejects, so callers use
     the resolved node. None when udev made no such link or it does not land on a DRM node.
     """
-    link = f"{BY_PATH}/pci-{pci}-{kind}"
-    try:
-        if host.readlink(link) is None:
-            return None
-        real = host.realpath(link)
-    except HostError:
+    real = host.link_target(f"{BY_PATH}/pci-{pci}-{kind}")
+    if real is None:
         return None
     pattern = _RENDER_RE if kind == "render" else _CARD_RE
     folder, _, name = real.rpartition("/")

@@ -61,24 +61,30 @@ class PciIds:
         return self.text[start + 7: end].strip()
 
 
+def _utc(year: str, month: str, day: str, rest: str = "") -> datetime | None:
+    """A UTC datetime from header fields, without datetime.strptime (whose import of
+    _strptime and calendar costs more than the rest of the --json path's date handling)."""
+    try:
+        h, m, sec = (int(p) for p in [*rest.split(":"), "0", "0", "0"][:3]) if rest else (0, 0, 0)
+        return datetime(int(year), int(month), int(day), h, m, sec, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
 def parse_header(text: str) -> tuple[str | None, datetime | None]:
     head = text[:4096]
     version = _VERSION_RE.search(head)
     date = _DATE_RE.search(head)
     parsed: datetime | None = None
     if date:
-        raw = date.group(1).strip()
-        for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-            try:
-                parsed = datetime.strptime(raw, fmt).replace(tzinfo=timezone.utc)
-                break
-            except ValueError:
-                continue
+        day, _, clock = date.group(1).strip().partition(" ")
+        parts = day.split("-")
+        if len(parts) == 3:
+            parsed = _utc(*parts, clock.strip())
     if parsed is None and version:
-        try:
-            parsed = datetime.strptime(version.group(1), "%Y.%m.%d").replace(tzinfo=timezone.utc)
-        except ValueError:
-            parsed = None
+        parts = version.group(1).split(".")
+        if len(parts) == 3:
+            parsed = _utc(*parts)
     return (version.group(1) if version else None), parsed
 
 

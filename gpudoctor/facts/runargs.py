@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -42,13 +43,8 @@ class DeviceNode:
 
 def resolve_node(host: Host, path: str) -> str:
     """The real device file behind `path` (by-path and other udev links resolved)."""
-    try:
-        if host.readlink(path) is None:
-            return path
-        real = host.realpath(path)
-    except HostError:
-        return path
-    return real if real.startswith("/dev/") else path
+    real = host.link_target(path)
+    return real if real is not None and real.startswith("/dev/") else path
 
 
 def node_stat(facts: Facts, path: str) -> FileStat | None:
@@ -214,24 +210,32 @@ def _yaml_scalar(value: Any) -> str:
     return text
 
 
-def _yaml(value: Any, indent: int) -> list[str]:
+def yaml_lines(value: Any, scalar: Callable[[Any], str] = _yaml_scalar,
+               indent: int = 0) -> list[str]:
+    """A tiny block-style YAML writer for compose files, one output line per list item.
+
+    `scalar` writes one plain value: the report quotes a string only where YAML would misread
+    it, verify quotes every string. Empty mappings and lists are written `{}` and `[]`.
+    """
     pad = " " * indent
     lines: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(item, (dict, list)) and item:
                 lines.append(f"{pad}{key}:")
-                lines.extend(_yaml(item, indent + 2))
+                lines.extend(yaml_lines(item, scalar, indent + 2))
+            elif isinstance(item, (dict, list)):
+                lines.append(f"{pad}{key}: {'{}' if isinstance(item, dict) else '[]'}")
             else:
-                lines.append(f"{pad}{key}: {_yaml_scalar(item)}")
+                lines.append(f"{pad}{key}: {scalar(item)}")
     elif isinstance(value, list):
         for item in value:
             if isinstance(item, dict):
-                inner = _yaml(item, indent + 2)
+                inner = yaml_lines(item, scalar, indent + 2)
                 inner[0] = f"{pad}- " + inner[0].lstrip()
                 lines.extend(inner)
             else:
-                lines.append(f"{pad}- {_yaml_scalar(item)}")
+                lines.append(f"{pad}- {scalar(item)}")
     return lines
 
 
@@ -239,7 +243,7 @@ def compose_text(args: list[str], service: str = "app", image: str = "IMAGE") ->
     """A compose file fragment (valid for Compose v2) with one service using `args`."""
     body: dict[str, Any] = {"image": image}
     body.update(compose_service(args))
-    return "\n".join(_yaml({"services": {service: body}}, 0)) + "\n"
+    return "\n".join(yaml_lines({"services": {service: body}})) + "\n"
 
 
 def mode_string(kind: str, mode: int) -> str:

@@ -112,6 +112,28 @@ class AccessLog:
             self.commands[name] = result
 
 
+def read_file(real: str, shown: str, limit: int) -> bytes:
+    """Read `real` (a path on this machine) for the host path `shown`, as HostError on failure.
+
+    Both host kinds read through here, so a missing, unreadable or oversized file is described
+    the same way whether it comes from the live host or a root.
+    """
+    try:
+        with open(real, "rb") as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError as exc:
+        raise HostError(shown, "does not exist") from exc
+    except PermissionError as exc:
+        raise HostError(shown, "permission denied") from exc
+    except IsADirectoryError as exc:
+        raise HostError(shown, "is a folder, not a file") from exc
+    except OSError as exc:
+        raise HostError(shown, exc.strerror or str(exc)) from exc
+    if len(data) > limit:
+        raise HostError(shown, f"is larger than {limit} bytes")
+    return data
+
+
 def kind_of(mode: int) -> str:
     """Name the file type bits of a st_mode."""
     if stat_mod.S_ISCHR(mode):
@@ -237,6 +259,58 @@ class Host(ABC):
 
     def describe(self) -> str:
         return "this host" if self.live else f"the host root {self.root}"
+
+    # ----- concrete helpers both host kinds inherit (the fixes use them) ------------------------
+    def link_target(self, path: str) -> str | None:
+        """Where a symbolic link finally leads (every link resolved); None when `path` is not
+        a link or cannot be followed."""
+        try:
+            if self.readlink(path) is None:
+                return None
+            return self.realpath(path)
+        except HostError:
+            return None
+
+    def read_range(self, path: str, offset: int, limit: int = MAX_READ) -> bytes:
+        """Up to `limit` bytes of a file from byte `offset` on: the new part of a growing log.
+
+        Raises HostError like read_bytes. A host root's (unchanging) file goes through
+        read_bytes; the live one is read from `offset` without reading what comes before.
+        """
+        if not self.live:
+            st = self.stat(path)
+            whole = max(st.size if st is not None else 0, offset + limit)
+            return self.read_bytes(path, whole)[offset:offset + limit]
+        if self.access_log is not None:
+            self.access_log.path(path)
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read(limit)
+        except FileNotFoundError as exc:
+            raise HostError(path, "does not exist") from exc
+        except OSError as exc:
+            raise HostError(path, exc.strerror or str(exc)) from exc
+
+    def read_only_mount(self, path: str) -> bool | None:
+        """Whether the filesystem holding `path` is mounted read-only; None when unknown (a
+        host root records no mounts)."""
+        if not self.live:
+            return None
+        import os
+
+        try:
+            return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        except OSError:
+            return None
+
+    def writable(self, path: str) -> bool | None:
+        """Whether gpudoctor itself may write to `path` (access(2)); None for a host root."""
+        if not self.live:
+            return None
+        import os
+
+        return os.access(path, os.W_OK)
 
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import subprocess
 import time
 from typing import Any
 
@@ -116,18 +115,9 @@ class LiveHost(Host):
         return found
 
     def run(self, name: str, argv: list[str], timeout: float = 10.0) -> CommandResult | None:
-        try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL, env=self._env, check=False,
-                                  errors="replace")
-            result = CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
-        except FileNotFoundError:
-            result = CommandResult(tuple(argv), None, missing=True)
-        except PermissionError as exc:
-            result = CommandResult(tuple(argv), 126, stderr=str(exc))
-        except subprocess.TimeoutExpired as exc:
-            out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-            result = CommandResult(tuple(argv), None, stdout=out, timed_out=True, timeout=timeout)
+        from gpudoctor.host.changes import execute
+
+        result = execute(argv, timeout, env=self._env)
         if self.access_log is not None:
             self.access_log.command(name, result)
         return result

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from gpudoctor.fixer import ApplyResult
     from gpudoctor.plugin import Plan
     from gpudoctor.report import Doctor
 
@@ -78,48 +79,18 @@ def propose(doctor: Doctor, fix_ids: list[str] | None, title: str,
     return proposal
 
 
-@dataclass
-class Applied:
-    """What applying did, in the words the modal shows."""
-
-    applied: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    failed: str | None = None
-    error: str | None = None
-    skipped: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.failed is None and self.error is None
-
-    def describe(self) -> str:
-        parts = []
-        if self.applied:
-            parts.append("Applied: " + ", ".join(self.applied) + ".")
-        if self.unchanged:
-            parts.append("Already in place: " + ", ".join(self.unchanged) + ".")
-        if self.failed or self.error:
-            what = f"{self.failed} failed" if self.failed else "Applying failed"
-            parts.append(f"{what}: {self.error or 'no reason given'}.")
-            if self.failed:
-                parts.append("The host was left as it was before that step.")
-        if self.skipped:
-            parts.append("Not applied: " + ", ".join(self.skipped) + ".")
-        return " ".join(parts) or "Nothing was changed."
-
-
 def apply(doctor: Doctor, proposal: Proposal, log: Callable[[str], None],
-          options: dict[str, Any] | None = None) -> Applied:
-    """Apply a proposal's plans; every failure is reported, none escapes."""
-    try:
-        from gpudoctor import fixer
+          options: dict[str, Any] | None = None) -> ApplyResult:
+    """Apply a proposal's plans; every failure is reported, none escapes.
 
-        result = fixer.apply_plans(doctor, proposal.plans, dict(options or {}), log)
+    Only called for a proposal that was planned, so gpudoctor.fixer imports here.
+    """
+    from gpudoctor import fixer
+
+    try:
+        return fixer.apply_plans(doctor, proposal.plans, dict(options or {}), log)
     except Exception as exc:
-        return Applied(error=f"{type(exc).__name__}: {exc}")
-    return Applied(applied=list(result.applied), unchanged=list(result.unchanged),
-                   failed=result.failed, error=result.error,
-                   skipped=list(getattr(result, "skipped", []) or []))
+        return fixer.ApplyResult(error=f"{type(exc).__name__}: {exc}")
 
 
 def apply_problem(doctor: Doctor, fix_ids: list[str] | None) -> str | None:

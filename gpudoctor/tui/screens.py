@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.padding import Padding
@@ -14,7 +15,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Log, Static
 
-from gpudoctor.tui.fixing import Applied, Proposal
+from gpudoctor.tui.fixing import Proposal
+
+if TYPE_CHECKING:
+    from gpudoctor.fixer import ApplyResult
 
 
 def plan_renderable(plain: str, coloured: str) -> RenderableType:
@@ -46,12 +50,12 @@ class FixScreen(ModalScreen[bool]):
     ]
 
     def __init__(self, proposal: Proposal, run_apply: Callable[[Callable[[str], None]],
-                                                              Applied]):
+                                                              ApplyResult]):
         super().__init__()
         self.proposal = proposal
         self.run_apply = run_apply
         self.applying = False
-        self.result: Applied | None = None
+        self.result: ApplyResult | None = None
 
     def compose(self) -> ComposeResult:
         p = self.proposal
@@ -160,7 +164,7 @@ class FixScreen(ModalScreen[bool]):
     def _write_output(self, line: str) -> None:
         self.query_one("#fix-output", Log).write_line(line)
 
-    def _finished(self, result: Applied) -> None:
+    def _finished(self, result: ApplyResult) -> None:
         self.applying = False
         self.result = result
         box = self.query_one("#fix-result", Static)
