@@ -599,10 +599,12 @@ def test_drm_minor_allocation_follows_the_kernel() -> None:
 # --------------------------------------------------------------------------- benchmarks
 @pytest.mark.parametrize("vendor", ["amd", "nvidia"])
 def test_generated_64_builds_fast(tmp_path: Path, vendor: str) -> None:
+    # About 0.2 s on an idle 2-core machine; the bound only catches accidental quadratic work
+    # without failing on a CI machine busy with the docker tests.
     start = time.perf_counter()
     root = sc.generated(tmp_path, 64, vendor)
     elapsed = time.perf_counter() - start
-    assert elapsed < 1.0, f"generated(64, {vendor}) took {elapsed:.2f}s"
+    assert elapsed < 5.0, f"generated(64, {vendor}) took {elapsed:.2f}s"
     gpus = [
         d for d in (root / "sys/bus/pci/devices").iterdir()
         if (d / "class").read_text() in ("0x120000\n", "0x030200\n")

@@ -203,7 +203,7 @@ def test_pax_bomb_is_refused_without_reading_it(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(archive.UserError, match="decompression bomb"):
         archive.unpack(str(bad))
-    assert time.monotonic() - started < 2.0  # ...that used to take a minute and 3 GB of RAM
+    assert time.monotonic() - started < 6.0  # ...that used to take a minute and 3 GB of RAM
 
 
 def test_absolute_links_resolve_inside_the_root(tmp_path: Path) -> None:

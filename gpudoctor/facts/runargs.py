@@ -52,28 +52,28 @@ def node_stat(facts: Facts, path: str) -> FileStat | None:
     return facts.memo(f"runargs.node:{path}", lambda: facts.host.device_node(path))
 
 
-def amd_nodes(facts: Facts) -> list[str]:
-    """Device files an AMD container needs: /dev/kfd first, then render nodes in GPU order.
-
-    Empty when no selected AMD GPU has a render node (no driver: nothing usable to pass).
-    """
-    renders: list[str] = []
-    for gpu in facts.gpus.by_vendor("amd"):
-        for render in gpu.render_nodes:
-            real = resolve_node(facts.host, render)
-            if real not in renders:
-                renders.append(real)
-    return [KFD, *renders] if renders else []
-
-
-def intel_nodes(facts: Facts) -> list[str]:
+def render_nodes_of(facts: Facts, vendor: str) -> list[str]:
+    """The resolved render nodes of the selected GPUs of one vendor, once each, in GPU order."""
     nodes: list[str] = []
-    for gpu in facts.gpus.by_vendor("intel"):
+    for gpu in facts.gpus.by_vendor(vendor):
         for render in gpu.render_nodes:
             real = resolve_node(facts.host, render)
             if real not in nodes:
                 nodes.append(real)
     return nodes
+
+
+def amd_nodes(facts: Facts) -> list[str]:
+    """Device files an AMD container needs: /dev/kfd first, then render nodes in GPU order.
+
+    Empty when no selected AMD GPU has a render node (no driver: nothing usable to pass).
+    """
+    renders = render_nodes_of(facts, "amd")
+    return [KFD, *renders] if renders else []
+
+
+def intel_nodes(facts: Facts) -> list[str]:
+    return render_nodes_of(facts, "intel")
 
 
 def container_nodes(facts: Facts) -> list[str]:
