@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.support.docker_fixtures"]
+pytest_plugins = ["tests.support.docker_fixtures", "tests.support.unprivileged"]

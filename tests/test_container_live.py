@@ -14,7 +14,6 @@ import grp
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from tests.support import container_roots as cr
 from tests.support.cli import check_of, run_gpudoctor, validate_report
 from tests.support.docker_fixtures import DockerdFactory
 from tests.support.dockerd import Dockerd, ensure_busybox_image, install_standins
+from tests.support.unprivileged import Unprivileged
 
 pytestmark = pytest.mark.docker
 
@@ -162,13 +162,10 @@ def test_a_stopped_daemon_fails_with_what_to_do(dockerd_factory: DockerdFactory,
 
 
 # ----- a socket the person cannot open ----------------------------------------------------------
-def _run_as_nobody(d: Dockerd) -> dict[str, Any]:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DOCKER_HOST": d.host,
-           "HOME": "/nonexistent", "NO_COLOR": "1", "LANG": "C.UTF-8"}
-    proc = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
-         "gpudoctor", "--json"], env=env, cwd="/", capture_output=True, text=True, timeout=120,
-        check=False)
+def _run_as_nobody(d: Dockerd, unprivileged: Unprivileged) -> dict[str, Any]:
+    env = unprivileged.env(DOCKER_HOST=d.host, HOME="/nonexistent")
+    proc = subprocess.run(unprivileged.argv("--json"), env=env, cwd="/", capture_output=True,
+                          text=True, timeout=120, check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 1, (proc.returncode, proc.stderr, proc.stdout[-2000:])
     return validate_report(json.loads(proc.stdout))
@@ -183,8 +180,8 @@ def reachable_base() -> Iterator[Path]:
     subprocess.run(["rm", "-rf", str(base)], check=False, timeout=60)
 
 
-def test_socket_the_person_cannot_open(reachable_base: Path,
-                                       dockerd_factory: DockerdFactory) -> None:
+def test_socket_the_person_cannot_open(reachable_base: Path, dockerd_factory: DockerdFactory,
+                                       unprivileged: Unprivileged) -> None:
     # reachable_base first: it is set up before, and removed after, the daemon
     d = dockerd_factory(base=reachable_base / "d", config={})
     (reachable_base / "d").chmod(0o755)
@@ -192,7 +189,7 @@ def test_socket_the_person_cannot_open(reachable_base: Path,
     # root:root 0660: only root may use it
     os.chown(d.socket, 0, 0)
     d.socket.chmod(0o660)
-    daemon = check_of(_run_as_nobody(d), "docker.daemon")
+    daemon = check_of(_run_as_nobody(d, unprivileged), "docker.daemon")
     assert daemon["status"] == "fail"
     assert f"nobody cannot use the Docker socket {d.socket}" in daemon["summary"]
     assert "permission denied" in daemon["details"]
@@ -203,7 +200,7 @@ def test_socket_the_person_cannot_open(reachable_base: Path,
     group = next(g for g in grp.getgrall() if g.gr_gid not in (0, 65534) and
                  "nobody" not in g.gr_mem)
     os.chown(d.socket, 0, group.gr_gid)
-    daemon = check_of(_run_as_nobody(d), "docker.daemon")
+    daemon = check_of(_run_as_nobody(d, unprivileged), "docker.daemon")
     assert daemon["status"] == "fail"
     assert f"sudo usermod -aG {group.gr_name} nobody" in daemon["remedy"]
     assert f"`{group.gr_name}` (GID {group.gr_gid})" in daemon["details"]

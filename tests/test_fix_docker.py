@@ -388,7 +388,8 @@ def test_a_plan_outdated_before_the_lock_is_made_again(dockerd_factory, toolkit_
     assert d.log_text().count("Got signal to reload configuration") == 1
 
 
-def test_a_non_root_run_says_to_use_sudo_and_changes_nothing(dockerd_factory, toolkit_bin):
+def test_a_non_root_run_says_to_use_sudo_and_changes_nothing(dockerd_factory, toolkit_bin,
+                                                             unprivileged):
     base = Path(tempfile.mkdtemp(prefix="gd-nonroot-"))
     base.chmod(0o755)
     toolkit = base / "bin"
@@ -401,9 +402,9 @@ def test_a_non_root_run_says_to_use_sudo_and_changes_nothing(dockerd_factory, to
     before = d.config_file.read_bytes()
     env = {k: v for k, v in os.environ.items() if k != "GPUDOCTOR_DEBUG"}
     env.update(env_for(d, [toolkit]), NO_COLOR="1", HOME="/tmp")
-    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           sys.executable, "-m", "gpudoctor", "fix", *RUNTIME_FIXES, "--yes"],
-                          env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    env.update(unprivileged.env())
+    proc = subprocess.run(unprivileged.argv("fix", *RUNTIME_FIXES, "--yes"),
+                          env=env, cwd="/", capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert "need root" in proc.stderr

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -51,14 +50,13 @@ def test_a_socket_nobody_listens_on(tmp_path: Path) -> None:
         stale.close()
 
 
-def test_permission_denied_for_a_person_outside_the_group(shared_dockerd) -> None:
+def test_permission_denied_for_a_person_outside_the_group(shared_dockerd, unprivileged) -> None:
     os.chmod(shared_dockerd.socket, 0o660)  # root:root, as dockerd makes it without a group
     code = ("from gpudoctor.host import dockerapi\n"
             f"try:\n    dockerapi.get_json({shared_dockerd.host!r}, '/info')\n"
             "except Exception as exc:\n    print(type(exc).__name__, exc)\n")
-    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, check=False, cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.run(unprivileged.python_argv("-c", code), capture_output=True, text=True,
+                          timeout=60, check=False, cwd="/", env=unprivileged.env())
     assert proc.stdout.startswith("DockerUnavailable permission denied while connecting"), (
         proc.stdout, proc.stderr)
     assert "not in the socket's group" in proc.stdout

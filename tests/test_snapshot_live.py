@@ -32,6 +32,7 @@ from tests.support import scenarios
 from tests.support.cli import Run, report_for, run_gpudoctor, validate_report
 from tests.support.docker_fixtures import DockerdFactory
 from tests.support.dockerd import Dockerd
+from tests.support.unprivileged import NOBODY, Unprivileged
 from tests.test_snapshot_roots import all_bytes, host_json, read_archive
 
 pytestmark = pytest.mark.docker
@@ -69,12 +70,14 @@ def assert_same_as_live(live: dict[str, Any], replay: dict[str, Any]) -> None:
 
 
 def run_as(prefix: list[str], *args: str | os.PathLike, env: dict[str, str] | None = None,
-           cwd: str | os.PathLike | None = None) -> Run:
+           cwd: str | os.PathLike | None = None, python: str = sys.executable) -> Run:
     """`PREFIX python -m gpudoctor ARGS` (a namespace or another user), captured."""
     full = {k: v for k, v in os.environ.items() if k != "GPUDOCTOR_DEBUG"}
     full["NO_COLOR"] = "1"
     full.update(env or {})
-    proc = subprocess.run([*prefix, sys.executable, "-m", "gpudoctor", *map(str, args)],
+    python = [] if (prefix and prefix[-1].endswith(("python3", ".venv/bin/python"))) or (
+        prefix and "/python" in prefix[-1]) else [sys.executable]
+    proc = subprocess.run([*prefix, *python, "-m", "gpudoctor", *map(str, args)],
                           capture_output=True, text=True, env=full, cwd=cwd, timeout=120,
                           check=False)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -296,16 +299,17 @@ def shared_folder() -> Iterator[Path]:
 
 
 def test_unprivileged_user_gets_a_snapshot_with_unreadables_recorded(
-        dockerd_factory: DockerdFactory, shared_folder: Path) -> None:
+        dockerd_factory: DockerdFactory, shared_folder: Path,
+        unprivileged: Unprivileged) -> None:
     d = dockerd_factory()
-    env = {**daemon_env(d), "HOME": str(shared_folder)}
-    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    live = run_as(nobody, "--json", env=env, cwd=shared_folder)
+    env = {**daemon_env(d), "HOME": str(shared_folder), **unprivileged.env()}
+    nobody = {"env": env, "cwd": shared_folder, "python": unprivileged.python}
+    live = run_as(NOBODY, "--json", **nobody)
     assert live.returncode in (0, 1), live.stderr
     live_doc = validate_report(live.json)
 
     out = shared_folder / "nobody.tar.gz"
-    run = run_as(nobody, "snapshot", "-o", out, env=env, cwd=shared_folder)
+    run = run_as(NOBODY, "snapshot", "-o", out, **nobody)
     assert run.returncode == 0, run.stderr
     assert "Could not read" in run.stdout
     assert out.stat().st_uid == 65534
