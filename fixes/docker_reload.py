@@ -182,10 +182,6 @@ class DaemonLog:
                 and not result.timed_out else ""
         return ""
 
-    @property
-    def readable(self) -> bool:
-        return self.path is not None or self.manager == "systemd-system"
-
     def error(self) -> str | None:
         for line in self.new_text().splitlines():
             if any(marker in line for marker in ERROR_MARKERS):

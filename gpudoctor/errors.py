@@ -30,7 +30,3 @@ class HostError(GpudoctorError):
 
 class DockerUnavailable(GpudoctorError):
     """The Docker Engine API could not be asked (no daemon, no permission, timeout)."""
-
-
-class CommandUnavailable(GpudoctorError):
-    """A command is not installed on the host or was not recorded in a snapshot."""

@@ -156,10 +156,6 @@ def earlier_plan(options: dict[str, Any], fix_id: str) -> Plan | None:
     return (options.get("_earlier_plans") or {}).get(fix_id)
 
 
-def planned_ids(options: dict[str, Any]) -> list[str]:
-    return list(options.get("_planned") or [])
-
-
 def write_step(path: str, old: bytes | None, new: bytes, description: str) -> Step:
     """A Step that writes one file, with its diff."""
     return Step(kind="write", description=description, path=path,
@@ -262,7 +258,6 @@ def _plan_ids(doctor: Doctor, ids: list[str], options: dict[str, Any]) -> list[P
     earlier: dict[str, Plan] = {}
     for fid in ids:
         opts = dict(options)
-        opts["_planned"] = list(ids)
         opts["_earlier_plans"] = dict(earlier)
         plan = _plan_one(reg.fixes[fid], facts, opts)
         plans.append(plan)
@@ -474,12 +469,11 @@ def _replan_outdated(doctor: Doctor, reg: Any, plan: Plan, opts: dict[str, Any],
 def _apply_in_order(doctor: Doctor, reg: Any, plans: list[Plan], opts: dict[str, Any],
                     log: Log, result: ApplyResult) -> None:
     earlier: dict[str, Plan] = {}
-    ids = [p.fix_id for p in plans]
     for index, plan in enumerate(plans):
         fid = plan.fix_id
         if plan.data.get("deferred") and not plan.noop:
             facts = doctor.fresh_facts()
-            fix_opts = dict(opts, _planned=ids, _earlier_plans=dict(earlier))
+            fix_opts = dict(opts, _earlier_plans=dict(earlier))
             plan = _plan_one(reg.fixes[fid], facts, fix_opts)
             log(f"{fid}: planned again now that the fixes before it were applied")
             if plan.data.get("deferred") and not plan.noop and not plan.blocked:
@@ -495,7 +489,7 @@ def _apply_in_order(doctor: Doctor, reg: Any, plans: list[Plan], opts: dict[str,
             continue
         log(f"{fid}: {plan.title}")
         facts = doctor.facts or doctor.fresh_facts()
-        fix_opts = dict(opts, _planned=ids, _earlier_plans=dict(earlier))
+        fix_opts = dict(opts, _earlier_plans=dict(earlier))
         fix_opts["_written"] = opts["_written"]
         try:
             try:

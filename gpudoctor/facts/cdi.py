@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 DEFAULT_SPEC_DIRS = ("/etc/cdi", "/var/run/cdi")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_SPEC = 4 * 1024 * 1024
-#: How many missing paths a spec lists in evidence before summarising.
-SHOWN_MISSING = 5
 _LIB_VERSION = re.compile(r"\.so\.(\d{3,}\.\d+(?:\.\d+)?)$")
 _DRIVER_VERSION = re.compile(r"\b(\d{3,}\.\d+(?:\.\d+)?)\b")
 

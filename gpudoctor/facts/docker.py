@@ -272,10 +272,6 @@ class DockerDaemon:
         return self.process.env_path if self.process else None
 
     @property
-    def started_at(self) -> float | None:
-        return self.process.create_time if self.process else None
-
-    @property
     def security_options(self) -> list[str]:
         return [str(s) for s in self.info.get("SecurityOptions") or []]
 

@@ -37,7 +37,6 @@ BY_PATH = "/dev/dri/by-path"
 
 #: PCI classes (base<<8 | subclass) that are GPUs: VGA, 3D, other display, accelerator.
 GPU_CLASSES = frozenset({0x0300, 0x0302, 0x0380, 0x1200})
-DISPLAY_CLASSES = frozenset({0x0300, 0x0302, 0x0380})
 VENDORS = {0x1002: "amd", 0x10DE: "nvidia", 0x8086: "intel"}
 INTEL_GPU_DRIVERS = frozenset({"i915", "xe"})
 
@@ -184,11 +183,6 @@ class KfdNode:
         """(domain, bus, device): the PCI slot, whatever partition bits sit in location_id."""
         loc = self.location_id & 0xFFFF
         return self.domain, loc >> 8 & 0xFF, loc >> 3 & 0x1F
-
-    @property
-    def gfx_name(self) -> str:
-        v = self.gfx_target_version
-        return f"gfx{v // 10000}{v // 100 % 100:x}{v % 100:x}"
 
 
 @dataclass

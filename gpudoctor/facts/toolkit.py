@@ -111,9 +111,6 @@ class ToolkitInfo:
     search_path: str = SERVICE_PATH
     version: str | None = None
     version_source: str = ""
-    #: when the hook (or its package) was last installed, from file mtimes
-    install_time: float | None = None
-    install_evidence: str = ""
     dpkg_event: DpkgEvent | None = None
     config: ToolkitConfig = field(default_factory=lambda: ToolkitConfig(TOOLKIT_CONFIG))
 
@@ -357,29 +354,11 @@ def inspect_toolkit(host: Host, daemon: DockerDaemon | None = None) -> ToolkitIn
             if version:
                 info.version, info.version_source = version, f"`{name} {' '.join(args)}`"
                 break
-    _install_time(host, info)
     log = _read_big(host, DPKG_LOG, 16 * 1024 * 1024) if info.source == "dpkg" else None
     if log:
         info.dpkg_event = last_dpkg_event(log)
     info.config = read_toolkit_config(host, daemon)
     return info
-
-
-def _install_time(host: Host, info: ToolkitInfo) -> None:
-    """When the hook arrived: its file (and link) mtime, and its dpkg file list's mtime."""
-    candidates: list[tuple[float, str]] = []
-    hook = info.hook
-    if hook:
-        for follow in (True, False):
-            mtime = _mtime(host, hook, follow)
-            if mtime:
-                candidates.append((mtime, f"{hook} was modified"))
-    if info.source == "dpkg":
-        listed = _dpkg_list_mtime(host, "nvidia-container-toolkit")
-        if listed:
-            candidates.append((listed[0], f"dpkg recorded the package's files ({listed[1]})"))
-    if candidates:
-        info.install_time, info.install_evidence = max(candidates)
 
 
 # ----- what the running daemon saw ---------------------------------------------------------------
