@@ -194,3 +194,37 @@ def test_live_host_json_report_is_valid() -> None:
     assert report["host"]["root"] == "/"
     assert report["host"]["kernel"]
     assert check_of(report, "gpu.present")["status"] in ("pass", "fail")
+
+
+def _check_on_a_terminal(root: Path, **env: str) -> str:
+    """`gpudoctor check` with stdout on a real pseudo-terminal, as a person runs it."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    full = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "GPUDOCTOR_DEBUG")}
+    full.update(env, TERM="xterm-256color")
+    proc = subprocess.Popen([sys.executable, "-m", "gpudoctor", "check", "--root", str(root)],
+                            stdout=follower, stderr=follower, stdin=subprocess.DEVNULL, env=full)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 1
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_colour_on_a_terminal_and_none_with_no_color(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    coloured = _check_on_a_terminal(tmp_path)
+    assert "\x1b[31m[✗]\x1b[0m A GPU for containers" in coloured
+    plain = _check_on_a_terminal(tmp_path, NO_COLOR="1")
+    assert "\x1b[" not in plain
+    assert "[✗] A GPU for containers" in plain
