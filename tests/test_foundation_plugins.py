@@ -228,3 +228,23 @@ def test_colour_on_a_terminal_and_none_with_no_color(tmp_path: Path) -> None:
     plain = _check_on_a_terminal(tmp_path, NO_COLOR="1")
     assert "\x1b[" not in plain
     assert "[✗] A GPU for containers" in plain
+
+
+def test_checks_and_fixes_install_inside_the_gpudoctor_namespace(unprivileged) -> None:
+    """The card's layout: top-level checks/ and fixes/ become gpudoctor.checks/.fixes."""
+    site = unprivileged.site
+    for name in ("checks", "fixes"):
+        installed = site / "gpudoctor" / name
+        assert installed.is_dir() and not installed.is_symlink(), installed
+        assert (installed / "__init__.py").is_file()
+        assert not (site / name).exists(), f"{name} must not be a top-level package"
+    assert (site / "gpudoctor/checks/gpu_present.py").is_file()
+    assert (site / "gpudoctor/fixes/docker_reload.py").is_file()
+    assert (site / "gpudoctor/schema/report.schema.json").is_file()
+    assert (site / "gpudoctor/tui/app.tcss").is_file()
+    proc = subprocess.run([unprivileged.python, "-m", "gpudoctor", "list", "--json"],
+                          env=unprivileged.env(), cwd="/", capture_output=True, text=True,
+                          timeout=60, check=False)
+    listing = __import__("json").loads(proc.stdout)
+    assert {c["id"] for c in listing["checks"]} >= {"gpu.present", "docker.nvidia_runtime"}
+    assert {f["id"] for f in listing["fixes"]} >= {"docker.reload", "pciids.update"}
