@@ -8,7 +8,6 @@ that no longer exist, and containers using it fail to start.
 from __future__ import annotations
 
 from gpudoctor.checks.docker_daemon import Findings
-
 from gpudoctor.facts import Facts
 from gpudoctor.facts.cdi import CdiSpec, CdiState
 from gpudoctor.facts.toolkit import daemon_hook_for

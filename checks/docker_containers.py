@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.checks.docker_daemon import Findings
-
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import API_TIMEOUT

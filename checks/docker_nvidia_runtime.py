@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from gpudoctor.checks.docker_daemon import Findings
-
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import DockerDaemon, other_config_files
 from gpudoctor.facts.nvidia_args import nvidia_ways

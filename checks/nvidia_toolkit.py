@@ -4,7 +4,6 @@ hook when it started (Docker registers its `--gpus` driver only then)."""
 from __future__ import annotations
 
 from gpudoctor.checks.docker_daemon import Findings
-
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_args import nvidia_ways
 from gpudoctor.facts.toolkit import (

@@ -433,7 +433,6 @@ def test_smoke_check_is_opt_in(gpu_daemon: Dockerd) -> None:
 def test_smoke_check_runs_the_report_arguments(gpu_daemon: Dockerd, tmp_path: Path) -> None:
     """docker.smoke through the real runner, with the report's arguments of an AMD host."""
     from gpudoctor.checks.docker_smoke import DockerSmoke
-
     from gpudoctor.plugin import Status
 
     kfd = make_node(tmp_path / "kfd", gid=4242)
@@ -469,7 +468,6 @@ def test_smoke_check_runs_the_report_arguments(gpu_daemon: Dockerd, tmp_path: Pa
 
 def test_smoke_check_skips_a_host_root(tmp_path: Path) -> None:
     from gpudoctor.checks.docker_smoke import DockerSmoke
-
     from gpudoctor.host.rootfs import RootHost
 
     facts = Facts(RootHost(str(tmp_path)), Options(smoke=True))
