@@ -15,10 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +31,7 @@ from tests.support.cli import Run, report_for, run_gpudoctor, validate_report
 from tests.support.docker_fixtures import DockerdFactory
 from tests.support.dockerd import Dockerd
 from tests.support.unprivileged import NOBODY, Unprivileged
+from tests.support.unprivileged import shared_folder as world_folder
 from tests.test_snapshot_roots import all_bytes, host_json, read_archive
 
 pytestmark = pytest.mark.docker
@@ -291,11 +290,9 @@ def test_planted_secrets_are_redacted(planted_daemon: Dockerd, tmp_path: Path) -
 # ----- any user ----------------------------------------------------------------------------------
 @pytest.fixture
 def shared_folder() -> Iterator[Path]:
-    """A folder nobody can write to (pytest's tmp_path is private to root)."""
-    folder = Path(tempfile.mkdtemp(prefix="gd-snapshot-nobody-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    """A folder nobody can write to."""
+    with world_folder("gd-snapshot-nobody-", 0o777) as folder:
+        yield folder
 
 
 def test_unprivileged_user_gets_a_snapshot_with_unreadables_recorded(

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gpudoctor.verify import PROBE, parse_probe
+from tests.support.unprivileged import shared_folder
 from tests.support.verify_support import make_node
 
 SHELLS = {"busybox": ["/bin/busybox", "sh"], "dash": ["/bin/dash"], "bash": ["/bin/bash"]}
@@ -20,11 +20,9 @@ SHELLS = {"busybox": ["/bin/busybox", "sh"], "dash": ["/bin/dash"], "bash": ["/b
 
 @pytest.fixture
 def open_dir() -> Iterator[Path]:
-    """A folder the non-root process may enter (pytest's tmp_path is private to root)."""
-    folder = Path(tempfile.mkdtemp(prefix="gd-probe-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    """A folder the non-root process may enter."""
+    with shared_folder("gd-probe-", 0o755) as folder:
+        yield folder
 
 
 @pytest.mark.parametrize("shell", sorted(SHELLS))

@@ -656,13 +656,9 @@ def check_socket_access(host: Host, daemon: DockerDaemon) -> None:
         daemon.socket_problem = (f"{path} has mode {st.mode_octal}: its group cannot read and "
                                  "write it")
         return
-    group = None
-    try:
-        from gpudoctor.facts.system import GroupDb
+    from gpudoctor.facts.system import GroupDb  # it records an unreadable /etc/group itself
 
-        group = GroupDb.load(host).name_of(st.gid)
-    except HostError:
-        group = None
+    group = GroupDb.load(host).name_of(st.gid)
     label = f"`{group}` (GID {st.gid})" if group else f"GID {st.gid}"
     if st.gid == 0:
         daemon.socket_problem = (

@@ -8,6 +8,7 @@ installed dependencies, run by an interpreter every user may execute.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -49,6 +50,17 @@ def interpreter() -> str:
             return candidate
     raise RuntimeError(f"no {version} that an unprivileged user may run: the tests that run "
                        "gpudoctor as `nobody` need one (Debian package python3)")
+
+
+@contextlib.contextmanager
+def shared_folder(prefix: str, mode: int) -> Iterator[Path]:
+    """A temporary folder another user may enter (pytest's tmp_path is private to root)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    folder.chmod(mode)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
