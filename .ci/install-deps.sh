@@ -15,6 +15,9 @@ PACKAGES=(
   docker-compose   # compose 1.29, for compose-file checks
   tmux             # TUI tests drive gpudoctor in a real terminal
   dpkg-dev         # dpkg-deb/dpkg-scanpackages for packaging tests
+  podman           # Podman 4.3: CDI specs resolved by a real engine (vfs storage)
+  ansible-core     # the shipped playbook and module run with ansible-playbook
+  prometheus-node-exporter  # its textfile collector scrapes gpudoctor's metrics
   python3          # the nvidia-container-runtime-hook stand-in runs under dockerd's PATH
   python3-venv
   git

@@ -44,6 +44,7 @@ class DevicesNodes(Check):
     id = "devices.nodes"
     title = "Device files for the selected GPUs"
     area = Area.DEVICES
+    order = 40
     requires = ("gpu.present",)
 
     def applies(self, facts: Facts) -> str | None:

@@ -7,11 +7,10 @@ that no longer exist, and containers using it fail to start.
 
 from __future__ import annotations
 
-from gpudoctor.checks.docker_daemon import Findings
 from gpudoctor.facts import Facts
 from gpudoctor.facts.cdi import CdiSpec, CdiState
 from gpudoctor.facts.toolkit import daemon_hook_for
-from gpudoctor.plugin import Area, Check, Result, Status
+from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 #: Device names listed in evidence and summaries before "and N more".
 SHOWN_DEVICES = 8
@@ -49,6 +48,7 @@ class DockerCdi(Check):
     id = "docker.cdi"
     title = "CDI device specs, and CDI in the Docker daemon"
     area = Area.CONTAINER
+    order = 90
 
     def run(self, facts: Facts) -> Result:
         state: CdiState = facts.cdi

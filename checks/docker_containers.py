@@ -13,11 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpudoctor.checks.docker_daemon import Findings
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import API_TIMEOUT
-from gpudoctor.plugin import Area, Check, Result, Status
+from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 #: Containers inspected at most, and the time spent on them, so huge hosts stay quick.
 MAX_CONTAINERS = 200
@@ -43,6 +42,7 @@ class DockerContainers(Check):
     id = "docker.containers"
     title = "Existing containers still fit this host's GPUs"
     area = Area.CONTAINER
+    order = 100
     timeout = 30.0
 
     def run(self, facts: Facts) -> Result:

@@ -3,11 +3,9 @@ configuration file it really reads, parsed as strictly as dockerd parses it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import DaemonConfig, DockerDaemon
-from gpudoctor.plugin import Area, Check, Result, Status
+from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 MODE_NAMES = {
     "system": "a system daemon (root)",
@@ -17,49 +15,6 @@ MODE_NAMES = {
     "remote": "a remote daemon",
     "unknown": "unknown",
 }
-
-
-@dataclass
-class Finding:
-    """One problem a check found; several are merged into one Result by `compose`."""
-
-    status: Status
-    summary: str
-    details: str
-    remedy: str = ""
-    fixes: tuple[str, ...] = ()
-
-
-@dataclass
-class Findings:
-    """Problems and evidence gathered by a check, merged worst first."""
-
-    evidence: list[str] = field(default_factory=list)
-    items: list[Finding] = field(default_factory=list)
-
-    def add(self, status: Status, summary: str, details: str, remedy: str = "",
-            fixes: tuple[str, ...] = ()) -> None:
-        self.items.append(Finding(status, summary, details, remedy, fixes))
-
-    def result(self, passed_summary: str, passed_details: str) -> Result:
-        if not self.items:
-            return Result.passed(passed_summary, details=passed_details, evidence=self.evidence)
-        rank = {Status.FAIL: 0, Status.ERROR: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIP: 3}
-        ordered = sorted(self.items, key=lambda f: rank[f.status])
-        worst = ordered[0]
-        summary = worst.summary
-        if len(ordered) > 1:
-            summary += f" (and {len(ordered) - 1} more problem{'s' if len(ordered) > 2 else ''})"
-        fixes: list[str] = []
-        for finding in ordered:
-            fixes += [f for f in finding.fixes if f not in fixes]
-        remedies: list[str] = []
-        for finding in ordered:
-            if finding.remedy and finding.remedy not in remedies:
-                remedies.append(finding.remedy)
-        return Result(worst.status, summary,
-                      details="\n\n".join(f.details for f in ordered if f.details),
-                      evidence=self.evidence, remedy="\n".join(remedies), fixes=fixes)
 
 
 def sentence(text: str | None) -> str:
@@ -192,6 +147,7 @@ class DockerDaemonCheck(Check):
     id = "docker.daemon"
     title = "The Docker daemon and the configuration it reads"
     area = Area.CONTAINER
+    order = 60
 
     def run(self, facts: Facts) -> Result:
         d = facts.docker

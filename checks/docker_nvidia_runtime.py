@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpudoctor.checks.docker_daemon import Findings
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import DockerDaemon, other_config_files
 from gpudoctor.facts.nvidia_args import nvidia_ways
@@ -14,7 +13,7 @@ from gpudoctor.facts.toolkit import (
     nvidia_skip_reason,
     toolkit_config_for,
 )
-from gpudoctor.plugin import Area, Check, Result, Status
+from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 CONFIGURE = "docker.configure_nvidia_runtime"
 RELOAD = "docker.reload"
@@ -36,6 +35,7 @@ class DockerNvidiaRuntime(Check):
     id = "docker.nvidia_runtime"
     title = "Docker knows the nvidia runtime"
     area = Area.CONTAINER
+    order = 80
 
     def applies(self, facts: Facts) -> str | None:
         reason = nvidia_skip_reason(facts)

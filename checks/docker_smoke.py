@@ -15,6 +15,7 @@ class DockerSmoke(Check):
     id = "docker.smoke"
     title = "A container really gets the GPUs"
     area = Area.CONTAINER
+    order = 110
     requires = ("docker.daemon",)
     opt_in = True
     #: Longer than the engine's own budget (verify.SMOKE_BUDGET_S), so the engine always gets

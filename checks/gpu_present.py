@@ -29,6 +29,7 @@ class GpuPresent(Check):
     id = "gpu.present"
     title = "A GPU for containers"
     area = Area.HARDWARE
+    order = 10
 
     def run(self, facts: Facts) -> Result:
         inv = facts.gpus

@@ -34,6 +34,7 @@ class GroupsRender(Check):
     id = "groups.render"
     title = "Groups that own the GPU device files"
     area = Area.DEVICES
+    order = 50
     requires = ("gpu.present",)
 
     def applies(self, facts: Facts) -> str | None:

@@ -75,6 +75,7 @@ class KernelDriver(Check):
     id = "kernel.driver"
     title = "Kernel driver loaded and bound to each GPU"
     area = Area.KERNEL
+    order = 30
     requires = ("gpu.present",)
 
     def applies(self, facts: Facts) -> str | None:

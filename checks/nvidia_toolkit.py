@@ -3,7 +3,6 @@ hook when it started (Docker registers its `--gpus` driver only then)."""
 
 from __future__ import annotations
 
-from gpudoctor.checks.docker_daemon import Findings
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_args import nvidia_ways
 from gpudoctor.facts.toolkit import (
@@ -15,7 +14,7 @@ from gpudoctor.facts.toolkit import (
     nvidia_skip_reason,
     toolkit_config_for,
 )
-from gpudoctor.plugin import Area, Check, Result, Status
+from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 INSTALL_REMEDY = (
     "Install it from NVIDIA's repository: `curl -fsSL https://nvidia.github.io/libnvidia-"
@@ -45,6 +44,7 @@ class NvidiaToolkit(Check):
     id = "nvidia.toolkit"
     title = "NVIDIA Container Toolkit, and its hook on the Docker daemon's PATH"
     area = Area.CONTAINER
+    order = 70
 
     def applies(self, facts: Facts) -> str | None:
         return nvidia_skip_reason(facts)

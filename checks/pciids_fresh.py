@@ -24,6 +24,7 @@ class PciidsFresh(Check):
     id = "pciids.fresh"
     title = "pci.ids names the GPUs"
     area = Area.HARDWARE
+    order = 20
 
     def run(self, facts: Facts) -> Result:
         db = facts.pci_names

@@ -52,8 +52,14 @@ class Result:
     summary: the one line a person reads first.
     details: what was looked at and why it matters for containers.
     evidence: the exact things seen (file lines, sysfs values, command output), one per line.
-    remedy: what to do, with the exact command where there is one.
+    remedy: what to do, in prose; it may quote the commands.
     fixes: ids of fix plugins that would help.
+    commands: the remedy's shell commands, each complete and pasteable (report 1.1
+        `checks[].commands`); never wrapped or cut by a view.
+    findings: stable ids of what the check found (`<check id>.<finding>`), worst first, so
+        tests, `explain` and fleets decide on ids rather than on sentences.
+    cause: the id of another check whose failure is the root cause of this one; the views
+        say the cause once there and point to it here.
     data: structured extras for the JSON report and other checks.
     """
 
@@ -63,6 +69,9 @@ class Result:
     evidence: list[str] = field(default_factory=list)
     remedy: str = ""
     fixes: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    cause: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -86,12 +95,72 @@ class Result:
         return cls(Status.ERROR, summary, **kw)
 
 
+@dataclass
+class Finding:
+    """One problem a check found; several are merged into one Result by `Findings.result`.
+
+    `id` is stable (`<check id>.<what>`), e.g. `docker.nvidia_runtime.not_declared`.
+    """
+
+    status: Status
+    summary: str
+    details: str
+    remedy: str = ""
+    fixes: tuple[str, ...] = ()
+    id: str = ""
+    commands: tuple[str, ...] = ()
+
+
+_RANK = {Status.FAIL: 0, Status.ERROR: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIP: 3}
+
+
+@dataclass
+class Findings:
+    """Problems and evidence gathered by a check, merged worst first into one Result."""
+
+    evidence: list[str] = field(default_factory=list)
+    items: list[Finding] = field(default_factory=list)
+
+    def add(self, status: Status, summary: str, details: str, remedy: str = "",
+            fixes: tuple[str, ...] = (), *, id: str = "",
+            commands: tuple[str, ...] = ()) -> None:
+        self.items.append(Finding(status, summary, details, remedy, tuple(fixes), id,
+                                  tuple(commands)))
+
+    def result(self, passed_summary: str, passed_details: str) -> Result:
+        if not self.items:
+            return Result.passed(passed_summary, details=passed_details, evidence=self.evidence)
+        ordered = sorted(self.items, key=lambda f: _RANK[f.status])
+        worst = ordered[0]
+        summary = worst.summary
+        if len(ordered) > 1:
+            summary += f" (and {len(ordered) - 1} more problem{'s' if len(ordered) > 2 else ''})"
+        return Result(worst.status, summary,
+                      details="\n\n".join(f.details for f in ordered if f.details),
+                      evidence=self.evidence,
+                      remedy="\n".join(_unique(f.remedy for f in ordered if f.remedy)),
+                      fixes=_unique(x for f in ordered for x in f.fixes),
+                      commands=_unique(c for f in ordered for c in f.commands),
+                      findings=[f.id for f in ordered if f.id])
+
+
+def _unique(items: Any) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
 class Check:
     """Base class of check plugins. Subclasses set the class attributes and `run`."""
 
     id: ClassVar[str] = ""
     title: ClassVar[str] = ""
     area: ClassVar[Area] = Area.OTHER
+    #: Position inside its area in the report (lower first; ties by id). Built-ins use
+    #: multiples of 10 so plugins can slot between them.
+    order: ClassVar[int] = 1000
     #: Ids of checks whose results this one needs: it is skipped when one of them fails,
     #: errors or is skipped.
     requires: ClassVar[tuple[str, ...]] = ()

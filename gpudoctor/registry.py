@@ -49,10 +49,9 @@ class Registry:
         return self.loaded_fixes
 
     def ordered_checks(self, include_opt_in: bool = False) -> list[type[Check]]:
-        """Checks in their stable report order: by area, then by declaration order."""
+        """Checks in their stable report order: by area, then by each check's `order`, then id."""
         items = [c for c in self.checks.values() if include_opt_in or not c.opt_in]
-        position = {cid: i for i, cid in enumerate(self.checks)}
-        return sorted(items, key=lambda c: (c.area.order, position[c.id]))
+        return sorted(items, key=lambda c: (c.area.order, c.order, c.id))
 
     def _add(self, obj: type, source: str, group: str) -> bool:
         """Register a plugin class of the group being loaded; False when it is not one."""
@@ -73,14 +72,6 @@ class Registry:
                 self._add(obj, source, group)
 
 
-# Built-in check order inside an area follows this list; modules not named come after.
-BUILTIN_CHECK_ORDER = (
-    "gpu_present", "pciids_fresh", "kernel_driver", "devices_nodes", "groups_render",
-    "docker_daemon", "nvidia_toolkit", "docker_nvidia_runtime", "docker_cdi",
-    "docker_containers", "docker_smoke",
-)
-
-
 def _package_modules(package: str) -> list[str]:
     pkg = importlib.import_module(package)
     names: set[str] = set()
@@ -92,8 +83,7 @@ def _package_modules(package: str) -> list[str]:
         for entry in entries:
             if entry.endswith(".py") and not entry.startswith("_"):
                 names.add(entry[:-3])
-    order = {name: i for i, name in enumerate(BUILTIN_CHECK_ORDER)}
-    return sorted(names, key=lambda n: (order.get(n, len(order)), n))
+    return sorted(names)
 
 
 def _describe(exc: BaseException) -> str:

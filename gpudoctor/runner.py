@@ -35,7 +35,8 @@ class Outcome:
         return {
             "id": self.id, "title": self.title, "area": self.area, "status": r.status.value,
             "summary": r.summary, "details": r.details, "fixes": list(r.fixes),
-            "evidence": list(r.evidence), "remedy": r.remedy, "source": self.source,
+            "evidence": list(r.evidence), "remedy": r.remedy, "commands": list(r.commands),
+            "findings": list(r.findings), "cause": r.cause, "source": self.source,
             "duration_ms": round(self.duration * 1000, 1),
         }
 
