@@ -82,8 +82,10 @@ class DevicesNodes(Check):
             return Result(Status.FAIL, "; ".join(tally.failures), details=details,
                           evidence=tally.evidence, remedy="\n".join(tally.remedies), data=data)
         if tally.warnings:
+            uvm_only = all("/dev/nvidia-uvm" in w for w in tally.warnings)
             return Result(Status.WARN, "; ".join(tally.warnings), details=details,
-                          evidence=tally.evidence, remedy="\n".join(tally.remedies), data=data)
+                          evidence=tally.evidence, remedy="\n".join(tally.remedies), data=data,
+                          cause="nvidia.uvm" if uvm_only and nvidia else None)
         if tally.uncaptured and not tally.nodes:
             return Result.skip("this root did not capture the device nodes ("
                                + ", ".join(tally.uncaptured) + ")", evidence=tally.evidence,
