@@ -75,6 +75,17 @@ class NvidiaFabricManager(Check):
                       f"({driver_version or 'see nvidia-smi'}): `{install}`, then `{start}`.",
                       id=f"{ID}.not_installed", commands=(install, start))
             return found.result("", "")
+        from gpudoctor.checks.nvidia_driver_mismatch import mismatch
+
+        stale = mismatch(facts.nvidia_driver)
+        if fm.version and driver_version and fm.version != driver_version and stale and \
+                stale[1] == fm.version:
+            return Result.fail(
+                f"Fabric Manager {fm.version} matches the driver on disk, not the loaded module "
+                f"{driver_version}: see nvidia.driver_mismatch", evidence=ev,
+                details=why + " It refuses to run with a module of another version; the reboot "
+                "that nvidia.driver_mismatch asks for brings both to one version.",
+                cause="nvidia.driver_mismatch", findings=[f"{ID}.version_mismatch"])
         if fm.version and driver_version and fm.version != driver_version:
             install = install_command(facts)
             found.add(Status.FAIL, f"Fabric Manager {fm.version} does not match the driver "

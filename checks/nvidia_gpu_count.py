@@ -96,6 +96,8 @@ class NvidiaGpuCount(Check):
             ev.append(f"nvidia-smi -L: {len(smi.lines)} GPU(s)")
             by_uuid = {g.uuid: g.pci for g in driver.gpus if g.uuid}
             unlisted = sorted(pci for uuid, pci in by_uuid.items() if uuid not in smi.uuids)
+            if unlisted and set(unlisted) <= wrong:
+                unlisted = []
             if unlisted:
                 found.add(Status.FAIL, f"nvidia-smi does not list {len(unlisted)} GPU(s) the "
                           f"driver initialised: {', '.join(unlisted)}",
@@ -112,6 +114,8 @@ class NvidiaGpuCount(Check):
 
             if mismatch(driver) and "mismatch" in smi.error.lower():
                 causes.append("nvidia.driver_mismatch")
+            elif wrong and known <= wrong:
+                pass  # every GPU NVML could list is refused by the module: nvidia.open_modules
             else:
                 found.add(Status.FAIL, f"nvidia-smi fails: {smi.error}", why
                           + " nvidia-smi uses NVML, as the container toolkit does.",

@@ -382,11 +382,12 @@ def wrong_flavour_gpus(facts: Facts) -> tuple[str, list[Gpu]]:
     driver = facts.nvidia_driver
     if not driver.loaded or driver.flavour is None:
         return "", []
-    unbound = [g for g in facts.gpus.by_vendor("nvidia", selected_only=False)
-               if g.driver is None]
+    nvidia = facts.gpus.by_vendor("nvidia", selected_only=False)
     if driver.flavour == "proprietary":
+        # Blackwell+ under the proprietary module: unbound, or bound and "RmInitAdapter failed"
         said = bool(facts.kernel_log.hits.get("open_modules_required"))
-        needs = [g for g in unbound if g.device_id >= FIRST_OPEN_ONLY_DEVICE or said]
+        needs = [g for g in nvidia if g.device_id >= FIRST_OPEN_ONLY_DEVICE
+                 or (said and g.driver is None)]
         return ("open", needs) if needs else ("", [])
-    old = [g for g in unbound if g.device_id < FIRST_OPEN_CAPABLE_DEVICE]
+    old = [g for g in nvidia if g.device_id < FIRST_OPEN_CAPABLE_DEVICE]
     return ("proprietary", old) if old else ("", [])

@@ -73,8 +73,8 @@ def nvidia_smi_list(host: Host, wsl: bool = False) -> SmiList:
         return out
     out.ran = True
     if not result.ok:
-        said = (result.stdout + result.stderr).strip().splitlines()
-        out.error = said[-1].strip() if said and not result.timed_out else (
+        said = [ln.strip() for ln in (result.stdout + result.stderr).splitlines() if ln.strip()]
+        out.error = "; ".join(said) if said and not result.timed_out else (
             result.describe_failure())
         return out
     out.ok = True
