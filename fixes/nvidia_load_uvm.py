@@ -58,12 +58,12 @@ class LoadNvidiaUvm(Fix):
                                                "load nvidia-uvm at every boot "
                                                "(systemd-modules-load)"))
             plan.data["old_sha"] = fixer.sha256(old_bytes)
-        else:
+        elif plan.steps:
             plan.notes.append(f"already loaded at boot by {uvm.persisted}")
         if not plan.steps:
             plan.noop = True
             plan.data["reason"] = (f"nvidia_uvm is loaded, {UVM_NODE} exists, and "
-                                   f"{uvm.persisted} loads it at boot")
+                                   f"{(uvm.persisted or '').split(': ')[0]} loads it at boot")
         return plan
 
     def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:

@@ -30,7 +30,7 @@ from tests.support.hostroot import HostRootBuilder
 
 LIB = "/usr/lib/x86_64-linux-gnu"
 HGX_BUSES = (0x18, 0x2A, 0x3A, 0x5D, 0x9A, 0xAB, 0xBA, 0xDB)
-SWITCH_BUSES = (0x05, 0x06, 0x07, 0x08)
+SWITCH_BUSES = (0x05, 0x07, 0x09, 0x0B)
 JOURNAL_ARGV = ["journalctl", "-k", "-b", "-q", "--no-pager", "-o", "short-iso", "-n", "20000"]
 BENIGN_LOG = (
     "2026-02-13T09:20:01+0000 gpu-box kernel: Linux version 6.8.0-45-generic",
