@@ -143,7 +143,7 @@ class NvidiaDriver:
         seen: dict[str, list[str]] = {}
         for pkg in self.packages.values():
             if pkg.installed and pkg.driver_version and not pkg.name.startswith(
-                    "nvidia-fabricmanager"):
+                    ("nvidia-fabricmanager", "nvidia-fabric-manager")):
                 seen.setdefault(pkg.driver_version, []).append(f"{pkg.name} {pkg.version}")
         return seen
 
@@ -208,22 +208,19 @@ def read_driver_gpus(host: Host) -> list[DriverGpu]:
 
 
 def ld_so_dirs(host: Host) -> list[str]:
-    """The folders the dynamic loader searches: ld.so.conf and its includes, then the
-    trusted defaults (what `ldconfig` builds /etc/ld.so.cache from)."""
+    """The folders the dynamic loader searches, in ldconfig's order: ld.so.conf with each
+    `include` read where it stands (relative patterns from the including file's folder), then
+    the trusted defaults (what `ldconfig` builds /etc/ld.so.cache from)."""
     found: list[str] = []
-    pending = ["/etc/ld.so.conf"]
     seen: set[str] = set()
-    while pending and len(seen) < 200:
-        path = pending.pop(0)
-        if path in seen:
-            continue
+
+    def read_conf(path: str, depth: int) -> None:
+        if path in seen or depth > 8 or len(seen) > 200:
+            return
         seen.add(path)
-        text = _read(host, path) or ""
-        for raw in text.splitlines():
+        for raw in (_read(host, path) or "").splitlines():
             line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if line.startswith("include"):
+            if line.startswith("include") and line[7:8].isspace():
                 for pattern in line.split()[1:]:
                     if not pattern.startswith("/"):
                         pattern = path.rsplit("/", 1)[0] + "/" + pattern
@@ -232,9 +229,12 @@ def ld_so_dirs(host: Host) -> list[str]:
                         names = host.listdir(folder or "/")
                     except HostError:
                         names = []
-                    pending.extend(f"{folder}/{n}" for n in names if fnmatch.fnmatch(n, glob))
-            elif line.startswith("/") and line.rstrip("/") not in found:
+                    for name in sorted(n for n in names if fnmatch.fnmatch(n, glob)):
+                        read_conf(f"{folder}/{name}", depth + 1)
+            elif line.startswith("/") and (line.rstrip("/") or "/") not in found:
                 found.append(line.rstrip("/") or "/")
+
+    read_conf("/etc/ld.so.conf", 0)
     for folder in TRUSTED_LIB_DIRS:
         if folder not in found:
             found.append(folder)
@@ -282,6 +282,28 @@ def read_driver_packages(host: Host) -> dict[str, DriverPackage]:
         pkg = DriverPackage(name, fields.get("Version", ""), fields.get("Status", ""))
         if name not in found or (pkg.installed and not found[name].installed):
             found[name] = pkg
+    return found
+
+
+#: rpm globs of NVIDIA's driver packages (CUDA repository, RPM Fusion, RHEL's precompiled).
+RPM_GLOBS = ("nvidia-driver*", "kmod-nvidia*", "cuda-drivers*", "nvidia-fabric*",
+             "xorg-x11-drv-nvidia*", "libnvidia-ml*", "nvidia-open*")
+CMD_RPM = "rpm-nvidia-driver"
+
+
+def read_rpm_packages(host: Host) -> dict[str, DriverPackage]:
+    """The driver packages rpm knows (recorded as `rpm-nvidia-driver`); {} without rpm."""
+    if host.live and host.which("rpm", "/usr/bin:/bin:/usr/sbin:/sbin") is None:
+        return {}
+    result = host.run(CMD_RPM, ["rpm", "-qa", "--qf", "%{NAME} %{VERSION}-%{RELEASE}\\n",
+                                *RPM_GLOBS], 15.0)
+    found: dict[str, DriverPackage] = {}
+    if result is None or not result.ok:
+        return found
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not parts[0].startswith("libnvidia-container"):
+            found[parts[0]] = DriverPackage(parts[0], parts[1], "install ok installed")
     return found
 
 
@@ -348,7 +370,7 @@ def inspect_driver(facts: Facts) -> NvidiaDriver:
     driver.lib_dirs = ld_so_dirs(host)
     driver.libs_known = host.live or host.exists("/etc/ld.so.conf")
     driver.libs = find_user_libs(host, driver.lib_dirs)
-    driver.packages = read_driver_packages(host)
+    driver.packages = read_driver_packages(host) or read_rpm_packages(host)
     driver.last_upgrade = last_driver_upgrade(host) if driver.packages else None
     if driver.packages:
         driver.unattended = read_unattended(host)

@@ -129,7 +129,7 @@ def inspect_wsl(facts: Facts) -> Wsl:
         wsl.libs[name] = host.exists(f"{WSL_LIB_DIR}/{name}")
     driver = facts.nvidia_driver
     for pkg in driver.installed_packages:
-        if not pkg.name.startswith(("nvidia-fabricmanager", "libnvidia-ml1", "libcuda1")):
+        if not pkg.name.startswith(("nvidia-fabric", "libnvidia-ml1", "libcuda1")):
             wsl.linux_driver.append(f"package {pkg.name} {pkg.version}")
     wsl.linux_driver += [f"library {lib.path}" for lib in driver.libs]
     if driver.loaded:
@@ -169,7 +169,8 @@ def inspect_fabric(facts: Facts) -> FabricManager:
         return fm
     packages = facts.nvidia_driver.packages
     fm.package = next((p for n, p in sorted(packages.items())
-                       if n.startswith("nvidia-fabricmanager") and p.installed), None)
+                       if n.startswith(("nvidia-fabricmanager", "nvidia-fabric-manager"))
+                       and p.installed), None)
     fm.binary = host.which("nv-fabricmanager", FM_PATH)
     if fm.package is not None and fm.package.driver_version:
         fm.version, fm.version_source = fm.package.driver_version, (
