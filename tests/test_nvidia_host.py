@@ -45,6 +45,9 @@ ROOTS: dict[str, Callable[[Path], Path]] = {
                                                   toolkit_config=NO_KMODS)),
     "uvm_on_demand": lambda r: nr.build(r, nr.Spec(uvm_loaded=False, uvm_node=False)),
     "params_video": lambda r: nr.build(r, nr.Spec(device_file_mode=432, device_file_gid=44)),
+    "params_video_outsider": lambda r: nr.build(r, nr.Spec(device_file_mode=432,
+                                                           device_file_gid=44,
+                                                           alice_in=("docker",))),
     "blackwell_proprietary": lambda r: nr.build(r, nr.blackwell_spec(open_module=False)),
     "blackwell_open": lambda r: nr.build(r, nr.blackwell_spec(open_module=True)),
     "fm_missing": lambda r: nr.build(r, nr.Spec(fabric_manager=None)),
@@ -191,6 +194,13 @@ def test_device_files_restricted_to_video_name_the_group_to_add(reports):
     assert check["commands"] == ["docker run --gpus all --group-add 44 IMAGE"]
     assert "alice is in video (GID 44)" in check["evidence"]  # the scenarios' alice is
     assert "usermod" not in check["remedy"]
+
+
+def test_a_person_outside_the_group_is_told_how_to_join(reports):
+    check = check_of(reports["params_video_outsider"], "nvidia.device_files")
+    assert check["status"] == "warn"
+    assert "alice is not in video (GID 44)" in check["evidence"]
+    assert "`sudo usermod -aG video alice`" in check["remedy"]
 
 
 def test_default_device_file_params_pass(reports):

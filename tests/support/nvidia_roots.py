@@ -99,6 +99,8 @@ class Spec:
     dpkg_log: Sequence[str] = ()
     toolkit_config: str | None = None
     extra: list[Callable[[HostRootBuilder], None]] = field(default_factory=list)
+    #: groups the diagnosed person (alice) is in
+    alice_in: Sequence[str] = ("video", "render", "docker")
 
 
 def _modules(b: HostRootBuilder, spec: Spec) -> None:
@@ -186,7 +188,8 @@ def _switches(b: HostRootBuilder, spec: Spec) -> None:
 
 
 def populate(b: HostRootBuilder, spec: Spec) -> None:
-    sc._base(b, render_gid=991, pretty="Ubuntu 22.04.5 LTS", version_id="22.04")
+    sc._base(b, render_gid=991, pretty="Ubuntu 22.04.5 LTS", version_id="22.04",
+             alice_in=spec.alice_in)
     _modules(b, spec)
     user = spec.user_version or spec.version
     _user_space(b, user)
