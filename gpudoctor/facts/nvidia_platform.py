@@ -44,7 +44,7 @@ def run_tool(host: Host, name: str, tool: str, args: list[str], path: str = TOOL
     live host does not have it (a root replays whatever was recorded, missing included)."""
     exe = tool
     if host.live:
-        found = host.which(tool, path)
+        found = host.which(tool) or host.which(tool, path)
         for candidate in extra:
             if found is None and host.exists(candidate):
                 found = candidate
