@@ -91,6 +91,11 @@ class Cause:
     fixes: tuple[str, ...] = ()
     #: The exact text this cause was recognised in (empty when it came from the probe).
     matched: str = ""
+    #: The values the pattern picked out of the text (device, runtime, driver...).
+    values: tuple[tuple[str, str], ...] = ()
+
+    def value(self, name: str) -> str | None:
+        return dict(self.values).get(name)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "summary": self.summary, "details": self.details,
@@ -124,7 +129,7 @@ class ErrorRule:
                     id=self.id, summary=Template(self.summary).safe_substitute(values),
                     details=Template(self.details).safe_substitute(values),
                     remedy=Template(self.remedy).safe_substitute(values), checks=self.checks,
-                    fixes=self.fixes, matched=line)
+                    fixes=self.fixes, matched=line, values=tuple(sorted(values.items())))
         return None
 
 
@@ -488,6 +493,11 @@ def explain_error(text: str, facts: Facts | None = None) -> Cause | None:
     cause = map_error(text)
     if cause is None or facts is None:
         return cause
+    return refine_cause(cause, facts)
+
+
+def refine_cause(cause: Cause, facts: Facts) -> Cause:
+    """A cause from the table, sharpened with what this host's facts say (which fix applies)."""
     try:
         if cause.id in ("gpus-driver-not-registered", "nvidia-driver-not-registered"):
             return _refine_hook(cause, facts)
