@@ -118,6 +118,8 @@ class ErrorRule:
     remedy: str
     checks: tuple[str, ...] = ()
     fixes: tuple[str, ...] = ()
+    #: Where the error text comes from (the tool's source, its documentation, a tracker issue).
+    source: str = ""
 
     def match(self, text: str) -> Cause | None:
         for pattern in self.patterns:
@@ -467,6 +469,125 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Start it (`sudo systemctl start docker`), and check `echo $DOCKER_HOST` and "
         "`docker context ls`.",
         ("docker.daemon",), ()),
+    ErrorRule(
+        "hip-no-binary",
+        (r"hipErrorNoBinaryForGpu[^\n]*", r"HIP error: invalid device function"),
+        "the image's HIP code has no kernels for this GPU's gfx target",
+        "ROCm libraries and applications ship code objects for a list of gfx targets. A card "
+        "outside that list (many consumer RDNA2/RDNA3 parts), or an integrated GPU that the "
+        "container got beside the card, has none: HIP fails with `hipErrorNoBinaryForGpu` or "
+        "`invalid device function` at the first kernel launch.",
+        "Give the container only the discrete GPU (`gpudoctor devices` prints the arguments); "
+        "for a consumer card outside ROCm's list, the community override "
+        "`-e HSA_OVERRIDE_GFX_VERSION=...` (10.3.0 for RDNA2, 11.0.0 for RDNA3) may work.",
+        (), (),
+        source="amd-container-stack.md §7 rows 5-6 (ROCm/legacy-rocm-build#4386, "
+               "pytorch/pytorch#147626, l1na-forever/stable-diffusion-rocm-docker#1)"),
+    ErrorRule(
+        "rocm-no-device",
+        (r"hipErrorNoDevice", r"No HIP GPUs are available",
+         r"no ROCm-capable device is detected", r"no compatible amdgpu devices detected",
+         r"kfd driver not loaded"),
+        "the ROCm runtime in the container found no usable AMD GPU",
+        "HIP needs both /dev/kfd and the GPU's render node inside the container, readable by "
+        "its user. Either one was not passed (`--device /dev/kfd --device /dev/dri/renderD*`), "
+        "the user lacks the group that owns them, or amdgpu is not loaded on the host.",
+        "Start it with the arguments `gpudoctor devices` prints (they include /dev/kfd, the "
+        "render node and the numeric groups).",
+        ("devices.nodes", "groups.render", "kernel.driver"), (),
+        source="amd-container-stack.md §7 rows 4 and 8 (ggml-org/llama.cpp#20142, "
+               "ollama/ollama#10421; ollama discover/amd_linux.go)"),
+    ErrorRule(
+        "hsa-out-of-resources",
+        (r"HSA_STATUS_ERROR_OUT_OF_RESOURCES",),
+        "the HSA runtime could not open the GPU (usually a permission problem in the "
+        "container)",
+        "`hsa api call failure ... HSA_STATUS_ERROR_OUT_OF_RESOURCES` is what ROCm prints when "
+        "it cannot use /dev/kfd or the render node: it works as root and fails as another user "
+        "without the groups that own them, or no usable GPU node was passed.",
+        "Pass the numeric groups that own /dev/kfd and the render node (`--group-add=GID`, "
+        "printed by `gpudoctor devices`), or run the container as root.",
+        ("groups.render", "devices.nodes"), ("groups.add_user_render",),
+        source="amd-container-stack.md §7 row 3 (ROCm/legacy-rocm-build#1080, #1088, #4382; "
+               "ROCm/rocminfo#34)"),
+    ErrorRule(
+        "render-node-permission",
+        (r"(?P<device>/dev/dri/renderD\d+)[^\n]*[Pp]ermission denied",
+         r"[Pp]ermission denied[^\n]*(?P<device>/dev/dri/renderD\d+)"),
+        "the container's user may not open $device",
+        "Render nodes are usually mode 0660, owned by root and a `render` group whose number "
+        "differs between the host and the image; a non-root container user needs that numeric "
+        "GID (`--group-add`).",
+        "Add the GID that owns $device on the host: `stat -c %g $device`, then "
+        "`--group-add=<that number>` (compose: quoted, in group_add).",
+        ("groups.render",), ("groups.add_user_render",),
+        source="amd-container-stack.md §5.1 (docker/compose#7277, #9968); Intel compute-runtime "
+               "docs (render group)"),
+    ErrorRule(
+        "level-zero-no-device",
+        (r"ZE_RESULT_ERROR_UNINITIALIZED", r"zeInit\S* failed",
+         r"No device of requested type available"),
+        "Level Zero (Intel GPU compute) found no usable GPU in the container",
+        "Intel's compute runtime opens the GPU through its render node; it reports "
+        "`ZE_RESULT_ERROR_UNINITIALIZED` (SYCL: `No device of requested type available`) when "
+        "the node was not passed, its user lacks the render group, or i915/xe does not drive "
+        "the GPU on the host. The image's own compute-runtime cannot be judged from the host.",
+        "Pass the render node and its numeric group (`gpudoctor devices` prints them).",
+        ("devices.nodes", "groups.render", "kernel.driver"), (),
+        source="oneAPI Level Zero spec (ze_result_t); intel/compute-runtime FAQ"),
+    ErrorRule(
+        "cuda-driver-too-old",
+        (r"CUDA driver version is insufficient for CUDA runtime version",
+         r"cudaErrorInsufficientDriver"),
+        "the image's CUDA runtime is newer than the host driver supports",
+        "Each driver branch supports CUDA up to one version; an image built for a newer CUDA "
+        "fails at its first CUDA call (or, with NVIDIA_REQUIRE_CUDA set, at start with "
+        "`unsatisfied condition`).",
+        "Install a newer NVIDIA driver on the host, or use an image tag for an older CUDA.",
+        (), (),
+        source="CUDA Runtime API, cudaErrorInsufficientDriver (error 35)"),
+    ErrorRule(
+        "cuda-no-device",
+        (r"no CUDA-capable device is detected", r"cudaErrorNoDevice", r"CUDA_ERROR_NO_DEVICE"),
+        "CUDA in the container found no GPU",
+        "CUDA needs the GPU's /dev/nvidia* nodes, /dev/nvidiactl and /dev/nvidia-uvm in the "
+        "container: no GPU was requested (`--gpus`), the nvidia_uvm module is not loaded on the "
+        "host so /dev/nvidia-uvm is missing, or NVIDIA_VISIBLE_DEVICES names no GPU.",
+        "Start the container with `--gpus=all` (compose: a device reservation); on the host, "
+        "`sudo modprobe nvidia_uvm` if /dev/nvidia-uvm is missing.",
+        ("devices.nodes", "kernel.driver"), (),
+        source="CUDA Runtime API, cudaErrorNoDevice (error 100)"),
+    ErrorRule(
+        "cuda-system-not-ready",
+        (r"system not yet initialized", r"cudaErrorSystemNotReady", r"CUDA_ERROR_SYSTEM_NOT_READY",
+         r"CUDA error 802"),
+        "CUDA reports the system not ready (error 802): on NVSwitch systems, Fabric Manager is "
+        "not running",
+        "HGX and DGX machines route GPU-to-GPU traffic through NVSwitches that "
+        "nvidia-fabricmanager sets up; until it runs, at the driver's exact version, CUDA fails "
+        "with error 802 `system not yet initialized`.",
+        "`sudo systemctl enable --now nvidia-fabricmanager` (its version must equal the "
+        "driver's).",
+        (), (),
+        source="failure-classes.md (pytorch/pytorch#35710); CUDA Runtime API error 802"),
+    ErrorRule(
+        "compose-v1-gpus",
+        (r"Unsupported config option for services\.(?P<service>[\w.-]+): 'gpus'",),
+        "docker-compose v1 does not know the service key `gpus` (service $service)",
+        "`gpus:` is Compose v2 syntax. docker-compose 1.x stops before starting anything.",
+        "Use `deploy.resources.reservations.devices` (`gpudoctor compose FILE` prints the "
+        "corrected file), or run `docker compose` (v2).",
+        (), (),
+        source="docker/compose 1.29 config validation (Unsupported config option)"),
+    ErrorRule(
+        "compose-capabilities-required",
+        (r"capabilities is required", r"'capabilities' is a required property"),
+        "a compose device reservation lacks `capabilities`",
+        "Compose requires `capabilities` on each `deploy.resources.reservations.devices` entry; "
+        "`[gpu]` asks for GPUs.",
+        "Add `capabilities: [gpu]` (`gpudoctor compose FILE` shows the corrected file).",
+        (), (),
+        source="compose-spec deploy.md (devices: capabilities required)"),
     ErrorRule(
         "gpus-flag-unknown",
         (r"unknown flag: --gpus",),

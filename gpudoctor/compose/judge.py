@@ -288,7 +288,9 @@ class ServiceJudge:
                          "Add them as quoted numbers under group_add.",
                          [Edit("set", self.service, "group_add", [quoted(str(g)) for g in needed])])
             return
-        present: set[int] = set()
+        present: set[int] = {int(e) for e in groups if isinstance(e, int) and
+                             not isinstance(e, bool)}
+        present |= {int(e) for e in groups if isinstance(e, str) and e.isdigit()}
         for index, entry in enumerate(list(groups)):
             at = position(groups, index)
             if isinstance(entry, bool) or not isinstance(entry, (int, str)):
@@ -306,7 +308,8 @@ class ServiceJudge:
                 present.add(int(entry))
                 continue
             gid = self.host.gid_of_name(entry)
-            replacement = [g for g in needed if g not in present] or ([gid] if gid else [])
+            owners = needed or ([gid] if gid is not None else [])
+            replacement = [g for g in owners if g not in present]
             present.update(replacement)
             self.add("group_add_name", Status.FAIL if needed else Status.WARN, at,
                      f"group_add names the group `{entry}`, which is looked up in the image",
@@ -314,11 +317,12 @@ class ServiceJudge:
                      "images number their groups differently (AMD's ROCm images have "
                      "render = 109), or lack the group (`Unable to find group`)."
                      + (f" On this host `{entry}` is GID {gid}." if gid is not None else ""),
-                     "Use the numeric GID: " + ", ".join(f"'{g}'" for g in replacement)
-                     if replacement else "Use the numeric GID that owns the device files.",
+                     "Use the numeric GID: " + ", ".join(f"'{g}'" for g in owners)
+                     if owners else "Use the numeric GID that owns the device files.",
                      [Edit("set", groups, index, quoted(str(replacement[0])))]
                      + [Edit("append", groups, None, quoted(str(g))) for g in replacement[1:]]
-                     if replacement else [])
+                     if replacement else [Edit("remove", groups, None, entry)] if owners
+                     else [])
         missing = [g for g in needed if g not in present]
         if missing and present:
             self.add("group_add_wrong_gid", Status.WARN, key_position(self.service, "group_add"),

@@ -131,7 +131,24 @@ def _runtime_unknown(cause: Cause, facts: Any) -> tuple[str, str] | None:
             f"no `{runtime}`")
 
 
+def _nvidia_hook(cause: Cause, facts: Any) -> tuple[str, str] | None:
+    """`could not select device driver "nvidia"` on a host without an NVIDIA GPU."""
+    from gpudoctor.errors import HostError
+
+    try:
+        nvidia = facts.gpus.by_vendor("nvidia")
+    except HostError:
+        return None
+    if nvidia:
+        return None  # the checks decide
+    return (RULED_OUT, "this host has no NVIDIA GPU, so the NVIDIA driver is not what is "
+            "missing here: the command or compose file asks for NVIDIA GPUs this host cannot "
+            "give (`gpudoctor devices` prints the arguments for its GPUs)")
+
+
 PROBES = {
     "device-missing-on-host": _device_missing,
     "runtime-unknown": _runtime_unknown,
+    "gpus-driver-not-registered": _nvidia_hook,
+    "nvidia-driver-not-registered": _nvidia_hook,
 }

@@ -35,13 +35,16 @@ def clean(text: str) -> str:
 
 
 def find_causes(text: str) -> list[Candidate]:
-    """Each rule that matches somewhere in `text`, once, ordered by its first match."""
+    """Each rule that matches somewhere in `text`, once, ordered by its first match; a line
+    that a more specific row explains is not explained again by a general one."""
     text = clean(text)
     found: list[Candidate] = []
-    for rule in ERROR_RULES:
+    lines: set[str] = set()
+    for rule in ERROR_RULES:  # most specific first: a general row never repeats a line
         cause = rule.match(text)
-        if cause is None:
+        if cause is None or (cause.matched and cause.matched in lines):
             continue
+        lines.add(cause.matched)
         offset = text.find(cause.matched) if cause.matched else 0
         found.append(Candidate(cause, offset if offset >= 0 else 0))
     found.sort(key=lambda c: c.offset)
