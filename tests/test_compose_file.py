@@ -138,7 +138,8 @@ def test_nvidia_reservations_broken(nvidia_good: Path) -> None:
             "              count: 1\n")
     compose = parse(text)
     found = judge(compose, compose_host(Facts(RootHost(str(nvidia_good)))))
-    assert sorted(f.id for f in found) == ["compose.capabilities_missing", "compose.capabilities_no_gpu",
+    assert sorted(f.id for f in found) == [
+        "compose.capabilities_missing", "compose.capabilities_no_gpu",
                    "compose.count_and_device_ids", "compose.count_too_high",
                    "compose.device_id_unknown"]
     new = corrected_text(compose, found)
