@@ -15,7 +15,7 @@ import pytest
 
 from gpudoctor import registry
 from gpudoctor.explain.text import find_causes
-from gpudoctor.verify import ERROR_RULES
+from gpudoctor.verify.causes import ERROR_RULES
 from tests.support import container_roots as cr
 from tests.support import scenarios as sc
 from tests.support.cli import run_gpudoctor

@@ -15,7 +15,7 @@ from gpudoctor.explain.text import Candidate
 from gpudoctor.plugin import Status
 from gpudoctor.report import Doctor
 from gpudoctor.runner import Outcome
-from gpudoctor.verify import Cause, refine_cause
+from gpudoctor.verify.causes import Cause, refine_cause
 
 CONFIRMED = "confirmed"
 RULED_OUT = "ruled out"

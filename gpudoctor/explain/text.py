@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gpudoctor.verify import ERROR_RULES, Cause
+from gpudoctor.verify.causes import ERROR_RULES, Cause
 
 #: Pasted logs can be long; the person's error is in the first few hundred kilobytes.
 MAX_TEXT = 512 * 1024
