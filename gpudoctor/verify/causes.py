@@ -97,7 +97,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Docker has no NVIDIA device driver for --gpus: nvidia-container-runtime-hook was not "
         "on dockerd's PATH when dockerd started",
         _HOOK_DETAILS, _HOOK_REMEDY,
-        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload")),
+        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload"),
+        source="moby daemon/errors.go; nvidia-container-stack.md §4 row 1"),
     ErrorRule(
         "nvidia-driver-not-registered",
         (r'could not select device driver "(?P<driver>nvidia(?:\.[a-z-]+)?)" with '
@@ -106,7 +107,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "nvidia-container-runtime-hook was not on dockerd's PATH when dockerd started",
         _HOOK_DETAILS + " This is the error of the NVIDIA field guide's `docker compose up`.",
         _HOOK_REMEDY,
-        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload")),
+        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload"),
+        source="nvidia-container-stack.md §4 row 2; the NVIDIA field guide"),
     ErrorRule(
         "cdi-disabled",
         (r'could not select device driver "cdi"', r"no CDI device driver registered"),
@@ -117,7 +119,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Docker 28.2 and later enable CDI by default.",
         'Add `"features": {"cdi": true}` to the daemon.json the daemon reads and restart Docker '
         "(`sudo systemctl restart docker`), or pass the GPUs with `--gpus=all` instead.",
-        ("docker.cdi",), ("docker.reload",)),
+        ("docker.cdi",), ("docker.reload",),
+        source="nvidia-container-stack.md §4 row 3 (NVIDIA/nvidia-container-toolkit#434)"),
     ErrorRule(
         "cdi-spec-stale",
         (r'(?i)CDI[^\n]*?(?P<path>/[^\s:"]+\.so[.\d]*)"?: no such file or directory',
@@ -129,7 +132,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Regenerate it: `sudo systemctl restart nvidia-cdi-refresh.service` or "
         "`sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml`; find other stale "
         "specs with `grep -R <old driver version> /etc/cdi /var/run/cdi`.",
-        ("docker.cdi",), ()),
+        ("docker.cdi",), (),
+        source="nvidia-container-stack.md §4 (a CDI spec left from an older driver)"),
     ErrorRule(
         "cdi-unresolvable",
         (r'unresolvable CDI devices? (?P<device>[^\s",]+)',),
@@ -140,7 +144,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "is version 0.7.0 (toolkit 1.19.1 and later) and this Docker is older than 26.1.",
         "Generate it: `sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml` (or "
         "`sudo systemctl restart nvidia-cdi-refresh.service`), then check `nvidia-ctk cdi list`.",
-        ("docker.cdi", "nvidia.toolkit"), ()),
+        ("docker.cdi", "nvidia.toolkit"), (),
+        source="container-device-interface pkg/cdi; nvidia-container-stack.md §4"),
     ErrorRule(
         "runtime-unknown",
         (r"unknown or invalid runtime name: (?P<runtime>[\w.-]*\w)",
@@ -155,7 +160,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "docker.configure_nvidia_runtime`) and reload Docker (`sudo systemctl reload docker`); "
         "`docker info --format '{{json .Runtimes}}'` must then list it.",
         ("docker.nvidia_runtime", "docker.daemon"),
-        ("docker.configure_nvidia_runtime", "docker.reload")),
+        ("docker.configure_nvidia_runtime", "docker.reload"),
+        source="moby daemon runtimes; printed by the test suite's dockerd 20.10"),
     ErrorRule(
         "runtime-binary-missing",
         (r'exec: "(?P<binary>[^"]*nvidia-container-runtime[^"]*)": executable file not found '
@@ -170,7 +176,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Install the toolkit (`sudo gpudoctor fix nvidia.install_toolkit`), or give the "
         'absolute path in daemon.json (`"path": "/usr/bin/nvidia-container-runtime"`) and '
         "reload Docker.",
-        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload")),
+        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload"),
+        source="containerd shim exec error; nvidia-container-stack.md §4"),
     ErrorRule(
         "device-missing-on-host",
         (r'error gathering device information while adding custom device "(?P<device>[^"]+)": '
@@ -183,7 +190,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Look at `ls -l $device` and `lsmod | grep -E 'amdgpu|nvidia'` on the host; "
         "`gpudoctor devices` prints the nodes this host really has. Docker Desktop cannot pass "
         "GPUs on Linux: use Docker Engine.",
-        ("devices.nodes", "kernel.driver"), ()),
+        ("devices.nodes", "kernel.driver"), (),
+        source="moby oci/devices_linux.go; amd-container-stack.md §7 row 14"),
     ErrorRule(
         "device-not-a-node",
         (r'error gathering device information while adding custom device "(?P<device>[^"]+)": '
@@ -193,7 +201,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "$device is neither.",
         "Pass the device file itself, for example `--device=/dev/dri/renderD128`; "
         "`gpudoctor devices` prints the right ones.",
-        ("devices.nodes",), ()),
+        ("devices.nodes",), (),
+        source="moby oci/devices_linux.go; printed by the test suite's dockerd 20.10"),
     ErrorRule(
         "device-path-with-colon",
         (r"bad mode specified: (?P<rest>\S+)",),
@@ -203,7 +212,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "it is (docker read `$rest` as the permissions).",
         "Pass the resolved node, e.g. `--device=$(readlink -f "
         "/dev/dri/by-path/pci-0000:07:00.0-render)`, as `gpudoctor devices` prints it.",
-        ("devices.nodes",), ()),
+        ("devices.nodes",), (),
+        source="docker CLI device parsing; printed by the test suite's docker 20.10"),
     ErrorRule(
         "group-unknown-in-image",
         (r"[Uu]nable to find group (?P<group>[^\s:]+)",),
@@ -213,14 +223,16 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "groups (AMD's ROCm images make `render` GID 109, rarely the host's render GID).",
         "Give the numeric GID that owns the device on the host, e.g. "
         "`--group-add=$(stat -c %g /dev/kfd)`; in compose, quoted: `group_add: ['993']`.",
-        ("groups.render",), ()),
+        ("groups.render",), (),
+        source="runc libcontainer/user; amd-container-stack.md §5.1"),
     ErrorRule(
         "compose-group-add-int",
         (r"'group_add\[\d+\]' expected type 'string', got unconvertible type 'int'",),
         "Compose v2 needs the GIDs in group_add quoted",
         "Compose v2 reads group_add entries as strings and rejects a YAML number such as 993.",
         "Quote each GID: `group_add: ['993']`.",
-        ("groups.render",), ()),
+        ("groups.render",), (),
+        source="docker/compose#9968, jellyfin/jellyfin#7676; amd-container-stack.md §5.1"),
     ErrorRule(
         "nvml-library-missing",
         (r"load library failed: libnvidia-ml\.so\.1",),
@@ -230,7 +242,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "driver is missing.",
         "Install the NVIDIA driver (your distribution's nvidia-driver package, or "
         "`sudo ubuntu-drivers install`), then check `ldconfig -p | grep libnvidia-ml`.",
-        ("kernel.driver", "nvidia.toolkit"), ()),
+        ("kernel.driver", "nvidia.toolkit"), (),
+        source="libnvidia-container driver initialisation; nvidia-container-stack.md §4"),
     ErrorRule(
         "nvml-version-mismatch",
         (r"[Dd]river/library version mismatch",),
@@ -239,7 +252,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "work until they match (dmesg: `NVRM: API mismatch`).",
         "Reboot (or unload and reload the nvidia modules); compare "
         "`cat /sys/module/nvidia/version` with the version in libnvidia-ml.so's name.",
-        ("kernel.driver",), ()),
+        ("kernel.driver",), (),
+        source="NVML (NVML_ERROR_LIB_RM_VERSION_MISMATCH); failure-classes.md"),
     ErrorRule(
         "nvml-driver-not-loaded",
         (r"nvml error: driver not loaded",),
@@ -248,7 +262,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "nova_core holds the GPU, or the DKMS build failed for the running kernel.",
         "Look at `mokutil --sb-state`, `lsmod | grep -E 'nvidia|nouveau'` and `lspci -k`; "
         "blacklist nouveau or enroll the module's key, then `sudo modprobe nvidia`.",
-        ("kernel.driver",), ()),
+        ("kernel.driver",), (),
+        source="libnvidia-container nvml error; nvidia-container-stack.md §4"),
     ErrorRule(
         "nvml-insufficient-permissions",
         (r"nvml error: insufficient permissions", r"Failed to initialize NVML: Insufficient "
@@ -258,7 +273,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "containers the devices.",
         "Compare `ls -l /dev/nvidia*` (normally crw-rw-rw-); on SELinux hosts run with "
         "`--security-opt=label=disable` or `sudo setsebool -P container_use_devices=1`.",
-        ("devices.nodes",), ()),
+        ("devices.nodes",), (),
+        source="NVML (NVML_ERROR_NO_PERMISSION); nvidia-container-stack.md §4"),
     ErrorRule(
         "nvml-unknown-error",
         (r"Failed to initialize NVML: Unknown Error",),
@@ -270,7 +286,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "[\"native.cgroupdriver=cgroupfs\"]` in daemon.json (then restart Docker), CDI "
         "(`--device nvidia.com/gpu=all`), or `sudo nvidia-ctk system create-dev-char-symlinks "
         "--create-all`.",
-        ("docker.daemon",), ()),
+        ("docker.daemon",), (),
+        source="NVIDIA/nvidia-container-toolkit#48; failure-classes.md"),
     ErrorRule(
         "rootless-device-cgroup",
         (r"bpf_prog_query\(BPF_CGROUP_DEVICE\) failed: operation not permitted",
@@ -281,7 +298,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Set `no-cgroups = true` in /etc/nvidia-container-runtime/config.toml "
         "(`sudo gpudoctor fix nvidia.rootless_no_cgroups`; it breaks rootful Docker on the same "
         "host), or use CDI.",
-        ("docker.daemon", "nvidia.toolkit"), ("nvidia.rootless_no_cgroups",)),
+        ("docker.daemon", "nvidia.toolkit"), ("nvidia.rootless_no_cgroups",),
+        source="libnvidia-container device cgroup (bpf); nvidia-container-stack.md §4"),
     ErrorRule(
         "cuda-requirement",
         (r"requirement error: unsatisfied condition: (?P<condition>[^,\s]+)",),
@@ -290,14 +308,16 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "refuses to start them on an older driver.",
         "Upgrade the NVIDIA driver, use an image built for an older CUDA, or run with "
         "`-e NVIDIA_DISABLE_REQUIRE=true` if you know the image works.",
-        ("kernel.driver",), ()),
+        ("kernel.driver",), (),
+        source="libnvidia-container requirement check (NVIDIA_REQUIRE_CUDA); failure-classes.md"),
     ErrorRule(
         "wsl-no-adapters",
         (r"WSL environment detected but no adapters were found",),
         "WSL has no GPU adapter",
         "WSL 1, no NVIDIA GPU, or a missing or old Windows driver (no /dev/dxg).",
         "Use WSL 2 with a current Windows NVIDIA driver (`wsl --update`).",
-        ("gpu.present",), ()),
+        ("gpu.present",), (),
+        source="libnvidia-container WSL support; nvidia-container-stack.md §4"),
     ErrorRule(
         "ldconfig-path",
         (r"ldcache error: open failed: (?P<path>\S+)", r"ldconfig\.real[^\n]*failed"),
@@ -306,7 +326,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "(`@/sbin/ldconfig.real` exists only on Debian and Ubuntu).",
         'Set `ldconfig = "@/sbin/ldconfig"` in /etc/nvidia-container-runtime/config.toml '
         "(toolkit 1.15 and later set it right themselves).",
-        ("nvidia.toolkit",), ()),
+        ("nvidia.toolkit",), (),
+        source="libnvidia-container ldcache; failure-classes.md"),
     ErrorRule(
         "hook-mode-not-legacy",
         (r"invoking the NVIDIA Container Runtime Hook directly",),
@@ -315,7 +336,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "mode only the nvidia runtime may inject GPUs.",
         "Add `--runtime=nvidia`, or set `mode = \"auto\"` under [nvidia-container-runtime] in "
         "/etc/nvidia-container-runtime/config.toml.",
-        ("nvidia.toolkit", "docker.nvidia_runtime"), ()),
+        ("nvidia.toolkit", "docker.nvidia_runtime"), (),
+        source="nvidia-container-toolkit nvidia-container-runtime-hook; failure-classes.md"),
     ErrorRule(
         "driver-libs-in-image",
         (r"file creation failed: \S*libnvidia-ml\.so\.1: file exists",),
@@ -323,14 +345,16 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "The toolkit mounts the host driver's libraries into the container; an image that "
         "already has them makes the mount fail.",
         "Use an image without driver libraries (CUDA base images have none).",
-        (), ()),
+        (), (),
+        source="libnvidia-container mount error; nvidia-container-stack.md §4"),
     ErrorRule(
         "imex-channel",
         (r"unsupported IMEX channel value",),
         "nvidia-container-toolkit 1.17.0 rejects NVIDIA_IMEX_CHANNELS=all",
         "A regression of toolkit 1.17.0.",
         "Upgrade the toolkit (`sudo gpudoctor fix nvidia.install_toolkit`).",
-        ("nvidia.toolkit",), ("nvidia.install_toolkit",)),
+        ("nvidia.toolkit",), ("nvidia.install_toolkit",),
+        source="nvidia-container-toolkit IMEX channel handling; nvidia-container-stack.md §4"),
     ErrorRule(
         "kfd-permission-denied",
         (r"/dev/kfd[^\n]*Permission denied",),
@@ -340,7 +364,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "in the image instead (ROCm images make `render` GID 109).",
         "Add `--group-add=$(stat -c %g /dev/kfd)` and the GID of each render node "
         "(`gpudoctor devices` prints them), or run the container as root.",
-        ("groups.render",), ()),
+        ("groups.render",), (),
+        source="amd-container-stack.md §7 row 1 (ROCm/ROCm-docker#116)"),
     ErrorRule(
         "kfd-not-permitted",
         (r"/dev/kfd[^\n]*Operation not permitted",),
@@ -350,7 +375,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Proxmox) denies it.",
         "Pass it with `--device=/dev/kfd`; in LXC allow it in the container's config "
         "(`lxc.cgroup2.devices.allow`).",
-        ("devices.nodes",), ()),
+        ("devices.nodes",), (),
+        source="amd-container-stack.md §7 row 2 (ollama/ollama#2637)"),
     ErrorRule(
         "no-gpu-visible",
         (r"No devices were found",),
@@ -359,7 +385,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "that fell off the bus: the host's `nvidia-smi` says the same).",
         "Request the GPUs (`--gpus=all`), and look at `nvidia-smi -L` and "
         "`dmesg | grep -i xid` on the host.",
-        ("gpu.present", "kernel.driver"), ()),
+        ("gpu.present", "kernel.driver"), (),
+        source="nvidia-smi when it finds no GPU"),
     ErrorRule(
         "nvidia-container-cli",
         (r"nvidia-container-cli: (?P<message>[^\n]+)",),
@@ -368,7 +395,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "before it starts; this step failed.",
         "Run `sudo nvidia-container-cli -k -d /dev/tty info` on the host to see the failing "
         "step.",
-        ("nvidia.toolkit", "kernel.driver"), ()),
+        ("nvidia.toolkit", "kernel.driver"), (),
+        source="libnvidia-container: every nvidia-container-cli error has this prefix"),
     ErrorRule(
         "image-no-shell",
         (r'"/bin/sh": stat /bin/sh: no such file or directory',
@@ -376,7 +404,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "the image has no /bin/sh, which the verify probe needs",
         "gpudoctor looks inside the container with a small POSIX shell script.",
         "Choose an image with a shell: `--image busybox` (or `--image ubuntu` for NVIDIA).",
-        (), ()),
+        (), (),
+        source="runc exec; printed by the test suite's dockerd 20.10"),
     ErrorRule(
         "image-missing",
         (r"No such image: (?P<image>\S+)", r"Unable to find image '(?P<image>[^']+)'",
@@ -384,7 +413,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "the image $image is not available",
         "verify never pulls unless asked.",
         "Pull it (`docker pull $image`) or run `gpudoctor verify --pull`.",
-        (), ()),
+        (), (),
+        source="docker CLI and Engine API"),
     ErrorRule(
         "daemon-permission",
         (r"permission denied while trying to connect to the Docker daemon socket",
@@ -392,7 +422,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "this user may not use the Docker socket",
         "The socket belongs to root and the `docker` group.",
         "`sudo usermod -aG docker $USER` and log in again, or run gpudoctor with sudo.",
-        ("docker.daemon",), ()),
+        ("docker.daemon",), (),
+        source="docker CLI client connecting to the socket"),
     ErrorRule(
         "daemon-unreachable",
         (r"Cannot connect to the Docker daemon", r"no Docker socket at",
@@ -402,7 +433,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "or /var/run/docker.sock names, and nothing answers there.",
         "Start it (`sudo systemctl start docker`), and check `echo $DOCKER_HOST` and "
         "`docker context ls`.",
-        ("docker.daemon",), ()),
+        ("docker.daemon",), (),
+        source="docker CLI client connecting to the socket"),
     ErrorRule(
         "hip-no-binary",
         (r"hipErrorNoBinaryForGpu[^\n]*", r"HIP error: invalid device function"),
@@ -528,7 +560,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "this docker client is older than 19.03 and has no --gpus",
         "`--gpus` arrived in Docker 19.03.",
         "Upgrade Docker, or use `--runtime=nvidia -e NVIDIA_VISIBLE_DEVICES=all`.",
-        ("docker.daemon",), ()),
+        ("docker.daemon",), (),
+        source="docker CLI before 19.03 (--gpus arrived in 19.03)"),
 )
 
 
