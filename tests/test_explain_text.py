@@ -121,3 +121,119 @@ def test_text_output_names_the_cause_the_evidence_and_the_fix(roots) -> None:
 def test_empty_input_is_a_one_line_error(roots) -> None:
     run = run_gpudoctor("explain", "--root", roots["laptop"], "-", input="")
     assert run.returncode == 2 and run.stderr.count("\n") == 1
+
+
+# ----- every row that a host can confirm: where present, and where absent ---------------------
+def _edit_host_json(root: Path, change) -> Path:
+    path = root / ".gpudoctor/host.json"
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+    return root
+
+
+def _user_without_groups(doc: dict) -> None:
+    doc["user"]["groups"] = [doc["user"]["gid"]]
+
+
+def _no_kfd(doc: dict) -> None:
+    doc["device_nodes"].pop("/dev/kfd", None)
+
+
+def _daemon_down(doc: dict) -> None:
+    doc["docker"] = {"error": "Cannot connect to the Docker daemon at "
+                              "unix:///var/run/docker.sock. Is the docker daemon running?"}
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("explain-matrix")
+    laptop_nogroups = sc.amd_laptop_field_guide(base / "laptop_nogroups")
+    laptop_nokfd = sc.amd_laptop_field_guide(base / "laptop_nokfd")
+    (laptop_nokfd / "dev/kfd").unlink(missing_ok=True)
+    return {
+        "no_toolkit": cr.toolkit_missing(base / "no_toolkit"),
+        "good": cr.nvidia_all_good(base / "good"),
+        "stale_cdi": cr.stale_cdi_spec(base / "stale"),
+        "cdi": cr.cdi_only(base / "cdi"),
+        "rootless": cr.rootless_docker(base / "rootless"),
+        "rootless_ok": cr.rootless_docker(base / "rootless_ok", no_cgroups=True),
+        "nouveau": sc.nvidia_nouveau(base / "nouveau"),
+        "vm": sc.vm_no_gpu(base / "vm"),
+        "laptop": sc.amd_laptop_field_guide(base / "laptop"),
+        "laptop_nogroups": _edit_host_json(laptop_nogroups, _user_without_groups),
+        "laptop_nokfd": _edit_host_json(laptop_nokfd, _no_kfd),
+        "daemon_down": _edit_host_json(cr.nvidia_all_good(base / "down"), _daemon_down),
+    }
+
+
+#: rule id -> (a root where the cause is present, one where it is absent)
+PRESENT_ABSENT = {
+    "gpus-driver-not-registered": ("no_toolkit", "good"),
+    "nvidia-driver-not-registered": ("no_toolkit", "laptop"),
+    "cdi-spec-stale": ("stale_cdi", "cdi"),
+    "cdi-unresolvable": ("stale_cdi", "cdi"),
+    "runtime-unknown": ("no_toolkit", "good"),
+    "runtime-binary-missing": ("no_toolkit", "good"),
+    "nvml-library-missing": ("nouveau", "good"),
+    "nvml-version-mismatch": ("nouveau", "good"),
+    "nvml-driver-not-loaded": ("nouveau", "good"),
+    "nvml-insufficient-permissions": ("nouveau", "good"),
+    "rootless-device-cgroup": ("rootless", "rootless_ok"),
+    "ldconfig-path": ("no_toolkit", "good"),
+    "hook-mode-not-legacy": ("no_toolkit", "good"),
+    "imex-channel": ("no_toolkit", "good"),
+    "kfd-not-permitted": ("laptop_nokfd", "nouveau"),
+    "no-gpu-visible": ("nouveau", "good"),
+    "nvidia-container-cli": ("no_toolkit", "good"),
+    "daemon-permission": ("daemon_down", "good"),
+    "daemon-unreachable": ("daemon_down", "good"),
+    "rocm-no-device": ("laptop_nokfd", "nouveau"),
+    "cuda-no-device": ("nouveau", "laptop"),
+}
+
+
+@pytest.mark.parametrize("rule_id", sorted(PRESENT_ABSENT))
+def test_confirmed_where_present_and_ruled_out_where_absent(rule_id: str, matrix) -> None:
+    from gpudoctor.explain.judge import judge
+    from gpudoctor.facts import Options
+    from gpudoctor.host import open_host
+    from gpudoctor.report import Doctor
+
+    present, absent = PRESENT_ABSENT[rule_id]
+    for root, wanted in ((present, "confirmed"), (absent, "ruled out")):
+        doctor = Doctor(host=open_host(str(matrix[root])), options=Options())
+        got = [(v.cause.id, v.verdict) for v in judge(doctor, find_causes(TEXTS[rule_id]))]
+        assert got == [(rule_id, wanted)], (root, got)
+
+
+def test_rows_no_host_check_decides_say_so() -> None:
+    """Rows about the command, the image or the file: explained from the text alone."""
+    from gpudoctor.verify.causes import ERROR_RULES
+
+    text_only = {r.id for r in ERROR_RULES if not r.checks}
+    decided = set(PRESENT_ABSENT) | {"device-missing-on-host", "cdi-disabled",
+                                     "cuda-requirement", "level-zero-no-device",
+                                     "wsl-no-adapters", *PERMISSION}
+    assert text_only | decided == {r.id for r in ERROR_RULES}
+
+
+PERMISSION = ("kfd-permission-denied", "render-node-permission", "hsa-out-of-resources")
+
+
+@pytest.mark.parametrize("rule_id", PERMISSION)
+def test_permission_errors_name_the_groups_the_container_needs(rule_id: str, matrix) -> None:
+    from gpudoctor.explain.judge import judge
+    from gpudoctor.facts import Options
+    from gpudoctor.host import open_host
+    from gpudoctor.report import Doctor
+
+    doctor = Doctor(host=open_host(str(matrix["laptop"])), options=Options())
+    (verdict,) = judge(doctor, find_causes(TEXTS[rule_id]))
+    assert verdict.verdict == "from the text" and "--group-add=110" in verdict.why
+    doctor = Doctor(host=open_host(str(matrix["nouveau"])), options=Options())
+    (verdict,) = judge(doctor, find_causes(TEXTS[rule_id]))
+    if rule_id == "render-node-permission":  # vendor-neutral: nouveau gives no node to judge
+        assert verdict.verdict == "cannot tell here"
+    else:
+        assert verdict.verdict == "ruled out" and "no AMD GPU" in verdict.why

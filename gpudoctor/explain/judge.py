@@ -70,6 +70,10 @@ def judge(doctor: Doctor, candidates: list[Candidate]) -> list[Verdict]:
 
 def decide(cause: Cause, outcomes: dict[str, Outcome], facts: Any = None) -> Verdict:
     seen = [outcomes[c] for c in cause.checks if c in outcomes]
+    if facts is not None:
+        gated = _vendor_gate(cause, facts)
+        if gated is not None:
+            return Verdict(cause, gated[0], seen, gated[1])
     probe = PROBES.get(cause.id)
     if probe is not None and facts is not None:
         decided = probe(cause, facts)
@@ -131,24 +135,91 @@ def _runtime_unknown(cause: Cause, facts: Any) -> tuple[str, str] | None:
             f"no `{runtime}`")
 
 
-def _nvidia_hook(cause: Cause, facts: Any) -> tuple[str, str] | None:
-    """`could not select device driver "nvidia"` on a host without an NVIDIA GPU."""
+VENDOR_NAMES = {"nvidia": "NVIDIA", "amd": "AMD", "intel": "Intel"}
+
+
+def _vendor_gate(cause: Cause, facts: Any) -> tuple[str, str] | None:
+    """An NVIDIA, AMD or Intel error on a host without such a GPU is not this host's problem."""
+    from gpudoctor.errors import HostError
+
+    if not cause.vendor:
+        return None
+    try:
+        if cause.vendor == "nvidia" and "microsoft" in (facts.kernel_release or "").lower():
+            return None  # WSL2: the GPU is paravirtualised, with no PCI device to count
+        present = [g for g in facts.gpus.gpus if g.vendor == cause.vendor]
+    except HostError:
+        return None
+    if present:
+        return None
+    name = VENDOR_NAMES.get(cause.vendor, cause.vendor)
+    return (RULED_OUT, f"this host has no {name} GPU, so this {name} error is not about this "
+            f"host: the command or file asks for {name} GPUs it cannot give "
+            "(`gpudoctor devices` prints the arguments for its GPUs)")
+
+
+def _rootless_cgroups(cause: Cause, facts: Any) -> tuple[str, str] | None:
+    """`bpf_prog_query(BPF_CGROUP_DEVICE) failed`: rootless without `no-cgroups = true`?"""
+    from gpudoctor.errors import DockerUnavailable, HostError
+    from gpudoctor.facts.toolkit import toolkit_config_for
+
+    try:
+        mode = facts.docker.mode
+        config = toolkit_config_for(facts)
+    except (HostError, DockerUnavailable):
+        return None
+    if mode != "rootless":
+        return (RULED_OUT, f"this Docker daemon runs as {mode}, not rootless; it may change "
+                "device cgroups (a rootless Podman or another engine printed this)")
+    if config.no_cgroups is True:
+        return (RULED_OUT, f"{config.path} already sets no-cgroups = true")
+    return (CONFIRMED, f"rootless Docker, and {config.path} does not set no-cgroups = true")
+
+
+def _permission(cause: Cause, facts: Any) -> tuple[str, str] | None:
+    """A permission error inside a container is about the container's groups: the host tells
+    which numeric groups it needs, or that its nodes are open to everyone."""
+    from gpudoctor.errors import HostError
+    from gpudoctor.facts.runargs import device_nodes, group_ids
+
+    try:
+        nodes = [n for n in device_nodes(facts) if n.stat is not None]
+        gids = group_ids(facts)
+    except HostError:
+        return None
+    if not nodes:
+        return None
+    if all(n.stat.mode & 0o006 == 0o006 for n in nodes if n.stat is not None):
+        return (RULED_OUT, "the device files here are readable and writable by everyone, so "
+                "no user is refused on this host")
+    args = " ".join(f"--group-add={g}" for g in gids)
+    return (TEXT_ONLY, "the device files here admit their group only: a non-root container "
+            f"user needs {args or 'the numeric group that owns them'} (compose: group_add, "
+            "quoted); root in the container needs nothing")
+
+
+def _no_gpu_visible(cause: Cause, facts: Any) -> tuple[str, str] | None:
+    """nvidia-smi's `No devices were found`: is there an NVIDIA GPU on the PCI bus at all?"""
     from gpudoctor.errors import HostError
 
     try:
-        nvidia = facts.gpus.by_vendor("nvidia")
+        if "microsoft" in (facts.kernel_release or "").lower():
+            return None
+        nvidia = [g for g in facts.gpus.gpus if g.vendor == "nvidia"]
     except HostError:
         return None
     if nvidia:
-        return None  # the checks decide
-    return (RULED_OUT, "this host has no NVIDIA GPU, so the NVIDIA driver is not what is "
-            "missing here: the command or compose file asks for NVIDIA GPUs this host cannot "
-            "give (`gpudoctor devices` prints the arguments for its GPUs)")
+        return None  # kernel.driver decides
+    return (CONFIRMED, "this host has no NVIDIA GPU on its PCI bus (a VM without the GPU "
+            "passed through, or the card is not seated or powered)")
 
 
 PROBES = {
+    "no-gpu-visible": _no_gpu_visible,
+    "kfd-permission-denied": _permission,
+    "render-node-permission": _permission,
+    "hsa-out-of-resources": _permission,
     "device-missing-on-host": _device_missing,
     "runtime-unknown": _runtime_unknown,
-    "gpus-driver-not-registered": _nvidia_hook,
-    "nvidia-driver-not-registered": _nvidia_hook,
+    "rootless-device-cgroup": _rootless_cgroups,
 }

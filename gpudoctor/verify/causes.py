@@ -27,6 +27,8 @@ class Cause:
     matched: str = ""
     #: The values the pattern picked out of the text (device, runtime, driver...).
     values: tuple[tuple[str, str], ...] = ()
+    #: The GPU vendor whose stack prints this error ("" for any).
+    vendor: str = ""
 
     def value(self, name: str) -> str | None:
         return dict(self.values).get(name)
@@ -54,6 +56,9 @@ class ErrorRule:
     fixes: tuple[str, ...] = ()
     #: Where the error text comes from (the tool's source, its documentation, a tracker issue).
     source: str = ""
+    #: The GPU vendor whose stack prints it ("nvidia", "amd", "intel"; "" for any): on a host
+    #: without such a GPU the cause is ruled out, whatever else fails there.
+    vendor: str = ""
 
     def match(self, text: str) -> Cause | None:
         for pattern in self.patterns:
@@ -65,7 +70,8 @@ class ErrorRule:
                     id=self.id, summary=Template(self.summary).safe_substitute(values),
                     details=Template(self.details).safe_substitute(values),
                     remedy=Template(self.remedy).safe_substitute(values), checks=self.checks,
-                    fixes=self.fixes, matched=line, values=tuple(sorted(values.items())))
+                    fixes=self.fixes, matched=line, values=tuple(sorted(values.items())),
+                    vendor=self.vendor)
         return None
 
 
@@ -98,7 +104,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "on dockerd's PATH when dockerd started",
         _HOOK_DETAILS, _HOOK_REMEDY,
         ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload"),
-        source="moby daemon/errors.go; nvidia-container-stack.md §4 row 1"),
+        source="moby daemon/errors.go; nvidia-container-stack.md §4 row 1",
+        vendor="nvidia"),
     ErrorRule(
         "nvidia-driver-not-registered",
         (r'could not select device driver "(?P<driver>nvidia(?:\.[a-z-]+)?)" with '
@@ -108,7 +115,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         _HOOK_DETAILS + " This is the error of the NVIDIA field guide's `docker compose up`.",
         _HOOK_REMEDY,
         ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload"),
-        source="nvidia-container-stack.md §4 row 2; the NVIDIA field guide"),
+        source="nvidia-container-stack.md §4 row 2; the NVIDIA field guide",
+        vendor="nvidia"),
     ErrorRule(
         "cdi-disabled",
         (r'could not select device driver "cdi"', r"no CDI device driver registered"),
@@ -201,7 +209,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "$device is neither.",
         "Pass the device file itself, for example `--device=/dev/dri/renderD128`; "
         "`gpudoctor devices` prints the right ones.",
-        ("devices.nodes",), (),
+        (), (),
         source="moby oci/devices_linux.go; printed by the test suite's dockerd 20.10"),
     ErrorRule(
         "device-path-with-colon",
@@ -212,7 +220,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "it is (docker read `$rest` as the permissions).",
         "Pass the resolved node, e.g. `--device=$(readlink -f "
         "/dev/dri/by-path/pci-0000:07:00.0-render)`, as `gpudoctor devices` prints it.",
-        ("devices.nodes",), (),
+        (), (),
         source="docker CLI device parsing; printed by the test suite's docker 20.10"),
     ErrorRule(
         "group-unknown-in-image",
@@ -223,7 +231,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "groups (AMD's ROCm images make `render` GID 109, rarely the host's render GID).",
         "Give the numeric GID that owns the device on the host, e.g. "
         "`--group-add=$(stat -c %g /dev/kfd)`; in compose, quoted: `group_add: ['993']`.",
-        ("groups.render",), (),
+        (), (),
         source="runc libcontainer/user; amd-container-stack.md §5.1"),
     ErrorRule(
         "compose-group-add-int",
@@ -231,7 +239,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Compose v2 needs the GIDs in group_add quoted",
         "Compose v2 reads group_add entries as strings and rejects a YAML number such as 993.",
         "Quote each GID: `group_add: ['993']`.",
-        ("groups.render",), (),
+        (), (),
         source="docker/compose#9968, jellyfin/jellyfin#7676; amd-container-stack.md §5.1"),
     ErrorRule(
         "nvml-library-missing",
@@ -243,7 +251,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Install the NVIDIA driver (your distribution's nvidia-driver package, or "
         "`sudo ubuntu-drivers install`), then check `ldconfig -p | grep libnvidia-ml`.",
         ("kernel.driver", "nvidia.toolkit"), (),
-        source="libnvidia-container driver initialisation; nvidia-container-stack.md §4"),
+        source="libnvidia-container driver initialisation; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "nvml-version-mismatch",
         (r"[Dd]river/library version mismatch",),
@@ -253,7 +262,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Reboot (or unload and reload the nvidia modules); compare "
         "`cat /sys/module/nvidia/version` with the version in libnvidia-ml.so's name.",
         ("kernel.driver",), (),
-        source="NVML (NVML_ERROR_LIB_RM_VERSION_MISMATCH); failure-classes.md"),
+        source="NVML (NVML_ERROR_LIB_RM_VERSION_MISMATCH); failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "nvml-driver-not-loaded",
         (r"nvml error: driver not loaded",),
@@ -263,7 +273,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Look at `mokutil --sb-state`, `lsmod | grep -E 'nvidia|nouveau'` and `lspci -k`; "
         "blacklist nouveau or enroll the module's key, then `sudo modprobe nvidia`.",
         ("kernel.driver",), (),
-        source="libnvidia-container nvml error; nvidia-container-stack.md §4"),
+        source="libnvidia-container nvml error; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "nvml-insufficient-permissions",
         (r"nvml error: insufficient permissions", r"Failed to initialize NVML: Insufficient "
@@ -274,7 +285,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Compare `ls -l /dev/nvidia*` (normally crw-rw-rw-); on SELinux hosts run with "
         "`--security-opt=label=disable` or `sudo setsebool -P container_use_devices=1`.",
         ("devices.nodes",), (),
-        source="NVML (NVML_ERROR_NO_PERMISSION); nvidia-container-stack.md §4"),
+        source="NVML (NVML_ERROR_NO_PERMISSION); nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "nvml-unknown-error",
         (r"Failed to initialize NVML: Unknown Error",),
@@ -286,8 +298,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "[\"native.cgroupdriver=cgroupfs\"]` in daemon.json (then restart Docker), CDI "
         "(`--device nvidia.com/gpu=all`), or `sudo nvidia-ctk system create-dev-char-symlinks "
         "--create-all`.",
-        ("docker.daemon",), (),
-        source="NVIDIA/nvidia-container-toolkit#48; failure-classes.md"),
+        (), (),
+        source="NVIDIA/nvidia-container-toolkit#48; failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "rootless-device-cgroup",
         (r"bpf_prog_query\(BPF_CGROUP_DEVICE\) failed: operation not permitted",
@@ -299,7 +312,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "(`sudo gpudoctor fix nvidia.rootless_no_cgroups`; it breaks rootful Docker on the same "
         "host), or use CDI.",
         ("docker.daemon", "nvidia.toolkit"), ("nvidia.rootless_no_cgroups",),
-        source="libnvidia-container device cgroup (bpf); nvidia-container-stack.md §4"),
+        source="libnvidia-container device cgroup (bpf); nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "cuda-requirement",
         (r"requirement error: unsatisfied condition: (?P<condition>[^,\s]+)",),
@@ -309,7 +323,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Upgrade the NVIDIA driver, use an image built for an older CUDA, or run with "
         "`-e NVIDIA_DISABLE_REQUIRE=true` if you know the image works.",
         ("kernel.driver",), (),
-        source="libnvidia-container requirement check (NVIDIA_REQUIRE_CUDA); failure-classes.md"),
+        source="libnvidia-container requirement check (NVIDIA_REQUIRE_CUDA); failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "wsl-no-adapters",
         (r"WSL environment detected but no adapters were found",),
@@ -317,7 +332,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "WSL 1, no NVIDIA GPU, or a missing or old Windows driver (no /dev/dxg).",
         "Use WSL 2 with a current Windows NVIDIA driver (`wsl --update`).",
         ("gpu.present",), (),
-        source="libnvidia-container WSL support; nvidia-container-stack.md §4"),
+        source="libnvidia-container WSL support; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "ldconfig-path",
         (r"ldcache error: open failed: (?P<path>\S+)", r"ldconfig\.real[^\n]*failed"),
@@ -327,7 +343,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         'Set `ldconfig = "@/sbin/ldconfig"` in /etc/nvidia-container-runtime/config.toml '
         "(toolkit 1.15 and later set it right themselves).",
         ("nvidia.toolkit",), (),
-        source="libnvidia-container ldcache; failure-classes.md"),
+        source="libnvidia-container ldcache; failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "hook-mode-not-legacy",
         (r"invoking the NVIDIA Container Runtime Hook directly",),
@@ -337,7 +354,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Add `--runtime=nvidia`, or set `mode = \"auto\"` under [nvidia-container-runtime] in "
         "/etc/nvidia-container-runtime/config.toml.",
         ("nvidia.toolkit", "docker.nvidia_runtime"), (),
-        source="nvidia-container-toolkit nvidia-container-runtime-hook; failure-classes.md"),
+        source="nvidia-container-toolkit nvidia-container-runtime-hook; failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "driver-libs-in-image",
         (r"file creation failed: \S*libnvidia-ml\.so\.1: file exists",),
@@ -346,7 +364,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "already has them makes the mount fail.",
         "Use an image without driver libraries (CUDA base images have none).",
         (), (),
-        source="libnvidia-container mount error; nvidia-container-stack.md §4"),
+        source="libnvidia-container mount error; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "imex-channel",
         (r"unsupported IMEX channel value",),
@@ -354,7 +373,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "A regression of toolkit 1.17.0.",
         "Upgrade the toolkit (`sudo gpudoctor fix nvidia.install_toolkit`).",
         ("nvidia.toolkit",), ("nvidia.install_toolkit",),
-        source="nvidia-container-toolkit IMEX channel handling; nvidia-container-stack.md §4"),
+        source="nvidia-container-toolkit IMEX channel handling; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "kfd-permission-denied",
         (r"/dev/kfd[^\n]*Permission denied",),
@@ -365,7 +385,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Add `--group-add=$(stat -c %g /dev/kfd)` and the GID of each render node "
         "(`gpudoctor devices` prints them), or run the container as root.",
         ("groups.render",), (),
-        source="amd-container-stack.md §7 row 1 (ROCm/ROCm-docker#116)"),
+        source="amd-container-stack.md §7 row 1 (ROCm/ROCm-docker#116)",
+        vendor="amd"),
     ErrorRule(
         "kfd-not-permitted",
         (r"/dev/kfd[^\n]*Operation not permitted",),
@@ -376,7 +397,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Pass it with `--device=/dev/kfd`; in LXC allow it in the container's config "
         "(`lxc.cgroup2.devices.allow`).",
         ("devices.nodes",), (),
-        source="amd-container-stack.md §7 row 2 (ollama/ollama#2637)"),
+        source="amd-container-stack.md §7 row 2 (ollama/ollama#2637)",
+        vendor="amd"),
     ErrorRule(
         "no-gpu-visible",
         (r"No devices were found",),
@@ -385,7 +407,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "that fell off the bus: the host's `nvidia-smi` says the same).",
         "Request the GPUs (`--gpus=all`), and look at `nvidia-smi -L` and "
         "`dmesg | grep -i xid` on the host.",
-        ("gpu.present", "kernel.driver"), (),
+        ("kernel.driver", "gpu.present"), (),
         source="nvidia-smi when it finds no GPU"),
     ErrorRule(
         "nvidia-container-cli",
@@ -396,7 +418,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Run `sudo nvidia-container-cli -k -d /dev/tty info` on the host to see the failing "
         "step.",
         ("nvidia.toolkit", "kernel.driver"), (),
-        source="libnvidia-container: every nvidia-container-cli error has this prefix"),
+        source="libnvidia-container: every nvidia-container-cli error has this prefix",
+        vendor="nvidia"),
     ErrorRule(
         "image-no-shell",
         (r'"/bin/sh": stat /bin/sh: no such file or directory',
@@ -448,7 +471,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "`-e HSA_OVERRIDE_GFX_VERSION=...` (10.3.0 for RDNA2, 11.0.0 for RDNA3) may work.",
         (), (),
         source="amd-container-stack.md §7 rows 5-6 (ROCm/legacy-rocm-build#4386, "
-               "pytorch/pytorch#147626, l1na-forever/stable-diffusion-rocm-docker#1)"),
+               "pytorch/pytorch#147626, l1na-forever/stable-diffusion-rocm-docker#1)",
+        vendor="amd"),
     ErrorRule(
         "rocm-no-device",
         (r"hipErrorNoDevice", r"No HIP GPUs are available",
@@ -462,7 +486,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "render node and the numeric groups).",
         ("devices.nodes", "groups.render", "kernel.driver"), (),
         source="amd-container-stack.md §7 rows 4 and 8 (ggml-org/llama.cpp#20142, "
-               "ollama/ollama#10421; ollama discover/amd_linux.go)"),
+               "ollama/ollama#10421; ollama discover/amd_linux.go)",
+        vendor="amd"),
     ErrorRule(
         "hsa-out-of-resources",
         (r"HSA_STATUS_ERROR_OUT_OF_RESOURCES",),
@@ -475,7 +500,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "printed by `gpudoctor devices`), or run the container as root.",
         ("groups.render", "devices.nodes"), ("groups.add_user_render",),
         source="amd-container-stack.md §7 row 3 (ROCm/legacy-rocm-build#1080, #1088, #4382; "
-               "ROCm/rocminfo#34)"),
+               "ROCm/rocminfo#34)",
+        vendor="amd"),
     ErrorRule(
         "render-node-permission",
         (r"(?P<device>/dev/dri/renderD\d+)[^\n]*[Pp]ermission denied",
@@ -500,7 +526,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "the GPU on the host. The image's own compute-runtime cannot be judged from the host.",
         "Pass the render node and its numeric group (`gpudoctor devices` prints them).",
         ("devices.nodes", "groups.render", "kernel.driver"), (),
-        source="oneAPI Level Zero spec (ze_result_t); intel/compute-runtime FAQ"),
+        source="oneAPI Level Zero spec (ze_result_t); intel/compute-runtime FAQ",
+        vendor="intel"),
     ErrorRule(
         "cuda-driver-too-old",
         (r"CUDA driver version is insufficient for CUDA runtime version",
@@ -511,7 +538,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "`unsatisfied condition`).",
         "Install a newer NVIDIA driver on the host, or use an image tag for an older CUDA.",
         (), (),
-        source="CUDA Runtime API, cudaErrorInsufficientDriver (error 35)"),
+        source="CUDA Runtime API, cudaErrorInsufficientDriver (error 35)",
+        vendor="nvidia"),
     ErrorRule(
         "cuda-no-device",
         (r"no CUDA-capable device is detected", r"cudaErrorNoDevice", r"CUDA_ERROR_NO_DEVICE"),
@@ -522,7 +550,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Start the container with `--gpus=all` (compose: a device reservation); on the host, "
         "`sudo modprobe nvidia_uvm` if /dev/nvidia-uvm is missing.",
         ("devices.nodes", "kernel.driver"), (),
-        source="CUDA Runtime API, cudaErrorNoDevice (error 100)"),
+        source="CUDA Runtime API, cudaErrorNoDevice (error 100)",
+        vendor="nvidia"),
     ErrorRule(
         "cuda-system-not-ready",
         (r"system not yet initialized", r"cudaErrorSystemNotReady", r"CUDA_ERROR_SYSTEM_NOT_READY",
@@ -535,7 +564,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "`sudo systemctl enable --now nvidia-fabricmanager` (its version must equal the "
         "driver's).",
         (), (),
-        source="failure-classes.md (pytorch/pytorch#35710); CUDA Runtime API error 802"),
+        source="failure-classes.md (pytorch/pytorch#35710); CUDA Runtime API error 802",
+        vendor="nvidia"),
     ErrorRule(
         "compose-v1-gpus",
         (r"Unsupported config option for services\.(?P<service>[\w.-]+): 'gpus'",),
@@ -560,7 +590,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "this docker client is older than 19.03 and has no --gpus",
         "`--gpus` arrived in Docker 19.03.",
         "Upgrade Docker, or use `--runtime=nvidia -e NVIDIA_VISIBLE_DEVICES=all`.",
-        ("docker.daemon",), (),
+        (), (),
         source="docker CLI before 19.03 (--gpus arrived in 19.03)"),
 )
 
