@@ -33,6 +33,12 @@ def _nvidia_modprobe(b) -> None:
     b.write("/usr/bin/nvidia-modprobe", b"\x7fELF", mode=0o4755)
 
 
+def _cdi_spec(b) -> None:
+    from tests.support.container_roots import nvidia_cdi_yaml
+
+    b.write("/etc/cdi/nvidia.yaml", nvidia_cdi_yaml("580.95.05", 8))
+
+
 ROOTS: dict[str, Callable[[Path], Path]] = {
     "healthy": lambda r: nr.build(r),
     "mismatch": lambda r: nr.build(r, nr.mismatch_spec()),
@@ -43,6 +49,8 @@ ROOTS: dict[str, Callable[[Path], Path]] = {
                                              extra=[_nvidia_modprobe])),
     "uvm_no_kmods": lambda r: nr.build(r, nr.Spec(uvm_loaded=False, uvm_node=False,
                                                   toolkit_config=NO_KMODS)),
+    "uvm_cdi_spec": lambda r: nr.build(r, nr.Spec(uvm_loaded=False, uvm_node=False,
+                                                  extra=[_cdi_spec])),
     "uvm_on_demand": lambda r: nr.build(r, nr.Spec(uvm_loaded=False, uvm_node=False)),
     "params_video": lambda r: nr.build(r, nr.Spec(device_file_mode=432, device_file_gid=44)),
     "params_video_outsider": lambda r: nr.build(r, nr.Spec(device_file_mode=432,
@@ -164,7 +172,8 @@ def test_driver_packages_kept_out_of_unattended_upgrades_get_no_hold_advice(repo
 
 # ----- 2. nvidia_uvm --------------------------------------------------------------------------
 @pytest.mark.parametrize(("name", "reason"), [
-    ("uvm_cdi", 'sets mode = "cdi"'), ("uvm_no_kmods", "sets load-kmods = false")])
+    ("uvm_cdi", 'sets mode = "cdi"'), ("uvm_no_kmods", "sets load-kmods = false"),
+    ("uvm_cdi_spec", "NVIDIA CDI specs exist (/etc/cdi/nvidia.yaml)")])
 def test_nvidia_uvm_missing_where_nothing_loads_it_fails_with_the_fix(reports, name, reason):
     check = check_of(reports[name], "nvidia.uvm")
     assert check["status"] == "fail"

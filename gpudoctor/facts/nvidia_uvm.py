@@ -84,6 +84,15 @@ def load_kmods(text: str | None) -> bool | None:
     return None
 
 
+def _nvidia_cdi_specs(facts: Facts) -> list[str]:
+    """Paths of usable CDI specs of kind nvidia.com/gpu (facts/cdi.py reads them)."""
+    try:
+        specs = facts.cdi.valid_specs
+    except HostError:
+        return []
+    return [s.path for s in specs if (s.kind or "").startswith("nvidia.com/")]
+
+
 def inspect_uvm(facts: Facts) -> UvmState:
     host = facts.host
     try:
@@ -95,8 +104,14 @@ def inspect_uvm(facts: Facts) -> UvmState:
         toolkit = facts.toolkit
     except HostError:
         toolkit = None
+    cdi_specs = _nvidia_cdi_specs(facts)
     if toolkit is None or not toolkit.installed:
         on_demand, reason = None, "the NVIDIA Container Toolkit is not installed"
+    elif cdi_specs:
+        on_demand, reason = False, (
+            f"NVIDIA CDI specs exist ({', '.join(cdi_specs[:2])}): containers given GPUs "
+            "through CDI (`--device nvidia.com/gpu=...`, and `--gpus` on Docker >= 29.2) "
+            "never load kernel modules")
     else:
         config = toolkit.config
         try:
