@@ -157,14 +157,27 @@ class FabricManager:
         return bool(self.switches or self.switch_nodes)
 
 
+def switch_nodes(host: Host) -> list[str]:
+    """/dev/nvidia-nvswitchctl and /dev/nvidia-nvswitch0.. as the driver numbers them; asked
+    for by name, so a snapshot never lists the whole of /dev."""
+    found: list[str] = []
+    for index in range(-1, 64):
+        path = "/dev/nvidia-nvswitchctl" if index < 0 else f"/dev/nvidia-nvswitch{index}"
+        try:
+            there = host.device_node(path) is not None
+        except HostError:
+            there = False
+        if not there and index >= 0:
+            break
+        if there:
+            found.append(path)
+    return found
+
+
 def inspect_fabric(facts: Facts) -> FabricManager:
     host = facts.host
     fm = FabricManager(switches=list(facts.gpus.switches))
-    try:
-        fm.switch_nodes = [f"/dev/{n}" for n in host.listdir("/dev")
-                           if n.startswith("nvidia-nvswitch")]
-    except HostError:
-        fm.switch_nodes = []
+    fm.switch_nodes = switch_nodes(host)
     if not fm.present:
         return fm
     packages = facts.nvidia_driver.packages
