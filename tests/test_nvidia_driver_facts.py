@@ -108,3 +108,14 @@ def test_rpm_hosts_give_their_driver_packages(tmp_path):
     assert sorted(packages) == ["nvidia-driver-cuda-libs", "nvidia-fabric-manager"]
     assert facts.nvidia_driver.package_versions == {
         "570.133.20": ["nvidia-driver-cuda-libs 570.133.20-1.el9"]}
+
+
+def test_the_gpu_operators_driver_container_counts_as_user_space(tmp_path):
+    def build(b):
+        b.add_module("nvidia", version="570.133.20", taint="OE")
+        b.write("/etc/ld.so.conf", "include /etc/ld.so.conf.d/*.conf\n")
+        lib = "/run/nvidia/driver/usr/lib/x86_64-linux-gnu"
+        b.write(f"{lib}/libnvidia-ml.so.570.133.20", b"\x7fELF")
+        b.symlink(f"{lib}/libnvidia-ml.so.1", "libnvidia-ml.so.570.133.20")
+    libs = _host(tmp_path, build).nvidia_driver.libs
+    assert [(lib.name, lib.version) for lib in libs] == [("libnvidia-ml", "570.133.20")]

@@ -42,6 +42,9 @@ TRUSTED_LIB_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/lib/x86_64-lin
                     "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
                     "/usr/lib/aarch64-linux-gnu")
 WSL_LIB_DIR = "/usr/lib/wsl/lib"
+#: Where the GPU Operator's driver container puts the driver (toolkit `root` setting).
+DRIVER_CONTAINER_ROOT = "/run/nvidia/driver"
+CONTAINER_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib/aarch64-linux-gnu")
 _LIB_RE = re.compile(r"^(libnvidia-ml|libcuda)\.so\.(\d{3,}\.\d+(?:\.\d+)?)$")
 _DRIVER_VERSION_RE = re.compile(r"^(?:\d+:)?(\d{3,}\.\d+(?:\.\d+)?)")
 #: Driver packages (Debian/Ubuntu archive names and NVIDIA's CUDA repository names); the
@@ -129,14 +132,6 @@ class NvidiaDriver:
     #: The last dpkg.log line that installed or upgraded a driver package.
     last_upgrade: str | None = None
     unattended: Unattended = field(default_factory=Unattended)
-
-    @property
-    def user_versions(self) -> dict[str, list[str]]:
-        """Driver version -> where it was seen in user space (library files, packages)."""
-        seen: dict[str, list[str]] = {}
-        for lib in self.libs:
-            seen.setdefault(lib.version, []).append(lib.path)
-        return seen
 
     @property
     def package_versions(self) -> dict[str, list[str]]:
@@ -369,7 +364,8 @@ def inspect_driver(facts: Facts) -> NvidiaDriver:
     driver.gpus = read_driver_gpus(host)
     driver.lib_dirs = ld_so_dirs(host)
     driver.libs_known = host.live or host.exists("/etc/ld.so.conf")
-    driver.libs = find_user_libs(host, driver.lib_dirs)
+    driver.libs = find_user_libs(host, driver.lib_dirs) or find_user_libs(
+        host, [DRIVER_CONTAINER_ROOT + d for d in CONTAINER_LIB_DIRS])
     driver.packages = read_driver_packages(host) or read_rpm_packages(host)
     driver.last_upgrade = last_driver_upgrade(host) if driver.packages else None
     if driver.packages:
@@ -404,7 +400,9 @@ def wrong_flavour_gpus(facts: Facts) -> tuple[str, list[Gpu]]:
     driver = facts.nvidia_driver
     if not driver.loaded or driver.flavour is None:
         return "", []
-    nvidia = facts.gpus.by_vendor("nvidia", selected_only=False)
+    # GPUs another driver holds (vfio-pci for a VM, nouveau) are kernel.driver's business
+    nvidia = [g for g in facts.gpus.by_vendor("nvidia", selected_only=False)
+              if g.driver in (None, "nvidia")]
     if driver.flavour == "proprietary":
         # Blackwell+ under the proprietary module: unbound, or bound and "RmInitAdapter failed"
         said = bool(facts.kernel_log.hits.get("open_modules_required"))
