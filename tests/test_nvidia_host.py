@@ -57,6 +57,9 @@ ROOTS: dict[str, Callable[[Path], Path]] = {
                                                            device_file_gid=44,
                                                            alice_in=("docker",))),
     "blackwell_proprietary": lambda r: nr.build(r, nr.blackwell_spec(open_module=False)),
+    "blackwell_vfio": lambda r: nr.build(r, _with(nr.blackwell_spec(open_module=False),
+                                                  unbound=(), vfio=nr.HGX_BUSES[:2],
+                                                  kernel_log=nr.BENIGN_LOG, smi_error=None)),
     "blackwell_open": lambda r: nr.build(r, nr.blackwell_spec(open_module=True)),
     "fm_missing": lambda r: nr.build(r, nr.Spec(fabric_manager=None)),
     "fm_inactive": lambda r: nr.build(r, nr.Spec(fm_active="inactive")),
@@ -236,6 +239,15 @@ def test_blackwell_under_the_open_module_is_healthy(reports):
     assert status(report, "nvidia.open_modules") == "pass"
     assert status(report, "kernel.driver") == "pass"
     assert status(report, "nvidia.gpu_count") == "pass"
+
+
+def test_blackwell_gpus_reserved_for_vms_are_not_blamed_on_the_module(reports):
+    report = reports["blackwell_vfio"]
+    assert status(report, "nvidia.open_modules") == "pass"
+    count = check_of(report, "nvidia.gpu_count")
+    assert count["status"] == "pass"
+    assert "reserved for virtual machines (vfio-pci), not counted: 18:00.0, 2a:00.0" in (
+        count["evidence"])
 
 
 def test_nouveau_or_no_driver_is_not_called_an_open_module_problem(tmp_path):

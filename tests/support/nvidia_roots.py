@@ -86,6 +86,8 @@ class Spec:
     dropped: Sequence[int] = ()
     #: buses left with no driver bound
     unbound: Sequence[int] = ()
+    #: buses reserved for virtual machines (bound to vfio-pci)
+    vfio: Sequence[int] = ()
     switches: int = 4
     fabric_manager: str | None = "580.95.05"  # package version; None: not installed
     fm_active: str = "active"
@@ -203,9 +205,10 @@ def populate(b: HostRootBuilder, spec: Spec) -> None:
         b.add_pci_bridge(root_port, vendor=0x8086, device=0x352A)
         b.add_pci_bridge(up, parent=root_port, vendor=0x1000, device=0xC030)
         b.add_pci_bridge(down, parent=up, vendor=0x1000, device=0xC030)
-        known = bus not in spec.dropped and bus not in spec.unbound
+        known = bus not in spec.dropped and bus not in spec.unbound and bus not in spec.vfio
+        driver = None if bus in spec.unbound else "vfio-pci" if bus in spec.vfio else "nvidia"
         b.add_gpu(f"0000:{bus:02x}:00.0", 0x10DE, spec.device_id, 0x030200, parent=down,
-                  driver=None if bus in spec.unbound else "nvidia", subsystem_vendor=0x10DE,
+                  driver=driver, subsystem_vendor=0x10DE,
                   subsystem_device=0x16C1, revision=0xA1,
                   nvidia_minor=minor if known else None, nvidia_model=spec.model)
         if known:
