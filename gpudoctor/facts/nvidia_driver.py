@@ -186,7 +186,7 @@ def flavour_of(line: str) -> str | None:
 
 
 def read_driver_gpus(host: Host) -> list[DriverGpu]:
-    gpus = []
+    gpus: list[DriverGpu] = []
     try:
         names = host.listdir(PROC_GPUS)
     except HostError:

@@ -237,9 +237,9 @@ def read_kernel_log(host: Host) -> KernelLog:
     """The kernel messages of this boot: the journal first, else dmesg."""
     log = KernelLog()
     errors: list[str] = []
-    attempts = ((CMD_JOURNAL, "journalctl", ["-k", "-b", "-q", "--no-pager", "-o", "short-iso",
-                                             "-n", "20000"]),
-                (CMD_DMESG, "dmesg", []))
+    journal = ["-k", "-b", "-q", "--no-pager", "-o", "short-iso", "-n", "20000"]
+    attempts: list[tuple[str, str, list[str]]] = [(CMD_JOURNAL, "journalctl", journal),
+                                                  (CMD_DMESG, "dmesg", [])]
     for name, tool, args in attempts:
         result = run_tool(host, name, tool, args)
         if result is None:
