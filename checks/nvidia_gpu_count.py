@@ -94,7 +94,11 @@ class NvidiaGpuCount(Check):
         smi = facts.nvidia_smi_list
         if smi.ok:
             ev.append(f"nvidia-smi -L: {len(smi.lines)} GPU(s)")
-            by_uuid = {g.uuid: g.pci for g in driver.gpus if g.uuid}
+            by_uuid = {g.uuid: g.pci for g in driver.gpus if g.uuid and not g.excluded}
+            excluded = [g.pci for g in driver.gpus if g.excluded]
+            if excluded:
+                ev.append("excluded from NVML on purpose (GPU Excluded: Yes, NVreg_ExcludedGpus):"
+                          " " + ", ".join(excluded))
             unlisted = sorted(pci for uuid, pci in by_uuid.items() if uuid not in smi.uuids)
             if unlisted and set(unlisted) <= wrong:
                 unlisted = []

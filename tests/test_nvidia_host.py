@@ -33,6 +33,11 @@ def _nvidia_modprobe(b) -> None:
     b.write("/usr/bin/nvidia-modprobe", b"\x7fELF", mode=0o4755)
 
 
+def _excluded_ba(b) -> None:
+    info = b.root / "proc/driver/nvidia/gpus/0000:ba:00.0/information"
+    info.write_text(info.read_text().replace("GPU Excluded:    No", "GPU Excluded:    Yes"))
+
+
 def _cdi_spec(b) -> None:
     from tests.support.container_roots import nvidia_cdi_yaml
 
@@ -73,6 +78,7 @@ ROOTS: dict[str, Callable[[Path], Path]] = {
     "xid": lambda r: nr.build(r, nr.Spec(kernel_log=XID_LOG)),
     "dropped": lambda r: nr.build(r, nr.Spec(dropped=(0xDB,))),
     "smi_missing": lambda r: nr.build(r, nr.Spec(smi_skip=(0xBA,))),
+    "smi_excluded": lambda r: nr.build(r, nr.Spec(smi_skip=(0xBA,), extra=[_excluded_ba])),
 }
 
 
@@ -349,3 +355,10 @@ def test_a_gpu_nvidia_smi_cannot_see_is_named(reports):
     assert check["findings"] == ["nvidia.gpu_count.nvidia_smi_missing"]
     assert check["summary"] == ("nvidia-smi does not list 1 GPU(s) the driver initialised: "
                                 "0000:ba:00.0")
+
+
+def test_a_gpu_the_admin_excluded_from_nvml_is_no_alarm(reports):
+    check = check_of(reports["smi_excluded"], "nvidia.gpu_count")
+    assert check["status"] == "pass"
+    assert ("excluded from NVML on purpose (GPU Excluded: Yes, NVreg_ExcludedGpus): "
+            "0000:ba:00.0") in check["evidence"]

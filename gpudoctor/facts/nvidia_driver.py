@@ -95,6 +95,8 @@ class DriverGpu:
     model: str | None
     uuid: str | None
     minor: int | None
+    #: "GPU Excluded: Yes": the admin kept it from NVML (NVreg_ExcludedGpus)
+    excluded: bool = False
 
 
 @dataclass
@@ -194,11 +196,13 @@ def read_driver_gpus(host: Host) -> list[DriverGpu]:
     for name in names:
         text = _read(host, f"{PROC_GPUS}/{name}/information") or ""
         fields = parse_params(text.replace("GPU UUID:", "GPU_UUID:")
-                              .replace("Device Minor:", "Device_Minor:"))
+                              .replace("Device Minor:", "Device_Minor:")
+                              .replace("GPU Excluded:", "GPU_Excluded:"))
         minor = fields.get("Device_Minor")
         gpus.append(DriverGpu(pci=name.lower(), model=fields.get("Model"),
                               uuid=fields.get("GPU_UUID"),
-                              minor=int(minor) if minor and minor.isdigit() else None))
+                              minor=int(minor) if minor and minor.isdigit() else None,
+                              excluded=fields.get("GPU_Excluded", "").lower() == "yes"))
     return gpus
 
 
