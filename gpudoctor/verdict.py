@@ -89,6 +89,15 @@ class Verdict:
             return "Not ready: no GPU can be given to containers"
         return f"Not ready: blocked by {', '.join(self.blocking)}"
 
+    def short(self) -> str:
+        """The verdict in a few words, for a header line that must also fit the counts."""
+        if self.ready:
+            warned = _count(len(self.warnings), "warning")
+            return f"Ready ({warned})" if self.warnings else "Ready"
+        if not self.blocking:
+            return "Not ready: no GPU"
+        return f"Not ready ({len(self.blocking)} blocking)"
+
     def line(self) -> str:
         """The one line a report ends with: the state and the next command."""
         if self.ready:

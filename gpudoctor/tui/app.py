@@ -36,12 +36,15 @@ from gpudoctor.tui.model import (
     affected_checks,
     choose_theme,
     counts,
+    farewell,
     fixable_ids,
     rows_for,
     summarize_host,
+    verdict_for,
 )
-from gpudoctor.tui.screens import FixScreen, RunArgsScreen
+from gpudoctor.tui.screens import FixScreen, HelpScreen, RunArgsScreen
 from gpudoctor.tui.widgets import AREA_PREFIX, ChecksTable, DetailPane, HostLine
+from gpudoctor.verdict import Verdict
 
 SPIN_INTERVAL = 0.1
 
@@ -83,8 +86,13 @@ class DoctorApp(App[int]):
         Binding("a", "fix_all", "Fix all"),
         Binding("r", "rerun", "Re-run"),
         Binding("d", "run_args", "Run args"),
+        Binding("c", "copy_command", "Copy cmd"),
         Binding("s", "smoke", "Smoke"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
+        # People expect Ctrl-C to leave a terminal program; it quits like q (with the verdict).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, doctor: Doctor, theme: str | None = None,
@@ -101,6 +109,10 @@ class DoctorApp(App[int]):
         self._idle = asyncio.Event()
         self._spinner = None
         self._initial_theme = theme or choose_theme(os.environ)
+        #: the cursor goes to the first failure once, when the first run ends
+        self._cursor_placed = False
+        #: what was copied: printed on quit too, since a terminal may ignore OSC 52
+        self.copied: list[str] = []
 
     # ----- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -150,7 +162,33 @@ class DoctorApp(App[int]):
 
     def show_header(self) -> None:
         self.query_one(HostLine).show(self.host_summary, counts(self.rows.values()),
-                                      self.variables)
+                                      self.variables, self.verdict())
+
+    def verdict(self) -> Verdict | None:
+        """Ready or what blocks, once every check has answered (None while running)."""
+        if self.running:
+            return None
+        return verdict_for(self.rows.values(), self.host_summary)
+
+    def farewell(self) -> str:
+        """Printed on the terminal after the TUI closes: the verdict, and what was copied."""
+        text = farewell(self.verdict())
+        if self.copied:
+            text += "Copied in the TUI (printed here in case the terminal ignored it):\n"
+            text += "".join(f"  {item}\n" for item in self.copied)
+        return text
+
+    def _place_cursor_on_first_problem(self) -> None:
+        if self._cursor_placed:
+            return
+        self._cursor_placed = True
+        for wanted in (("fail", "error"), ("warn",)):
+            for row in self.ordered_rows:
+                if row.status in wanted:
+                    self.query_one(ChecksTable).move_to(row.id)
+                    self.show_details()
+                    self.refresh_bindings()
+                    return
 
     @property
     def highlighted(self) -> Row | None:
@@ -294,6 +332,7 @@ class DoctorApp(App[int]):
                 table.update_row(self.rows[outcome.id], self.variables)
             self.show_header()
             self.show_details()
+        self._place_cursor_on_first_problem()
 
     def on_run_failed(self, message: RunFailed) -> None:
         if message.generation != self.generation:
@@ -347,7 +386,32 @@ class DoctorApp(App[int]):
             return (not busy and SMOKE_CHECK in self.doctor.load().checks) or None
         if action == "run_args":
             return not self.fixing or None
+        if action == "copy_command":
+            row = self.highlighted
+            return bool(row and row.outcome and row.outcome.result.commands) or None
         return True
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def copy_text(self, text: str, what: str) -> None:
+        """Copy through OSC 52 and say honestly that it may not arrive; keep it for quit."""
+        self.copy_to_clipboard(text)
+        if text not in self.copied:
+            self.copied.append(text)
+        self.notify(f"{what} sent to the clipboard (OSC 52). Some terminals, and tmux without "
+                    "`set -g set-clipboard on`, ignore it: it is also printed when you quit.",
+                    title="Copy", timeout=6)
+
+    def action_copy_command(self) -> None:
+        row = self.highlighted
+        if row is None or row.outcome is None or not row.outcome.result.commands:
+            self.notify("This check has no command to copy.", severity="warning")
+            return
+        commands = list(row.outcome.result.commands)
+        what = "The command" if len(commands) == 1 else f"The {len(commands)} commands"
+        self.copy_text("\n".join(commands), what)
 
     def action_rerun(self) -> None:
         if not (self.running or self.fixing):
@@ -420,7 +484,11 @@ class DoctorApp(App[int]):
     @work(exclusive=True, group="run-args", exit_on_error=False)
     async def _run_args_flow(self) -> None:
         command, compose, note = await asyncio.to_thread(self._run_args)
-        await self.push_screen_wait(RunArgsScreen(command, compose, note))
+        verdict = self.verdict()
+        blocked = verdict.works_once() if verdict is not None and command else ""
+        if command and verdict is None:
+            blocked = "Some checks are still running: whether these work is not known yet."
+        await self.push_screen_wait(RunArgsScreen(command, compose, note, blocked))
 
     def _run_args(self) -> tuple[str, str, str]:
         """(docker run line, compose fragment, note) exactly as `gpudoctor devices` shows
