@@ -175,7 +175,7 @@ class DoctorApp(App[int]):
         text = farewell(self.verdict())
         if self.copied:
             text += "Copied in the TUI (printed here in case the terminal ignored it):\n"
-            text += "".join(f"  {item}\n" for item in self.copied)
+            text += "".join(f"  {line}\n" for item in self.copied for line in item.splitlines())
         return text
 
     def _place_cursor_on_first_problem(self) -> None:

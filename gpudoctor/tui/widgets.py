@@ -144,6 +144,14 @@ class ChecksTable(DataTable):
             target = 1 if self.row_count > 1 else 0
         self.move_cursor(row=target, scroll=True)
 
+    def on_resize(self) -> None:
+        """The table's own size changed (the terminal, or the wide/narrow layout): lay the
+        columns out for the new width. The app's resize comes before the table's new size is
+        known, which left the columns at their old widths."""
+        relayout = getattr(self.app, "relayout", None)
+        if relayout is not None and self.row_count:
+            self.call_after_refresh(relayout)
+
     def move_to(self, key: str) -> None:
         """Put the cursor on a check's row (the first failure, when the run ends)."""
         try:
@@ -254,6 +262,11 @@ class DetailPane(VerticalScroll, can_focus=True):
 
 class HostLine(Static):
     """Which host (or root), its GPUs, and the pass/warn/fail counts, in one line."""
+
+    def on_resize(self) -> None:
+        show = getattr(self.app, "show_header", None)
+        if show is not None and getattr(self.app, "rows", None):
+            self.call_after_refresh(show)
 
     def show(self, host: HostSummary | None, tally: Mapping[str, int],
              variables: Mapping[str, str], verdict: Verdict | None = None) -> None:
