@@ -50,6 +50,8 @@ class Painter:
         return self.paint(text, "1")
 
 
+#: A quoted command longer than this is printed once, under Commands, not in the prose too.
+LONG_COMMAND = 60
 #: Stands in for a space inside a `quoted command` while wrapping, so it is never split.
 _GLUE = "\x00"
 
@@ -93,6 +95,15 @@ def _indent(text: str, prefix: str = "      ", width: int = 100,
         lines.append(lead + wrapped[0])
         lines.extend(prefix + " " * (len(lead) - len(prefix)) + w for w in wrapped[1:])
     return lines
+
+
+def _refer(remedy: str, commands: list[str]) -> str:
+    """The prose with each quoted command that is listed under Commands pointing there, so a
+    long command is printed once, whole, on its own line."""
+    for command in commands:
+        if len(command) > LONG_COMMAND:
+            remedy = remedy.replace(f"`{command}`", "(see Commands below)")
+    return remedy
 
 
 def gpu_counts(gpus: list[dict[str, Any]]) -> str:
@@ -147,7 +158,8 @@ def render(report: dict[str, Any], verbose: bool = False, stream: TextIO | None 
                 for line in check.get("evidence", []):
                     out.extend(_indent(line, first="      • ", width=width))
             if (problem or verbose) and check.get("remedy"):
-                head, _, rest = check["remedy"].partition("\n")
+                head, _, rest = _refer(check["remedy"], check.get("commands") or []).partition(
+                    "\n")
                 out.extend(_indent(head, first="      → ", width=width))
                 out.extend(_indent(rest, prefix="        ", width=width))
             if (problem or verbose) and check.get("commands"):
