@@ -163,6 +163,9 @@ def choose_command(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gpudoctor import encoding
+
+    encoding.install()  # an ASCII or latin-1 terminal gets ASCII glyphs, never a crash
     parser = build_parser()
     args = parser.parse_args(argv)
     command = choose_command(args)
