@@ -3,6 +3,8 @@ configuration file it really reads, parsed as strictly as dockerd parses it."""
 
 from __future__ import annotations
 
+import json
+
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import DaemonConfig, DockerDaemon
 from gpudoctor.pasteable import quoted_commands
@@ -74,7 +76,7 @@ def _conflict_text(d: DockerDaemon) -> str:
         flags = [f for f in d.flags if (f.lstrip("-") == key or
                                          _flag_key(f) == key)]
         values = "; ".join(f"{f}={','.join(d.flags[f])}" for f in flags)
-        parts.append(f"`{key}` (flag {values}, file {d.config.values.get(key)!r})")
+        parts.append(f"`{key}` (flag {values}, file {json.dumps(d.config.values.get(key))})")
     return ", ".join(parts)
 
 

@@ -3,6 +3,7 @@ and the running daemon has loaded it (Engine API /info `Runtimes`)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gpudoctor.facts import Facts
@@ -74,7 +75,8 @@ class DockerNvidiaRuntime(Check):
                      if _declared(c.values.get("runtimes"))]
         found = Findings(evidence=[
             f"configuration read by the daemon: {d.config_path} ({d.config_source})",
-            f"{d.config_path}: " + (f"declares runtimes.nvidia = {declared}" if declared else
+            f"{d.config_path}: " + (f"declares runtimes.nvidia = {json.dumps(declared)}"
+                                    if declared else
                                     "does not declare runtimes.nvidia" if cfg.usable else
                                     f"cannot be parsed ({cfg.state})"),
         ])

@@ -86,7 +86,7 @@ class DoctorApp(App[int]):
         Binding("a", "fix_all", "Fix all"),
         Binding("r", "rerun", "Re-run"),
         Binding("d", "run_args", "Run args"),
-        Binding("c", "copy_command", "Copy cmd"),
+        Binding("c", "copy_command", "Copy"),
         Binding("s", "smoke", "Smoke"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("f1", "help", "Help", show=False),

@@ -186,6 +186,10 @@ def header_parts(host: HostSummary | None, tally: Mapping[str, int],
     if pending:
         rest.append((f"  checking {pending}…", None))
     used = sum(len(text) for text, _ in lead + rest)
+    if lead and used + 12 > width and rest and "GPU" in rest[0][0]:
+        # Narrow: the verdict and the counts matter more than the GPU count (the table has it).
+        used -= len(rest[0][0])
+        rest = rest[1:]
     where = shorten_path(host.where if host else "…", max(12, width - used))
     return [*lead, (where, None), *rest]
 
