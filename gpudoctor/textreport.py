@@ -97,7 +97,7 @@ def _indent(text: str, prefix: str = "      ", width: int = 100,
     return lines
 
 
-def _refer(remedy: str, commands: list[str]) -> str:
+def refer_to_commands(remedy: str, commands: list[str]) -> str:
     """The prose with each quoted command that is listed under Commands pointing there, so a
     long command is printed once, whole, on its own line."""
     for command in commands:
@@ -158,8 +158,8 @@ def render(report: dict[str, Any], verbose: bool = False, stream: TextIO | None 
                 for line in check.get("evidence", []):
                     out.extend(_indent(line, first="      • ", width=width))
             if (problem or verbose) and check.get("remedy"):
-                head, _, rest = _refer(check["remedy"], check.get("commands") or []).partition(
-                    "\n")
+                remedy = refer_to_commands(check["remedy"], check.get("commands") or [])
+                head, _, rest = remedy.partition("\n")
                 out.extend(_indent(head, first="      → ", width=width))
                 out.extend(_indent(rest, prefix="        ", width=width))
             if (problem or verbose) and check.get("commands"):

@@ -164,3 +164,18 @@ def test_farewell_is_the_verdict_and_the_run_line():
         "nvidia.install_toolkit",
         "  docker run --gpus=all IMAGE",
         "  Works once these are fixed: nvidia.toolkit."]
+
+
+async def test_fix_everything_says_first_what_it_cannot_fix(roots):
+    app = make_app(roots["nvidia_nouveau"])
+    async with app.run_test(size=SIZE) as pilot:
+        await idle(app, pilot)
+        await pilot.press("a")
+        await wait_for(lambda: type(app.screen).__name__ == "FixScreen", pilot, 60)
+        await pilot.pause()
+        lines = modal_lines(screen_text(app))
+        text = " ".join(" ".join(lines).split())
+        assert ("Not fixed automatically, whatever you apply here: kernel.driver, "
+                "devices.nodes") in text
+        assert text.index("Not fixed automatically") < text.index("Plan: ")
+        await pilot.press("escape")

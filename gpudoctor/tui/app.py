@@ -464,7 +464,10 @@ class DoctorApp(App[int]):
                 return fixing.apply(self.doctor, proposal, log, self.fix_options)
 
             self.clear_notifications()
-            applied = bool(await self.push_screen_wait(FixScreen(proposal, run_apply)))
+            manual = self.manual_only() if fix_ids is None else []
+            note = (f"Not fixed automatically, whatever you apply here: {', '.join(manual)} "
+                    "(their details say what to do by hand)." if manual else "")
+            applied = bool(await self.push_screen_wait(FixScreen(proposal, run_apply, note)))
         finally:
             self.fixing = False
             self.refresh_bindings()
@@ -472,6 +475,11 @@ class DoctorApp(App[int]):
         if applied:
             affected = affected_checks(planned, self.ordered_rows, self._requires())
             self.start_run(affected or None)
+
+    def manual_only(self) -> list[str]:
+        """Failing checks no fix of this gpudoctor mends (the person acts by hand)."""
+        return [r.id for r in self.rows.values() if r.status == "fail"
+                and not self.registered_fixes(r)]
 
     def _requires(self) -> dict[str, tuple[str, ...]]:
         return {cid: tuple(cls.requires) for cid, cls in self.doctor.load().checks.items()}

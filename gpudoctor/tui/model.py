@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gpudoctor.textreport import AREA_ORDER, MARKS
+from gpudoctor.textreport import AREA_ORDER, MARKS, refer_to_commands
 from gpudoctor.verdict import Verdict, run_line, verdict_of
 
 if TYPE_CHECKING:
@@ -219,7 +219,9 @@ def detail_sections(row: Row, offers: Sequence[FixOffer],
     if result.details:
         sections.append(("Why it matters", result.details.splitlines()))
     if result.remedy:
-        sections.append(("What to do", result.remedy.splitlines()))
+        # A long command is shown once, whole, under Commands; the prose points there.
+        sections.append(("What to do", refer_to_commands(result.remedy,
+                                                         list(result.commands)).splitlines()))
     if result.commands:
         sections.append((COMMANDS_HEADING, list(result.commands)))
     if offers:

@@ -50,9 +50,11 @@ class FixScreen(ModalScreen[bool]):
     ]
 
     def __init__(self, proposal: Proposal, run_apply: Callable[[Callable[[str], None]],
-                                                              ApplyResult]):
+                                                              ApplyResult], manual: str = ""):
         super().__init__()
         self.proposal = proposal
+        #: what no fix here can mend, said before the plan ("fix everything" is not a cure)
+        self.manual = manual
         self.run_apply = run_apply
         self.applying = False
         self.result: ApplyResult | None = None
@@ -61,6 +63,8 @@ class FixScreen(ModalScreen[bool]):
         p = self.proposal
         with Vertical(id="fix-dialog"):
             yield Label(p.title, id="fix-title")
+            if self.manual:
+                yield Static(self.manual, id="fix-manual", markup=False)
             with VerticalScroll(id="fix-plan"):
                 yield Static(plan_renderable(p.text, p.coloured), id="fix-plan-text",
                              markup=False)
@@ -270,7 +274,7 @@ class RunArgsScreen(ModalScreen[None]):
 HELP_KEYS = (
     ("↑ ↓", "move between checks; the pane below (or beside) shows what the check found"),
     ("enter", "move into the details to scroll them; esc comes back to the checks"),
-    ("f", "show the plan of the fixes the highlighted check offers, and apply it if you say y"),
+    ("f", "show the plan of the highlighted check's fixes; y in the plan applies it"),
     ("a", "plan every fix the failing checks offer (what `sudo gpudoctor fix` would do)"),
     ("c", "copy the highlighted check's commands (OSC 52; also printed when you quit)"),
     ("d", "show the docker run line and compose fragment for the selected GPUs"),
@@ -299,24 +303,33 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
+        from rich.table import Table
+
         from gpudoctor.tui.model import STATUS_WORDS, mark
 
-        text = Text()
-        text.append("Keys\n", style="bold underline")
-        for key, what in HELP_KEYS:
-            text.append(f"  {key:<9}", style="bold")
-            text.append(f"{what}\n")
-        text.append("\nStatus marks\n", style="bold underline")
-        for status, what in HELP_STATUSES:
-            text.append(f"  {mark(status)} {STATUS_WORDS[status]:<21}", style="bold")
-            text.append(f"{what}\n")
-        text.append("\nThe header says whether the host is ready for GPU containers, and what "
-                    "blocks it. `gpudoctor --help` lists the commands and exit codes; "
-                    "docs/checks.md in the gpudoctor repository explains every check.")
+        def table(rows: list[tuple[str, str]]) -> Table:
+            grid = Table.grid(padding=(0, 2), expand=True)
+            grid.add_column(no_wrap=True, style="bold")
+            grid.add_column(ratio=1)
+            for key, what in rows:
+                grid.add_row(key, what)
+            return grid
+
         with Vertical(id="help-dialog"):
             yield Label("gpudoctor: keys and marks", id="help-title")
             with VerticalScroll(id="help-body"):
-                yield Static(text, id="help-text", markup=False)
+                yield Static(Group(
+                    Text("Keys", style="bold underline"),
+                    Padding(table(list(HELP_KEYS)), (0, 0, 0, 2)),
+                    Text(""),
+                    Text("Status marks", style="bold underline"),
+                    Padding(table([(f"{mark(status)} {STATUS_WORDS[status]}", what)
+                                   for status, what in HELP_STATUSES]), (0, 0, 0, 2)),
+                    Text(""),
+                    Text("The header says whether the host is ready for GPU containers, and "
+                         "what blocks it. `gpudoctor --help` lists the commands and exit codes; "
+                         "docs/checks.md in the gpudoctor repository explains every check.")),
+                    id="help-text", markup=False)
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:

@@ -208,7 +208,8 @@ class DetailPane(VerticalScroll, can_focus=True):
         grid.add_column(ratio=1)
         bullet = "•" if heading in BULLETED else ""
         for line in lines:
-            grid.add_row(bullet, Text(line))
+            # fold, never "…": a path or URL is shown whole, over two lines if need be
+            grid.add_row(bullet, Text(line, overflow="fold"))
         parts.append(grid)
         return parts
 
@@ -241,7 +242,7 @@ class DetailPane(VerticalScroll, can_focus=True):
             target = after if command_lines else parts
             if not heading:
                 target.append(Text(""))
-                target.extend(Text(line) for line in lines)
+                target.extend(Text(line, overflow="fold") for line in lines)
                 continue
             target.extend(self._section(heading, lines))
         body.update(Group(*parts))
