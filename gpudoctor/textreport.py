@@ -51,7 +51,7 @@ class Painter:
 
 
 #: A quoted command longer than this is printed once, under Commands, not in the prose too.
-LONG_COMMAND = 60
+LONG_COMMAND = 100
 #: Stands in for a space inside a `quoted command` while wrapping, so it is never split.
 _GLUE = "\x00"
 
