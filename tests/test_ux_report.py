@@ -203,3 +203,15 @@ def test_fix_everything_says_first_what_it_cannot_fix(roots):
     assert "    sudo update-initramfs -u" in lines
     assert lines.index("    sudo update-initramfs -u") < next(
         i for i, line in enumerate(lines) if line.startswith("Plan: "))
+
+
+def test_fix_everything_exits_1_while_a_check_still_fails(roots):
+    run = run_gpudoctor("fix", "--yes", "--root", roots["vm_no_gpu"])
+    # No fix can give a VM a GPU: nothing is planned, and the run does not claim success.
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.stdout.splitlines()[0] == ("Not fixed automatically, whatever you apply here: "
+                                          "gpu.present.")
+    assert "    lspci -nn" in run.stdout.splitlines()
+    doc = run_gpudoctor("fix", "--yes", "--json", "--root", roots["vm_no_gpu"]).json
+    assert (doc["exit_code"], doc["still_failing"], doc["manual"]) == (
+        1, ["gpu.present"], ["gpu.present"])

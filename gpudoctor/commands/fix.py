@@ -148,7 +148,13 @@ def run(args: argparse.Namespace) -> int:
         out.flush()
 
     def finish(code: int, message: str | None = None, stream: Any = None) -> int:
+        if code == 0 and not explicit and any(o.result.status is Status.FAIL
+                                              for o in doctor.outcomes):
+            code = 1  # "fix everything" is done only when nothing fails any more
         if as_json:
+            doc["still_failing"] = [o.id for o in doctor.outcomes
+                                    if o.result.status is Status.FAIL]
+            doc["manual"] = _manual(doctor)
             if message:
                 doc["message"] = message
             doc["exit_code"] = code
@@ -228,8 +234,4 @@ def run(args: argparse.Namespace) -> int:
             lines.append(f"FAILED: {result.failed}: {result.error}")
         lines.extend(_manual_lines(doctor, before=False))
     code = _exit_code(doctor, plans, targeted, statuses, explicit, bool(result.failed))
-    if not explicit and any(o.result.status is Status.FAIL for o in doctor.outcomes):
-        code = max(code, 1)  # "fix everything" is done only when nothing fails any more
-    doc["still_failing"] = [o.id for o in doctor.outcomes if o.result.status is Status.FAIL]
-    doc["manual"] = _manual(doctor)
     return finish(code, "\n".join(lines) if lines else None)
