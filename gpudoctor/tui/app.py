@@ -85,8 +85,10 @@ class DoctorApp(App[int]):
         Binding("f", "fix", "Fix"),
         Binding("a", "fix_all", "Fix all"),
         Binding("r", "rerun", "Re-run"),
-        Binding("d", "run_args", "Run args"),
+        # Short labels: every key must fit an 80-column footer (the help screen says more).
+        Binding("d", "run_args", "Args"),
         Binding("c", "copy_command", "Copy"),
+        Binding("e", "explain", "Explain"),
         Binding("s", "smoke", "Smoke"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("f1", "help", "Help", show=False),
@@ -483,6 +485,13 @@ class DoctorApp(App[int]):
 
     def _requires(self) -> dict[str, tuple[str, ...]]:
         return {cid: tuple(cls.requires) for cid, cls in self.doctor.load().checks.items()}
+
+    # ----- explain a pasted error -------------------------------------------------------------
+    def action_explain(self) -> None:
+        if not self.fixing:
+            from gpudoctor.tui.explain import ExplainScreen
+
+            self.push_screen(ExplainScreen(self.doctor))
 
     # ----- docker run arguments ---------------------------------------------------------------
     def action_run_args(self) -> None:

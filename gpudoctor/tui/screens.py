@@ -278,6 +278,7 @@ HELP_KEYS = (
     ("a", "plan every fix the failing checks offer (what `sudo gpudoctor fix` would do)"),
     ("c", "copy the highlighted check's commands (OSC 52; also printed when you quit)"),
     ("d", "show the docker run line and compose fragment for the selected GPUs"),
+    ("e", "paste an error message; gpudoctor says which cause it is, checked on this host"),
     ("r", "run every check again (after you changed something by hand)"),
     ("s", "start a short container with the GPUs (docker.smoke) to prove they work"),
     ("? F1", "this help; esc closes it"),
