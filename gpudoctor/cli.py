@@ -41,7 +41,8 @@ class Parser(argparse.ArgumentParser):
 #: no host, so --gpu or --root would only mislead there.
 COMMAND_OPTIONS: dict[str, frozenset[str]] = {
     "list": frozenset({"json"}),
-    "verify": frozenset({"json", "verbose", "gpu", "include_integrated", "timeout",
+    # verify takes --root only to say why a host root cannot be verified
+    "verify": frozenset({"root", "json", "verbose", "gpu", "include_integrated", "timeout",
                          "no_color"}),
     "snapshot": frozenset({"root", "json", "gpu", "include_integrated", "timeout"}),
     "devices": frozenset({"root", "json", "gpu", "include_integrated", "timeout", "no_color"}),
