@@ -215,3 +215,23 @@ def test_fix_everything_exits_1_while_a_check_still_fails(roots):
     doc = run_gpudoctor("fix", "--yes", "--json", "--root", roots["vm_no_gpu"]).json
     assert (doc["exit_code"], doc["still_failing"], doc["manual"]) == (
         1, ["gpu.present"], ["gpu.present"])
+
+
+def test_hostname_is_reported_and_redacted_in_a_snapshot(tmp_path):
+    import socket
+
+    live = run_gpudoctor("--json").json
+    assert live["host"]["hostname"] == socket.gethostname()
+    archive = tmp_path / "snap.tar.gz"
+    assert run_gpudoctor("snapshot", "-o", archive).returncode == 0
+    replayed = report_for(archive)
+    assert replayed["host"]["hostname"] not in (None, socket.gethostname())
+    # The verdict replays too.
+    assert (replayed["ready"], replayed["blocking"]) == (live["ready"], live["blocking"])
+
+
+def test_no_rocm_reasoning_on_an_nvidia_only_host(roots):
+    nvidia = check_of(report_for(roots["server_8gpu_bmc"]), "gpu.present")
+    assert "ROCm" not in nvidia["details"]
+    amd = check_of(report_for(roots["amd_laptop_field_guide"]), "gpu.present")
+    assert "ROCm can crash" in amd["details"]
