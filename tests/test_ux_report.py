@@ -235,3 +235,22 @@ def test_no_rocm_reasoning_on_an_nvidia_only_host(roots):
     assert "ROCm" not in nvidia["details"]
     amd = check_of(report_for(roots["amd_laptop_field_guide"]), "gpu.present")
     assert "ROCm can crash" in amd["details"]
+
+
+def test_evidence_quotes_json_not_python_reprs(tmp_path):
+    from tests.support import container_roots
+
+    report = report_for(container_roots.nvidia_all_good(tmp_path / "good"))
+    evidence = " ".join(check_of(report, "docker.nvidia_runtime")["evidence"])
+    assert 'declares runtimes.nvidia = {"args": [], "path": "nvidia-container-runtime"}' in evidence
+    assert "{'" not in evidence
+    assert report["ready"] is True  # and this healthy NVIDIA host is ready
+
+
+def test_download_progress_never_reads_zero_kib():
+    from gpudoctor.fixes.pciids_update import human_bytes
+
+    assert human_bytes(0) == "0 bytes"
+    assert human_bytes(412) == "412 bytes"
+    assert human_bytes(3 * 1024 + 400) == "3.4 KiB"
+    assert human_bytes(1300 * 1024) == "1.3 MiB"
