@@ -36,15 +36,13 @@ from gpudoctor.tui.model import (
     affected_checks,
     choose_theme,
     counts,
-    farewell,
     fixable_ids,
     rows_for,
     summarize_host,
-    verdict_for,
 )
-from gpudoctor.tui.screens import FixScreen, HelpScreen, RunArgsScreen
+from gpudoctor.tui.screens import FixScreen, RunArgsScreen
+from gpudoctor.tui.verdictmixin import VerdictActions
 from gpudoctor.tui.widgets import AREA_PREFIX, ChecksTable, DetailPane, HostLine
-from gpudoctor.verdict import Verdict
 
 SPIN_INTERVAL = 0.1
 
@@ -75,7 +73,7 @@ class RunFailed(Message):
         self.generation = generation
 
 
-class DoctorApp(App[int]):
+class DoctorApp(VerdictActions, App[int]):
     """gpudoctor's TUI. The app's result and return code are the exit code of report.md."""
 
     CSS_PATH = "app.tcss"
@@ -165,32 +163,6 @@ class DoctorApp(App[int]):
     def show_header(self) -> None:
         self.query_one(HostLine).show(self.host_summary, counts(self.rows.values()),
                                       self.variables, self.verdict())
-
-    def verdict(self) -> Verdict | None:
-        """Ready or what blocks, once every check has answered (None while running)."""
-        if self.running:
-            return None
-        return verdict_for(self.rows.values(), self.host_summary)
-
-    def farewell(self) -> str:
-        """Printed on the terminal after the TUI closes: the verdict, and what was copied."""
-        text = farewell(self.verdict())
-        if self.copied:
-            text += "Copied in the TUI (printed here in case the terminal ignored it):\n"
-            text += "".join(f"  {line}\n" for item in self.copied for line in item.splitlines())
-        return text
-
-    def _place_cursor_on_first_problem(self) -> None:
-        if self._cursor_placed:
-            return
-        self._cursor_placed = True
-        for wanted in (("fail", "error"), ("warn",)):
-            for row in self.ordered_rows:
-                if row.status in wanted:
-                    self.query_one(ChecksTable).move_to(row.id)
-                    self.show_details()
-                    self.refresh_bindings()
-                    return
 
     @property
     def highlighted(self) -> Row | None:
@@ -393,28 +365,6 @@ class DoctorApp(App[int]):
             return bool(row and row.outcome and row.outcome.result.commands) or None
         return True
 
-    def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
-
-    def copy_text(self, text: str, what: str) -> None:
-        """Copy through OSC 52 and say honestly that it may not arrive; keep it for quit."""
-        self.copy_to_clipboard(text)
-        if text not in self.copied:
-            self.copied.append(text)
-        self.notify(f"{what} sent to the clipboard (OSC 52). Some terminals, and tmux without "
-                    "`set -g set-clipboard on`, ignore it: it is also printed when you quit.",
-                    title="Copy", timeout=6)
-
-    def action_copy_command(self) -> None:
-        row = self.highlighted
-        if row is None or row.outcome is None or not row.outcome.result.commands:
-            self.notify("This check has no command to copy.", severity="warning")
-            return
-        commands = list(row.outcome.result.commands)
-        what = "The command" if len(commands) == 1 else f"The {len(commands)} commands"
-        self.copy_text("\n".join(commands), what)
-
     def action_rerun(self) -> None:
         if not (self.running or self.fixing):
             self.start_run(None)
@@ -477,11 +427,6 @@ class DoctorApp(App[int]):
         if applied:
             affected = affected_checks(planned, self.ordered_rows, self._requires())
             self.start_run(affected or None)
-
-    def manual_only(self) -> list[str]:
-        """Failing checks no fix of this gpudoctor mends (the person acts by hand)."""
-        return [r.id for r in self.rows.values() if r.status == "fail"
-                and not self.registered_fixes(r)]
 
     def _requires(self) -> dict[str, tuple[str, ...]]:
         return {cid: tuple(cls.requires) for cid, cls in self.doctor.load().checks.items()}
