@@ -254,3 +254,15 @@ def test_download_progress_never_reads_zero_kib():
     assert human_bytes(412) == "412 bytes"
     assert human_bytes(3 * 1024 + 400) == "3.4 KiB"
     assert human_bytes(1300 * 1024) == "1.3 MiB"
+
+
+def test_gpu_kind_from_vendor_and_class():
+    from gpudoctor.facts.gpus import Gpu
+
+    def gpu(vendor: str, vendor_id: int, pci_class: int) -> Gpu:
+        return Gpu("0000:01:00.0", vendor, vendor_id, 0x1234, pci_class, "/sys/x")
+
+    assert gpu("nvidia", 0x10DE, 0x0302).role == "compute"
+    assert gpu("amd", 0x1002, 0x0380).role == "compute"
+    assert gpu("other", 0x1A03, 0x0300).role == "display"  # ASPEED BMC VGA
+    assert gpu("nvidia", 0x10DE, 0x0680).role == "switch"  # NVSwitch: a bridge-class device
