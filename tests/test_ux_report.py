@@ -262,7 +262,7 @@ def test_gpu_kind_from_vendor_and_class():
     def gpu(vendor: str, vendor_id: int, pci_class: int) -> Gpu:
         return Gpu("0000:01:00.0", vendor, vendor_id, 0x1234, pci_class, "/sys/x")
 
-    assert gpu("nvidia", 0x10DE, 0x0302).role == "compute"
-    assert gpu("amd", 0x1002, 0x0380).role == "compute"
-    assert gpu("other", 0x1A03, 0x0300).role == "display"  # ASPEED BMC VGA
-    assert gpu("nvidia", 0x10DE, 0x0680).role == "switch"  # NVSwitch: a bridge-class device
+    assert gpu("nvidia", 0x10DE, 0x030200).role == "compute"
+    assert gpu("amd", 0x1002, 0x038000).role == "compute"
+    assert gpu("other", 0x1A03, 0x030000).role == "display"  # ASPEED BMC VGA
+    assert gpu("nvidia", 0x10DE, 0x068000).role == "switch"  # NVSwitch: a bridge-class device
