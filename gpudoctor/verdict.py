@@ -109,9 +109,10 @@ class Verdict:
             return "Not ready: no GPU can be given to containers (see the checks above)."
         text = f"Not ready: blocked by {', '.join(self.blocking)}."
         if self.fixes:
-            text += f" Next: {fix_command(self.fixes)}"
+            # The command ends the line, so nothing after it is pasted with it.
             if self.manual:
-                text += f" (then by hand: {', '.join(self.manual)})"
+                text += f" By hand (steps above): {', '.join(self.manual)}."
+            text += f" Next: {fix_command(self.fixes)}"
         elif self.manual_command:
             text += f" Next, by hand ({self.manual[0]}): {self.manual_command}"
         else:

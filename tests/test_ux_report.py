@@ -80,8 +80,8 @@ def test_report_ends_with_the_verdict_and_the_next_command(roots):
     assert run.returncode == 1
     last = run.stdout.splitlines()[-1]
     assert last == ("[✗] Not ready: blocked by kernel.driver, devices.nodes, nvidia.toolkit. "
-                    "Next: sudo gpudoctor fix nvidia.install_toolkit "
-                    "(then by hand: kernel.driver, devices.nodes)")
+                    "By hand (steps above): kernel.driver, devices.nodes. "
+                    "Next: sudo gpudoctor fix nvidia.install_toolkit")
     ready = text_report(roots["amd_laptop_field_guide"], 100)
     assert ready.returncode == 0
     assert ready.stdout.splitlines()[-1] == (
