@@ -125,9 +125,13 @@ def test_the_healthy_hgx_host_passes_every_nvidia_host_check(reports):
 
 def test_nvswitches_are_listed_but_never_gpus(reports):
     report = reports["healthy"]
-    pcis = {g["pci"] for g in report["gpus"]}
-    assert len(pcis) == 8 and not pcis & {"0000:05:00.0", "0000:07:00.0"}
-    assert all(g["selected"] for g in report["gpus"])
+    compute = [g for g in report["gpus"] if g["kind"] == "compute"]
+    switches = [g for g in report["gpus"] if g["kind"] == "switch"]
+    assert len(compute) == 8 and all(g["selected"] for g in compute)
+    assert [g["pci"] for g in switches] == ["0000:05:00.0", "0000:07:00.0", "0000:09:00.0",
+                                            "0000:0b:00.0"]
+    assert not any(g["selected"] for g in switches)
+    assert all(g["device_id"] == "0x22a3" and g["pci_class"] == "0x068000" for g in switches)
     present = check_of(report, "gpu.present")
     assert present["status"] == "pass"
     assert "4 NVSwitch(es) (05:00.0, ...): NVLink switches, not GPUs; never selected" in (
@@ -362,3 +366,11 @@ def test_a_gpu_the_admin_excluded_from_nvml_is_no_alarm(reports):
     assert check["status"] == "pass"
     assert ("excluded from NVML on purpose (GPU Excluded: Yes, NVreg_ExcludedGpus): "
             "0000:ba:00.0") in check["evidence"]
+
+
+def test_the_text_report_counts_nvswitches_apart(roots):
+    from tests.support.cli import run_gpudoctor
+
+    run = run_gpudoctor("--root", roots["healthy"])
+    assert "  GPUs: 8 GPUs found, 8 selected for containers; 4 NVSwitches (not GPUs)" in (
+        run.stdout.splitlines())
