@@ -51,6 +51,13 @@ def _common(parser: argparse.ArgumentParser, top: bool) -> None:
     parser.add_argument("--include-integrated", action="store_true",
                         default=False if top else argparse.SUPPRESS,
                         help="also give containers the integrated GPUs")
+    parser.add_argument("--hsa-override", action="store_true",
+                        default=False if top else argparse.SUPPRESS,
+                        help="add HSA_OVERRIDE_GFX_VERSION for AMD GPUs ROCm does not list "
+                             "(community workaround, off unless asked)")
+    parser.add_argument("--rocm", metavar="LINE", default=None if top else argparse.SUPPRESS,
+                        help="judge AMD gfx targets for images built on this ROCm release "
+                             "line, e.g. 6.4 (default: the newest gpudoctor knows)")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         default=20.0 if top else argparse.SUPPRESS,
                         help="give up on a check after this long (default 20)")
@@ -161,4 +168,6 @@ def options_from(args: argparse.Namespace):  # -> gpudoctor.facts.Options
         raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
     return Options(gpus=list(args.gpu or []), include_integrated=bool(args.include_integrated),
                    smoke=bool(getattr(args, "smoke", False)), image=getattr(args, "image", None),
-                   check_timeout=float(args.timeout))
+                   check_timeout=float(args.timeout),
+                   extra={"hsa_override": bool(getattr(args, "hsa_override", False)),
+                          "rocm": getattr(args, "rocm", None)})
