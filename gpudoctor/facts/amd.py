@@ -310,7 +310,8 @@ def _make_error(host: Host, path: str) -> str | None:
         return None
     if not text:
         return None
-    errors = [ln.strip() for ln in text.splitlines() if "error:" in ln or "Error " in ln]
+    lines = [ln.strip() for ln in text.splitlines()]
+    errors = [ln for ln in lines if "error:" in ln] or [ln for ln in lines if "Error " in ln]
     return errors[-1][:300] if errors else None
 
 
@@ -342,7 +343,7 @@ def read_amd_spec(host: Host, path: str) -> AmdCdiSpec:
             import yaml
 
             doc = yaml.safe_load(text)
-        except Exception as exc:  # noqa: BLE001 - any parse failure is the same to a person
+        except Exception as exc:
             spec.error = f"not valid JSON or YAML ({type(exc).__name__})"
             return spec
     if not isinstance(doc, dict) or doc.get("kind") != "amd.com/gpu":

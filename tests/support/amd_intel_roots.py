@@ -136,6 +136,7 @@ def amd_dkms(root: Path, broken: bool = True) -> Path:
     b.symlink("/var/lib/dkms/amdgpu/kernel-6.8.0-45-generic-x86_64", f"{DKMS_VERSION}/"
               "6.8.0-45-generic/x86_64")
     b.add_module_file("6.8.0-45-generic", "updates/dkms/amdgpu.ko.zst")
+    b.write(f"/usr/src/linux-headers-{running}/Makefile", "VERSION = 6\n")
     b.symlink(f"/lib/modules/{running}/build", f"/usr/src/linux-headers-{running}")
     status = f"amdgpu/{DKMS_VERSION}, 6.8.0-45-generic, x86_64: installed\n"
     if broken:
