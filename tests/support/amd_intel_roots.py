@@ -35,10 +35,30 @@ import json
 from pathlib import Path
 
 from tests.support.hostroot import HostRootBuilder, sample_docker_info, sample_docker_version
-from tests.support.scenarios import GiB, _base, _laptop_hardware
+from tests.support.pciids_sample import PCI_IDS_2025, PCI_IDS_2025_VERSION
+from tests.support.scenarios import GiB, _laptop_hardware
+from tests.support.scenarios import _base as _scenario_base
 
+#: pci.ids 2025.06.21 names of the GPUs and bridges these roots add (the shared sample lacks them).
+EXTRA_NAMES = {
+    0x1002: ((0x73DF, "Navi 22 [Radeon RX 6700/6700 XT/6750 XT / 6800M/6850M XT]"),),
+    0x8086: ((0xA780, "Raptor Lake-S GT1 [UHD Graphics 770]"),
+             (0xE20B, "Battlemage G21 [Arc B580]"),
+             (0x56A0, "DG2 [Arc A770]"),
+             (0xE2FF, "Battlemage G21 PCIe Switch Upstream Port"),
+             (0xE2F0, "Battlemage G21 PCIe Switch Downstream Port")),
+}
 JOURNAL_ARGV = ["journalctl", "-k", "-b", "--no-pager", "-o", "short-iso"]
 DKMS_VERSION = "6.12.12-2147987.24.04"
+
+
+def _base(b: HostRootBuilder, **kw: object) -> None:
+    """The shared scenario base, with pci.ids naming every device of these roots."""
+    _scenario_base(b, **kw)  # type: ignore[arg-type]
+    entries = [(vid, name, tuple(devs) + EXTRA_NAMES.get(vid, ()))
+               for vid, name, devs in PCI_IDS_2025]
+    b.write_pci_ids(version=PCI_IDS_2025_VERSION[0], date=PCI_IDS_2025_VERSION[1],
+                    entries=entries)
 
 
 def _journal(b: HostRootBuilder, lines: list[str]) -> None:
