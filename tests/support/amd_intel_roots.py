@@ -292,3 +292,24 @@ def amd_ctk(root: Path, docker_version: str = "28.5.1", spec: str | None = None,
     b.set_docker(info=sample_docker_info(docker_version, runtimes=runtimes),
                  version=sample_docker_version(docker_version))
     return b.finish()
+
+
+def amd_kfd_root_only(root: Path, udevadm: bool = True, rule: str | None = None) -> Path:
+    """The RX 7900 XTX desktop with no kfd udev rule: /dev/kfd is crw------- root root, as the
+    kernel leaves it; renderD128 belongs to render (992). udev's tools are installed."""
+    b = HostRootBuilder(root)
+    _base(b, render_gid=992)
+    b.add_module("amdgpu", size=19578880, refcnt=20)
+    b.add_kfd_device(major=236, mode="0600", gid=0)
+    b.add_kfd_cpu_node(cpu_cores=16)
+    b.add_gpu("0000:03:00.0", 0x1002, 0x744C, 0x030000,
+              parent=_bridged(b, "0000:00:01.1", "0000:01:00.0", "0000:02:00.0"), card=0,
+              render=128, revision=0xC8, board_info=True, gc_version=(11, 0, 0),
+              vram_bytes=24 * GiB, gtt_bytes=31 * GiB, kfd_node=True, boot_vga=1)
+    if udevadm:
+        b.write("/usr/bin/udevadm", b"\x7fELF", mode=0o755)
+    b.write("/usr/lib/udev/rules.d/50-udev-default.rules",
+            'SUBSYSTEM=="drm", KERNEL=="renderD*", GROUP="render", MODE="0660"\n')
+    if rule is not None:
+        b.write("/etc/udev/rules.d/99-gpudoctor-render.rules", rule)
+    return b.finish()
