@@ -81,10 +81,12 @@ class AmdContainerToolkit(Check):
         if specs and not cdi.enabled:
             found.evidence.append(f"CDI is off in this Docker ({cdi.enabled_reason}): the spec "
                                   "cannot be used with --device=amd.com/gpu=N")
-        if not daemon.at_least(28, 3):
-            found.evidence.append("`--gpus` for AMD is not offered: it needs Docker 28.3 with "
-                                  "the amd runtime or 29.3 with CDI (this is "
-                                  f"{daemon.server_version or 'an unknown version'})")
+        if "gpus" not in alternatives and "runtime_gpus" not in alternatives:
+            found.evidence.append(
+                "`--gpus` for AMD is not offered: it needs Docker 29.3 with a CDI spec naming "
+                "the GPUs, or Docker 28.3 with the amd runtime loaded (this is Docker "
+                f"{daemon.server_version or '(version unknown)'}, amd runtime "
+                f"{'loaded' if loaded else 'not loaded'})")
         notes = [f.summary for f in found.items if f.status == Status.PASS]
         found.items = [f for f in found.items if f.status != Status.PASS] + [
             f for f in found.items if f.status == Status.PASS]
