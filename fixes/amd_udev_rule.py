@@ -35,14 +35,19 @@ SUBSYSTEM=="drm", KERNEL=="renderD*", GROUP="{GROUP}", MODE="0660"
 def node_problems(facts: Facts) -> list[str]:
     """Device files of the selected GPUs whose group cannot open them (what the rule fixes)."""
     problems = []
-    for node in device_nodes(facts):
-        st = node.stat
+    stats = [(n.path, n.stat) for n in device_nodes(facts)]
+    if KFD not in [path for path, _ in stats]:
+        try:  # /dev/kfd exists whenever amdgpu does, selected GPU or not
+            stats.append((KFD, facts.host.device_node(KFD)))
+        except HostError:
+            pass
+    for path, st in stats:
         if st is None or st.kind != "char":
             continue
         if st.mode & 0o006 == 0o006:
             continue  # world read-write: a choice, and it works
         if st.gid == 0 or st.mode & 0o060 != 0o060:
-            problems.append(f"{node.path} is {st.mode_octal}, group GID {st.gid}")
+            problems.append(f"{path} is {st.mode_octal}, group GID {st.gid}")
     return problems
 
 
@@ -61,8 +66,8 @@ class UdevRenderRule(Fix):
             return plan
         if not problems:
             plan.noop = True
-            plan.data["reason"] = (f"{KFD} and the render nodes already give their group "
-                                   "read-write access")
+            plan.data["reason"] = (f"{KFD} and the render nodes of the selected GPUs (where "
+                                   "they exist) already give their group read-write access")
             return plan
         group = facts.groups.by_name.get(GROUP)
         if group is None:
