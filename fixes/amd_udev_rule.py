@@ -69,15 +69,15 @@ class UdevRenderRule(Fix):
             plan.data["reason"] = (f"{KFD} and the render nodes of the selected GPUs (where "
                                    "they exist) already give their group read-write access")
             return plan
-        group = facts.groups.by_name.get(GROUP)
-        if group is None:
-            plan.blocked = (f"this host has no `{GROUP}` group for the rule to name; create it "
-                            f"first: `sudo groupadd --system {GROUP}`")
-            return plan
         udevadm = host.which("udevadm", SBIN_PATH)
         if not udevadm:
             plan.blocked = ("udevadm is not installed: udev does not manage /dev here (a "
                             "container or a minimal system), so a rule would never apply")
+            return plan
+        group = facts.groups.by_name.get(GROUP)
+        if group is None:
+            plan.blocked = (f"this host has no `{GROUP}` group for the rule to name; create it "
+                            f"first: `sudo groupadd --system {GROUP}`")
             return plan
         plan.notes += [f"now: {p}" for p in problems]
         new = RULES.encode()
