@@ -148,3 +148,15 @@ def test_a_snapshot_of_the_pair_replays_the_same_verdict(tmp_path):
     assert again["docker_run_args"] == first["docker_run_args"]
     assert check_of(again, "amd.gfx_target")["summary"] == check_of(
         first, "amd.gfx_target")["summary"]
+
+
+@pytest.mark.parametrize(("per_gpu", "memory"), [(8, "NPS4"), (4, "NPS1"), (2, "NPS4")])
+def test_partition_modes_give_every_active_partition(per_gpu, memory, tmp_path):
+    """CPX/QPX/DPX with NPS1 or NPS4: one render node per active partition, 8 GPUs."""
+    root = sc.amd_mi300x_partitioned(tmp_path / "root", partitions_per_gpu=per_gpu)
+    for path in root.glob("sys/devices/**/current_memory_partition"):
+        path.write_text(f"{memory}\n")
+    report = report_for(root)
+    renders = [a for a in report["docker_run_args"] if a.startswith("--device=/dev/dri/render")]
+    assert len(renders) == 8 * per_gpu
+    assert check_of(report, "amd.gfx_target")["status"] == "pass"
