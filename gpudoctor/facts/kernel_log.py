@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
 
-JOURNAL = ("journalctl-kernel", ["journalctl", "-k", "-b", "--no-pager", "-o", "short-iso"])
+#: The same recorded names and argv as the NVIDIA platform facts use, so one snapshot entry
+#: serves every vendor.
+JOURNAL = ("journalctl-kernel", ["journalctl", "-k", "-b", "-q", "--no-pager", "-o", "short-iso",
+                                 "-n", "20000"])
 DMESG = ("dmesg", ["dmesg"])
 TIMEOUT = 15.0
 #: Lines kept (the newest): a long uptime fills the journal with lines no check needs.
-MAX_LINES = 50000
+MAX_LINES = 20000
 
 
 @dataclass

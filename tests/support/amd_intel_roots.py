@@ -48,7 +48,7 @@ EXTRA_NAMES = {
              (0xE2FF, "Battlemage G21 PCIe Switch Upstream Port"),
              (0xE2F0, "Battlemage G21 PCIe Switch Downstream Port")),
 }
-JOURNAL_ARGV = ["journalctl", "-k", "-b", "--no-pager", "-o", "short-iso"]
+JOURNAL_ARGV = ["journalctl", "-k", "-b", "-q", "--no-pager", "-o", "short-iso", "-n", "20000"]
 DKMS_VERSION = "6.12.12-2147987.24.04"
 
 
