@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from gpudoctor.facts import Facts
 from gpudoctor.facts.amd import AmdCdiSpec, amd_cdi_specs
+from gpudoctor.facts.gpus import Gpu
 from gpudoctor.facts.runargs import resolve_node
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
@@ -103,26 +104,26 @@ class AmdContainerToolkit(Check):
                        "spec_indices": indices, "alternatives": alternatives}
         return result
 
-    def _spec(self, facts: Facts, found: Findings, spec: AmdCdiSpec, gpus, others
-              ) -> dict[str, str]:
+    def _spec(self, facts: Facts, found: Findings, spec: AmdCdiSpec, gpus: list[Gpu],
+              others: list[Gpu]) -> dict[str, str]:
         """Map selected GPUs to the spec's device names; note iGPUs and missing GPUs."""
         found.evidence.append(f"{spec.path}: amd.com/gpu devices "
                               + ", ".join(f"{n} -> {' '.join(p for p in paths if 'render' in p)}"
                                           for n, paths in spec.devices.items()))
-        by_render = {}
+        by_render: dict[str, str] = {}
         for name, paths in spec.devices.items():
             if name == "all":
                 continue
             for path in paths:
                 by_render.setdefault(resolve_node(facts.host, path), name)
-        indices = {}
-        missing = []
+        indices: dict[str, str] = {}
+        missing: list[Gpu] = []
         for gpu in gpus:
-            name = by_render.get(resolve_node(facts.host, gpu.render)) if gpu.render else None
-            if name is None:
+            index = by_render.get(resolve_node(facts.host, gpu.render)) if gpu.render else None
+            if index is None:
                 missing.append(gpu)
             else:
-                indices[gpu.pci] = name
+                indices[gpu.pci] = index
         if missing:
             who = ", ".join(f"{g.short_pci} ({g.render})" for g in missing)
             found.add(Status.WARN, f"{spec.path} does not name the selected GPU {who}",
