@@ -160,3 +160,11 @@ def test_partition_modes_give_every_active_partition(per_gpu, memory, tmp_path):
     renders = [a for a in report["docker_run_args"] if a.startswith("--device=/dev/dri/render")]
     assert len(renders) == 8 * per_gpu
     assert check_of(report, "amd.gfx_target")["status"] == "pass"
+
+
+def test_including_a_raphael_igpu_gives_it_its_own_override(tmp_path):
+    """Two RX 7900 XTX (gfx1100) plus the Raphael iGPU (gfx1036, KFD node 1) on request."""
+    root = sc.amd_desktop_two_7900xtx_igpu(tmp_path / "root")
+    report = report_for(root, "--include-integrated", "--hsa-override")
+    assert envs(report["docker_run_args"]) == ["HSA_OVERRIDE_GFX_VERSION_1=10.3.0"]
+    assert envs(report_for(root, "--hsa-override")["docker_run_args"]) == []

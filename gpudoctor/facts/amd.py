@@ -20,7 +20,6 @@ import json
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import HostError, UserError
@@ -73,6 +72,8 @@ class SupportTable:
 @cache
 def support_table() -> SupportTable:
     """rocm_support.json, shipped as package data."""
+    from importlib import resources  # only hosts with AMD GPUs pay for it
+
     raw = json.loads(resources.files("gpudoctor.facts").joinpath("rocm_support.json")
                      .read_text(encoding="utf-8"))
     lines = tuple(SupportLine(str(e["rocm"]), str(e["released"]), frozenset(e["gfx"]))
