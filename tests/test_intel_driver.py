@@ -56,6 +56,16 @@ def test_alchemist_refused_for_want_of_force_probe(tmp_path):
     assert report["docker_run_args"] == []
 
 
+def test_xe_refusing_battlemage_before_6_12(tmp_path):
+    report = report_for(roots.intel_battlemage_xe_force_probe(tmp_path / "root"))
+    check = check_of(report, "intel.driver")
+    assert check["status"] == "fail"
+    assert check["findings"] == ["intel.driver.force_probe_needed"]
+    assert check["summary"].startswith("xe refused 03:00.0")
+    assert "From Linux 6.12 it binds without force_probe" in check["details"]
+    assert "i915.force_probe=!e20b xe.force_probe=e20b" in check["remedy"]
+
+
 def _battlemage_unbound(root) -> object:
     b = HostRootBuilder(root)
     roots._intel_base(b, "6.8.0-45-generic")

@@ -45,13 +45,15 @@ _RANGES: tuple[tuple[int, int, IntelFamily], ...] = (
     (0x7D40, 0x7DD5, METEOR_LAKE),
 )
 
-#: i915: "Your graphics device 56a5 is not properly supported by i915 in this kernel
-#: version. To force driver probe anyway, use i915.force_probe=56a5 ..." (older kernels said
-#: "by the driver"); xe prints its own variant naming xe.force_probe.
+#: i915 (one printk, split over lines by the kernel): "Your graphics device 56a5 is not properly
+#: supported by i915 in this / kernel version. To force driver probe anyway, use
+#: i915.force_probe=56a5 ..." (older kernels: "by the driver"); xe: "Your graphics device e20b
+#: is not officially supported / by xe driver in this kernel version. To force Xe probe, / use
+#: xe.force_probe='e20b' and i915.force_probe='!e20b' ...". Only the first line is relied on.
 FORCE_PROBE_RE = re.compile(
-    r"(?:(?P<bdf>[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):?\s+)?Your graphics device "
-    r"(?P<id>[0-9a-f]{4}) is not (?:properly|officially) supported by "
-    r"(?P<driver>i915|xe|the driver|[A-Za-z0-9 ]+? driver)", re.I)
+    r"(?:\b(?P<prefix>i915|xe) (?P<bdf>[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):?\s+)?"
+    r"Your graphics device (?P<id>[0-9a-f]{4}) is not (?P<how>properly|officially) supported",
+    re.I)
 
 
 def family(device_id: int) -> IntelFamily:
@@ -76,8 +78,8 @@ def force_probe_lines(facts: Facts) -> list[ForceProbeLine]:
             match = FORCE_PROBE_RE.search(line)
             if not match:
                 continue
-            said = match.group("driver").lower()
-            driver = "xe" if said.startswith("xe") or "xe.force_probe" in line else "i915"
+            prefix = (match.group("prefix") or "").lower()
+            driver = prefix or ("xe" if match.group("how").lower() == "officially" else "i915")
             found.append(ForceProbeLine(int(match.group("id"), 16), driver, line.strip()))
         return found
 

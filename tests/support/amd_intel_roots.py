@@ -230,10 +230,29 @@ def intel_alchemist_force_probe(root: Path) -> Path:
     _arc(b, 0x56A0, None, "6.1.0-26-amd64")
     _journal(b, [
         "Linux version 6.1.0-26-amd64 (debian-kernel@lists.debian.org)",
+        # one printk with embedded newlines: the journal shows its continuation lines indented
         "i915 0000:03:00.0: Your graphics device 56a0 is not properly supported by the driver "
-        "in this kernel version. To force driver probe anyway, use i915.force_probe=56a0 "
-        "module parameter or CONFIG_DRM_I915_FORCE_PROBE=56a0 configuration option, or "
-        "(recommended) check for kernel updates.",
+        "in this\n                                kernel version. To force driver probe "
+        "anyway, use i915.force_probe=56a0\n                                module parameter or "
+        "CONFIG_DRM_I915_FORCE_PROBE=56a0 configuration option,\n                           "
+        "     or (recommended) check for kernel updates.",
+    ])
+    return b.finish()
+
+
+def intel_battlemage_xe_force_probe(root: Path) -> Path:
+    """A B580 on 6.11, whose xe knows Battlemage only behind force_probe (default from 6.12)."""
+    b = HostRootBuilder(root)
+    _intel_base(b, "6.11.0-29-generic")
+    b.add_module("xe", size=3309568, refcnt=0)
+    _arc(b, 0xE20B, None, "6.11.0-29-generic")
+    _journal(b, [
+        "Linux version 6.11.0-29-generic (buildd@lcy02-amd64-050)",
+        "xe 0000:03:00.0: Your graphics device e20b is not officially supported\n"
+        "                by xe driver in this kernel version. To force Xe probe,\n"
+        "                use xe.force_probe='e20b' and i915.force_probe='!e20b'\n"
+        "                module parameters or CONFIG_DRM_XE_FORCE_PROBE='e20b' and\n"
+        "                CONFIG_DRM_I915_FORCE_PROBE='!e20b' configuration options.",
     ])
     return b.finish()
 
