@@ -55,6 +55,15 @@ class AmdContainerToolkit(Check):
                               + ("; the daemon has it loaded" if loaded else
                                  "; not loaded by the running daemon" if daemon.reachable
                                  else ""))
+        if declared and daemon.reachable and not loaded:
+            restart = daemon.restart_command()
+            found.add(Status.WARN, f"the `amd` runtime is declared in {daemon.config_path} but "
+                      "the running Docker daemon has not loaded it",
+                      "The daemon reads daemon.json only when it starts (or reloads): until "
+                      "then `docker run --runtime=amd` fails with `"
+                      + daemon.unknown_runtime_error("amd") + "`. The --device arguments are "
+                      "not affected.", f"Restart the daemon: `{restart}`.", ("docker.reload",),
+                      id="amd.container_toolkit.runtime_not_loaded", commands=(restart,))
         gpus = facts.gpus.by_vendor("amd")
         others = [g for g in facts.gpus.gpus if g.vendor == "amd" and not g.selected]
         specs = [s for s in amd_cdi_specs(facts) if s.error is None]

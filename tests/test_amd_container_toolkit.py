@@ -83,3 +83,13 @@ def test_the_fix_never_runs_amd_ctk_runtime_remove(tmp_path):
     """amd-ctk runtime configure --remove deletes all of /etc/cdi: no fix may plan it."""
     run = run_gpudoctor("fix", "--dry-run", "--root", roots.amd_ctk(tmp_path / "root"))
     assert "--remove" not in run.stdout
+
+
+def test_runtime_declared_but_not_loaded_offers_the_reload(tmp_path):
+    report = report_for(roots.amd_ctk(tmp_path / "root", runtime=True, loaded=False))
+    check = check_of(report, "amd.container_toolkit")
+    assert check["status"] == "warn"
+    assert check["findings"][0] == "amd.container_toolkit.runtime_not_loaded"
+    assert "docker.reload" in check["fixes"]
+    assert "unknown or invalid runtime name: amd" in check["details"]
+    assert "runtime" not in alternatives(check)

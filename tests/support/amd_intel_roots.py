@@ -291,7 +291,7 @@ def amd_ctk_spec(igpu_render: bool = True, renders: tuple[int, ...] = (128, 129)
 
 
 def amd_ctk(root: Path, docker_version: str = "28.5.1", spec: str | None = None,
-            runtime: bool = False) -> Path:
+            runtime: bool = False, loaded: bool = True) -> Path:
     """The field guide's laptop with the AMD Container Toolkit installed."""
     b = HostRootBuilder(root)
     _base(b, render_gid=110)
@@ -303,7 +303,8 @@ def amd_ctk(root: Path, docker_version: str = "28.5.1", spec: str | None = None,
     runtimes = ["io.containerd.runc.v2", "runc"]
     if runtime:
         daemon["runtimes"] = {"amd": {"path": "amd-container-runtime", "args": []}}
-        runtimes.append("amd")
+        if loaded:
+            runtimes.append("amd")
     b.write("/etc/docker/daemon.json", json.dumps(daemon, indent=4) + "\n")
     b.add_process(812, "dockerd", "/usr/bin/dockerd",
                   ["/usr/bin/dockerd", "-H", "fd://", "--containerd=/run/containerd/"
