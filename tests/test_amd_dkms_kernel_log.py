@@ -158,3 +158,28 @@ def test_a_snapshot_replays_the_kernel_log(tmp_path):
     snapshot(root, archive)
     check = check_of(report_for(archive), "kernel.amd_intel_log")
     assert check["findings"] == ["kernel.amd_intel_log.kfd_unsupported"]
+
+
+def test_an_empty_journal_for_a_user_outside_its_groups_falls_back_to_dmesg(tmp_path):
+    root = _dmesg_only(tmp_path / "root", [*HEALTHY, RING])
+    doc = (root / ".gpudoctor/host.json")
+    text = doc.read_text().replace('"returncode": 1', '"returncode": 0', 1).replace(
+        "No journal files were found.", "")
+    doc.write_text(text)
+    check = check_of(report_for(root), "kernel.amd_intel_log")
+    assert check["status"] == "warn"
+    assert "(`dmesg`)" in check["evidence"][0]
+
+
+def test_neither_log_readable_says_why(tmp_path):
+    b = HostRootBuilder(tmp_path / "root")
+    roots._amd_base(b, 992)
+    b.add_gpu("0000:03:00.0", 0x1002, 0x744C, 0x030000, card=0, render=128, board_info=True,
+              gc_version=(11, 0, 0), kfd_node=True)
+    b.add_command("journalctl-kernel", roots.JOURNAL_ARGV, stdout="")
+    b.add_command("dmesg", ["dmesg"], returncode=1,
+                  stderr="dmesg: read kernel buffer failed: Operation not permitted")
+    check = check_of(report_for(b.finish()), "kernel.amd_intel_log")
+    assert check["status"] == "skip"
+    assert "printed no kernel messages" in check["summary"]
+    assert "Operation not permitted" in check["summary"]

@@ -57,5 +57,10 @@ def _read(facts: Facts) -> KernelLog:
                 problems.append("the journal has no kernel messages for this boot")
                 continue
             return KernelLog(lines[-MAX_LINES:], name)
-        problems.append(result.describe_failure())
+        if result.ok:
+            problems.append(f"`{' '.join(argv[:3])} ...` printed no kernel messages (outside "
+                            "the systemd-journal or adm group the journal shows none)"
+                            if name == JOURNAL[0] else f"`{argv[0]}` printed nothing")
+        else:
+            problems.append(result.describe_failure())
     return KernelLog([], None, "; ".join(problems))
