@@ -132,10 +132,10 @@ class AmdTargets:
 
 def amd_targets(facts: Facts) -> AmdTargets:
     """The selected AMD GPUs' gfx targets, judged against the chosen ROCm line (cached)."""
-    return facts.memo("amd.targets", lambda: _judge(facts))
+    return facts.amd_targets  # type: ignore[no-any-return]
 
 
-def _judge(facts: Facts) -> AmdTargets:
+def judge_targets(facts: Facts) -> AmdTargets:
     table = support_table()
     line = table.line(facts.options.extra.get("rocm"))
     result = AmdTargets(line, table)
@@ -275,10 +275,11 @@ def _listdir(host: Host, path: str) -> list[str]:
 
 
 def amdgpu_driver(facts: Facts) -> AmdgpuDriver:
-    return facts.memo("amd.driver", lambda: _amdgpu_driver(facts))
+    """What the host has of amdgpu (cached for the run as Facts.amdgpu_driver)."""
+    return facts.amdgpu_driver  # type: ignore[no-any-return]
 
 
-def _amdgpu_driver(facts: Facts) -> AmdgpuDriver:
+def inspect_amdgpu_driver(facts: Facts) -> AmdgpuDriver:
     host = facts.host
     module = facts.modules.get("amdgpu")
     version = host.read_attr("/sys/module/amdgpu/version") if module else None
