@@ -25,7 +25,12 @@ class AmdDkms(Check):
     def applies(self, facts: Facts) -> str | None:
         if not facts.gpus.by_vendor("amd"):
             return "no selected AMD GPU"
-        if not amdgpu_driver(facts).installed:
+        drv = amdgpu_driver(facts)
+        if not drv.installed and drv.loaded_version:
+            return (f"amdgpu {drv.loaded_version} from amdgpu-dkms is loaded, but neither "
+                    f"`dkms status` nor {DKMS_TREE} shows its builds, so the kernels it was "
+                    "built for are unknown")
+        if not drv.installed:
             return (f"amdgpu-dkms is not installed ({DKMS_TREE} is absent and `dkms status` "
                     "lists no amdgpu): the kernel's own amdgpu is the driver")
         return None

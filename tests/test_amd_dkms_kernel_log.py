@@ -63,6 +63,12 @@ def test_no_amdgpu_dkms_means_the_check_skips(tmp_path):
     assert check_of(report, "amd.dkms")["status"] == "skip"
 
 
+def test_a_dkms_module_loaded_without_its_tree_is_not_called_in_tree(tmp_path):
+    check = check_of(report_for(sc.amd_mi300x_8(tmp_path / "root")), "amd.dkms")
+    assert check["status"] == "skip"
+    assert check["summary"].startswith("amdgpu 6.12.12 from amdgpu-dkms is loaded")
+
+
 def test_no_driver_at_all_after_a_failed_build_fails(tmp_path):
     root = roots.amd_dkms(tmp_path / "root", broken=True)
     (root / "proc/modules").write_text("")
