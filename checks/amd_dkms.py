@@ -95,6 +95,16 @@ class AmdDkms(Check):
                           f"{where}, and no amdgpu is loaded", "Without amdgpu there is no "
                           f"/dev/kfd and no render node, so no container can use the GPU.{log}",
                           remedy, id="amd.dkms.not_built_none_loaded", commands=commands)
+        elif drv.loaded_version and not any(
+                v.split("-")[0] == drv.loaded_version.split("-")[0]
+                for v, ks in built.items() if drv.kernel in ks):
+            for_running = [v for v, ks in built.items() if drv.kernel in ks]
+            found.add(Status.WARN, f"amdgpu {drv.loaded_version} is loaded, but amdgpu-dkms "
+                      f"built {', '.join(for_running)} for {kernel}", "The module in memory is "
+                      "not the one on disk: amdgpu-dkms was upgraded and the host not rebooted "
+                      "since. Containers run against the old driver until then.",
+                      "Reboot to load the new module: `sudo reboot`.",
+                      id="amd.dkms.reboot_pending", commands=("sudo reboot",))
         elif drv.loaded and not drv.loaded_version:
             found.add(Status.WARN, f"amdgpu-dkms is built for {kernel} but the in-tree amdgpu "
                       "is loaded", "The DKMS module exists for this kernel, yet the kernel's own "

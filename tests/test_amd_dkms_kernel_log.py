@@ -58,6 +58,16 @@ def test_dkms_built_and_loaded_is_quiet(tmp_path):
     assert check["summary"] == "amdgpu-dkms 6.12.12 is built for 6.8.0-45-generic and loaded"
 
 
+def test_an_upgrade_without_reboot_is_seen(tmp_path):
+    root = roots.amd_dkms(tmp_path / "root", broken=False)
+    (root / "sys/module/amdgpu/version").write_text("6.10.5\n")
+    check = check_of(report_for(root), "amd.dkms")
+    assert check["status"] == "warn"
+    assert check["findings"] == ["amd.dkms.reboot_pending"]
+    assert check["summary"] == ("amdgpu 6.10.5 is loaded, but amdgpu-dkms built "
+                                "6.12.12-2147987.24.04 for 6.8.0-45-generic")
+
+
 def test_no_amdgpu_dkms_means_the_check_skips(tmp_path):
     report = report_for(sc.amd_laptop_field_guide(tmp_path / "root"))
     assert check_of(report, "amd.dkms")["status"] == "skip"
