@@ -199,3 +199,16 @@ def test_neither_log_readable_says_why(tmp_path):
     assert check["status"] == "skip"
     assert "printed no kernel messages" in check["summary"]
     assert "Operation not permitted" in check["summary"]
+
+
+def test_dkms_status_reader_never_raises_on_odd_text():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=st.sampled_from("amdgpu/,:. -\n0123456789xinstalled"), max_size=200))
+    def check(text):
+        for entry in parse_dkms_status(text):
+            assert entry.state and entry.version
+
+    check()

@@ -214,7 +214,7 @@ def parse_dkms_status(text: str, module: str = "amdgpu") -> list[DkmsEntry]:
             if len(parts) < 2:
                 continue
             version, rest = parts[1], parts[2:]
-        if name != module:
+        if name != module or not version.strip():
             continue
         entries.append(DkmsEntry(version=version, kernel=rest[0] if rest else None,
                                  arch=rest[1] if len(rest) > 1 else None,
