@@ -168,3 +168,14 @@ def test_including_a_raphael_igpu_gives_it_its_own_override(tmp_path):
     report = report_for(root, "--include-integrated", "--hsa-override")
     assert envs(report["docker_run_args"]) == ["HSA_OVERRIDE_GFX_VERSION_1=10.3.0"]
     assert envs(report_for(root, "--hsa-override")["docker_run_args"]) == []
+
+
+def test_explain_confirms_missing_code_where_the_target_is_unsupported(tmp_path):
+    text = "RuntimeError: HIP error: invalid device function"
+    bad = run_gpudoctor("explain", "--json", "--root", roots.amd_rx6700xt(tmp_path / "a"), text)
+    good = run_gpudoctor("explain", "--json", "--root",
+                         sc.amd_desktop_two_7900xtx_igpu(tmp_path / "b"), text)
+    verdicts = [bad.json["causes"][0]["verdict"], good.json["causes"][0]["verdict"]]
+    assert [bad.json["causes"][0]["cause"]["id"], good.json["causes"][0]["cause"]["id"]] == [
+        "amd-no-code-for-gfx"] * 2
+    assert verdicts == ["confirmed", "ruled out"]
