@@ -171,11 +171,12 @@ def test_including_a_raphael_igpu_gives_it_its_own_override(tmp_path):
 
 
 def test_explain_confirms_missing_code_where_the_target_is_unsupported(tmp_path):
+    """`hip-no-binary` is decided by amd.gfx_target: confirmed on an RX 6700 XT (gfx1031),
+    ruled out where every selected GPU is a supported target."""
     text = "RuntimeError: HIP error: invalid device function"
     bad = run_gpudoctor("explain", "--json", "--root", roots.amd_rx6700xt(tmp_path / "a"), text)
     good = run_gpudoctor("explain", "--json", "--root",
                          sc.amd_desktop_two_7900xtx_igpu(tmp_path / "b"), text)
-    verdicts = [bad.json["causes"][0]["verdict"], good.json["causes"][0]["verdict"]]
-    assert [bad.json["causes"][0]["cause"]["id"], good.json["causes"][0]["cause"]["id"]] == [
-        "amd-no-code-for-gfx"] * 2
-    assert verdicts == ["confirmed", "ruled out"]
+    assert [d.json["causes"][0]["cause"]["id"] for d in (bad, good)] == ["hip-no-binary"] * 2
+    assert [d.json["causes"][0]["verdict"] for d in (bad, good)] == ["confirmed", "ruled out"]
+    assert "gfx1031" in bad.json["causes"][0]["why"]

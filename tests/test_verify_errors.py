@@ -14,15 +14,6 @@ from gpudoctor.verify import ERROR_RULES, daemon_message, map_error
 
 # (rule id, exact text, a fragment the cause's summary must contain)
 SAMPLES: list[tuple[str, str, str]] = [
-    ("amd-no-code-for-gfx",
-     "RuntimeError: HIP error: invalid device function\nHIP kernel errors might be "
-     "asynchronously reported at some other API call", "gfx target"),
-    ("amd-no-code-for-gfx",
-     "hipErrorNoBinaryForGpu: Unable to find code object for all current devices!",
-     "no compiled code"),
-    ("amd-no-code-for-gfx",
-     "rocBLAS error: Cannot read /opt/rocm/lib/rocblas/library/TensileLibrary.dat: No such "
-     "file or directory for GPU arch : gfx1031", "gfx target"),
     ("gpus-driver-not-registered",
      'docker: Error response from daemon: could not select device driver "" with capabilities: '
      "[[gpu]].", "--gpus"),

@@ -400,21 +400,6 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         source="amd-container-stack.md §7 row 2 (ollama/ollama#2637)",
         vendor="amd"),
     ErrorRule(
-        "amd-no-code-for-gfx",
-        (r"HIP error: invalid device function", r"hipErrorNoBinaryForGpu",
-         r"TensileLibrary\S*\.dat[^\n]*for GPU arch ?: ?(?P<gfx>gfx[0-9a-f]+)"),
-        "ROCm in the image has no compiled code for the GPU's gfx target",
-        "ROCm's libraries carry kernels only for the gfx targets they were built for; a consumer "
-        "card outside AMD's list, or an integrated GPU the container was given too (`/dev/dri` "
-        "whole), has none, and the first kernel launch fails.",
-        "Give the container only the supported GPU (`gpudoctor devices` prints its render "
-        "node); for an RDNA2/RDNA3 card outside the list, `gpudoctor devices --hsa-override` "
-        "adds the known HSA_OVERRIDE_GFX_VERSION; or use an image built for that target.",
-        ("amd.gfx_target",), (),
-        source="amd-container-stack.md §7 rows 5-7 (ROCm/legacy-rocm-build#4386, "
-               "pytorch/pytorch#147626, ROCm/rocBLAS#1299)",
-        vendor="amd"),
-    ErrorRule(
         "no-gpu-visible",
         (r"No devices were found",),
         "nvidia-smi ran but sees no GPU",
@@ -483,8 +468,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "`invalid device function` at the first kernel launch.",
         "Give the container only the discrete GPU (`gpudoctor devices` prints the arguments); "
         "for a consumer card outside ROCm's list, the community override "
-        "`-e HSA_OVERRIDE_GFX_VERSION=...` (10.3.0 for RDNA2, 11.0.0 for RDNA3) may work.",
-        (), (),
+        "`-e HSA_OVERRIDE_GFX_VERSION=...` (10.3.0 for RDNA2, 11.0.0 for RDNA3) may work: "
+        "`gpudoctor devices --hsa-override` prints it for this host's GPUs.",
+        ("amd.gfx_target",), (),
         source="amd-container-stack.md §7 rows 5-6 (ROCm/legacy-rocm-build#4386, "
                "pytorch/pytorch#147626, l1na-forever/stable-diffusion-rocm-docker#1)",
         vendor="amd"),
