@@ -167,6 +167,25 @@ def judge_targets(facts: Facts) -> AmdTargets:
     return result
 
 
+def acceptable_overrides(facts: Facts) -> dict[str, list[tuple[str, str, set[str]]]]:
+    """Variable name -> (GPU address, gfx, the override values that fit it) for each selected
+    AMD GPU it applies to: the global variable applies to all, `_<node>` to that KFD node's
+    GPU. A value fits when it is the GPU's family value or names its own target (harmless)."""
+    judged = amd_targets(facts)
+    table = judged.table
+    found: dict[str, list[tuple[str, str, set[str]]]] = {}
+    for t in judged.targets:
+        if t.gfx is None or t.node is None:
+            continue
+        own = t.node.gfx_target_version
+        ok = {f"{own // 10000}.{own // 100 % 100}.{own % 100}"}
+        if t.gfx in table.overrides:
+            ok.add(table.overrides[t.gfx][0])
+        for name in (OVERRIDE_VAR, f"{OVERRIDE_VAR}_{t.node.index}"):
+            found.setdefault(name, []).append((t.gpu.short_pci, t.gfx, ok))
+    return found
+
+
 def override_requested(facts: Facts) -> bool:
     return bool(facts.options.extra.get("hsa_override"))
 
