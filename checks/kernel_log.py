@@ -46,14 +46,15 @@ class KernelLog(Check):
         reason = not_an_nvidia_host(facts)
         if reason:
             return reason
-        log = facts.kernel_log
+        log = facts.nvidia_kernel_log
         if log.source is None:
-            return ("the kernel log cannot be read here: " + log.error if log.error else
-                    "the kernel log was not recorded (neither journalctl-kernel nor dmesg)")
+            if all("was not recorded" in p for p in log.error.split("; ")):
+                return "the kernel log was not recorded (neither journalctl-kernel nor dmesg)"
+            return "the kernel log cannot be read here: " + log.error
         return None
 
     def run(self, facts: Facts) -> Result:
-        log = facts.kernel_log
+        log = facts.nvidia_kernel_log
         found = Findings()
         found.evidence.append(f"{log.lines} kernel log lines of this boot, from {log.source}")
         for key, meaning, _ in KERNEL_SIGNALS:

@@ -61,7 +61,7 @@ class NvidiaOpenModules(Check):
         ev = found.evidence
         ev.append(f"/proc/driver/nvidia/version: {driver.proc_version_line}")
         wanted, gpus = wrong_flavour_gpus(facts)
-        hits = facts.kernel_log.hits.get("open_modules_required", [])
+        hits = facts.nvidia_kernel_log.hits.get("open_modules_required", [])
         if hits:
             ev.append(f"kernel log ({len(hits)}x): {hits[-1]}")
         for gpu in facts.gpus.by_vendor("nvidia", selected_only=False):

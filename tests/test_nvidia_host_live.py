@@ -11,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
+from gpudoctor.facts import Facts, Options
 from gpudoctor.facts.nvidia_platform import nvidia_smi_list, read_kernel_log
 from gpudoctor.host.live import LiveHost
 from tests.support.cli import check_of, run_gpudoctor, validate_report
@@ -26,7 +27,7 @@ def test_the_real_kernel_log_is_read_and_an_nvrm_line_found():
         kmsg.write(line + "\n")
     deadline = time.monotonic() + 10
     while True:
-        log = read_kernel_log(LiveHost())
+        log = read_kernel_log(Facts(LiveHost(), Options()))
         if any(marker in hit for hit in log.hits.get("xid", [])) or time.monotonic() > deadline:
             break
         time.sleep(0.5)

@@ -164,11 +164,25 @@ class Facts:
         return nvidia_smi_list(self.host, wsl=bool(self.wsl.is_wsl))
 
     @fact
-    def kernel_log(self) -> Any:
-        """The NVIDIA driver's messages in this boot's kernel log (journal or dmesg)."""
+    def nvidia_kernel_log(self) -> Any:
+        """The NVIDIA driver's messages in this boot's kernel log (facts/kernel_log.py's)."""
         from gpudoctor.facts.nvidia_platform import read_kernel_log
 
-        return read_kernel_log(self.host)
+        return read_kernel_log(self)
+
+    @fact
+    def amd_targets(self) -> Any:
+        """Selected AMD GPUs' gfx targets against ROCm's support table (facts/amd.py)."""
+        from gpudoctor.facts.amd import judge_targets
+
+        return judge_targets(self)
+
+    @fact
+    def amdgpu_driver(self) -> Any:
+        """The loaded amdgpu and amdgpu-dkms builds against the running kernel (facts/amd.py)."""
+        from gpudoctor.facts.amd import inspect_amdgpu_driver
+
+        return inspect_amdgpu_driver(self)
 
     # ----- container stack ---------------------------------------------------------------------
     @fact

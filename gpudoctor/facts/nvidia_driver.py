@@ -409,7 +409,7 @@ def wrong_flavour_gpus(facts: Facts) -> tuple[str, list[Gpu]]:
               if g.driver in (None, "nvidia")]
     if driver.flavour == "proprietary":
         # Blackwell+ under the proprietary module: unbound, or bound and "RmInitAdapter failed"
-        said = bool(facts.kernel_log.hits.get("open_modules_required"))
+        said = bool(facts.nvidia_kernel_log.hits.get("open_modules_required"))
         needs = [g for g in nvidia if g.device_id >= FIRST_OPEN_ONLY_DEVICE
                  or (said and g.driver is None)]
         return ("open", needs) if needs else ("", [])

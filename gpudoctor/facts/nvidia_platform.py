@@ -32,8 +32,6 @@ CMD_SMI_LIST = "nvidia-smi-L"
 CMD_SMI_FABRIC = "nvidia-smi-fabric"
 CMD_FM_VERSION = "nv-fabricmanager-version"
 CMD_FM_ACTIVE = "systemctl-is-active-nvidia-fabricmanager"
-CMD_JOURNAL = "journalctl-kernel"
-CMD_DMESG = "dmesg"
 _VERSION_RE = re.compile(r"(?<![\d.])(\d{3,}\.\d+(?:\.\d+)?)(?![\d.])")
 
 
@@ -233,28 +231,17 @@ class KernelLog:
     hits: dict[str, list[str]] = field(default_factory=dict)
 
 
-def read_kernel_log(host: Host) -> KernelLog:
-    """The kernel messages of this boot: the journal first, else dmesg."""
-    log = KernelLog()
-    errors: list[str] = []
-    journal = ["-k", "-b", "-q", "--no-pager", "-o", "short-iso", "-n", "20000"]
-    attempts: list[tuple[str, str, list[str]]] = [(CMD_JOURNAL, "journalctl", journal),
-                                                  (CMD_DMESG, "dmesg", [])]
-    for name, tool, args in attempts:
-        result = run_tool(host, name, tool, args)
-        if result is None:
+def read_kernel_log(facts: Facts) -> KernelLog:
+    """The NVIDIA driver's lines in this boot's kernel log, from the log every vendor shares
+    (facts/kernel_log.py: the journal first, else dmesg, recorded under those names)."""
+    from gpudoctor.facts.kernel_log import read_kernel_log as shared_log
+
+    shared = shared_log(facts)
+    log = KernelLog(source=shared.source, lines=len(shared.lines), error=shared.problem)
+    for line in shared.lines:
+        if "NVRM" not in line and "nvidia" not in line.lower():
             continue
-        if not result.ok or not result.stdout.strip():
-            errors.append(result.describe_failure() if not result.ok
-                          else f"`{tool}` printed nothing")
-            continue
-        log.source = name
-        lines = result.stdout.splitlines()
-        log.lines = len(lines)
-        for line in lines:
-            for key, _, pattern in KERNEL_SIGNALS:
-                if pattern.search(line):
-                    log.hits.setdefault(key, []).append(line.strip())
-        return log
-    log.error = "; ".join(errors)
+        for key, _, pattern in KERNEL_SIGNALS:
+            if pattern.search(line):
+                log.hits.setdefault(key, []).append(line.strip())
     return log
