@@ -24,6 +24,7 @@ COMMANDS = {
     "snapshot": "capture what gpudoctor reads into an archive for bug reports",
     "verify": "start a short-lived container with the GPUs and check what it sees",
     "tui": "open the interactive triage screen (the default on a terminal)",
+    "fleet": "summarize many hosts' --json reports: which checks fail where, and why",
 }
 
 
@@ -58,12 +59,25 @@ def _common(parser: argparse.ArgumentParser, top: bool) -> None:
                         default=False if top else argparse.SUPPRESS, help="never use colour")
 
 
+def _output(parser: argparse.ArgumentParser, top: bool) -> None:
+    """--format and -o for the report (the top level and `check`; docs/fleets.md)."""
+    parser.add_argument("--format", dest="format", metavar="FORMAT",
+                        choices=("text", "json", "prometheus", "nagios"),
+                        default=None if top else argparse.SUPPRESS,
+                        help="text, json, prometheus (node_exporter textfile) or nagios "
+                             "(plugin exit codes and one status line)")
+    parser.add_argument("-o", "--output", metavar="FILE", default=None if top else
+                        argparse.SUPPRESS, help="write the report to FILE atomically "
+                                                "(temporary file, then rename)")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="gpudoctor", description=(
         "Find out why GPU containers cannot work on this Linux host, explain each problem, "
         "give the exact docker run arguments that work, and repair what is safe to repair."))
     parser.add_argument("--version", action="version", version=f"gpudoctor {__version__}")
     _common(parser, top=True)
+    _output(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     cmd = {name: sub.add_parser(name, help=text, description=text)
            for name, text in COMMANDS.items()}
@@ -72,6 +86,7 @@ def build_parser() -> Parser:
 
     cmd["check"].add_argument("--smoke", action="store_true",
                               help="also start a container with the GPUs (docker.smoke)")
+    _output(cmd["check"], top=False)
 
     fix = cmd["fix"]
     fix.add_argument("fix_ids", nargs="*", metavar="FIX_ID",
@@ -98,6 +113,14 @@ def build_parser() -> Parser:
     verify.add_argument("--pull", action="store_true", help="pull the image if it is missing")
     verify.add_argument("docker_args", nargs="*", metavar="-- ARGS",
                         help="docker run arguments to test instead of the report's")
+
+    fleet = cmd["fleet"]
+    fleet.add_argument("reports", nargs="*", metavar="REPORT|DIR|-",
+                       help="report files (--json output), folders of *.json files, or - for "
+                            "JSON lines on stdin (the default when none is given)")
+    fleet.add_argument("--hosts", metavar="FILE",
+                       help="the hosts expected, one a line: those without a report are listed "
+                            "as missing")
     return parser
 
 
@@ -111,14 +134,18 @@ def _interactive() -> bool:
 def choose_command(args: argparse.Namespace) -> str:
     if args.command:
         return args.command
-    if args.json or not _interactive():
+    if args.json or getattr(args, "format", None) or getattr(args, "output", None) or (
+            not _interactive()):
         return "check"
     return "tui"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return _nagios_usage_error(argv, exc)
     command = choose_command(args)
     args.command = command
     if command == "tui" and not _interactive():
@@ -146,6 +173,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"gpudoctor: internal error: {type(exc).__name__}: {one_line(str(exc))} "
                          "(set GPUDOCTOR_DEBUG=1 for a traceback)\n")
         return 3
+
+
+def _nagios_usage_error(argv: Sequence[str] | None, exc: SystemExit) -> int:
+    """A bad command line under `--format nagios` is UNKNOWN (3), never CRITICAL (2)."""
+    code = exc.code if isinstance(exc.code, int) else 0
+    words = list(sys.argv[1:] if argv is None else argv)
+    if code == 2 and ("--format=nagios" in words or any(
+            a == "--format" and b == "nagios" for a, b in zip(words, words[1:]))):
+        sys.stdout.write("GPUDOCTOR UNKNOWN - bad command line (see stderr)\n")
+        return 3
+    raise exc
 
 
 def one_line(message: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from gpudoctor import __version__
 from gpudoctor.facts import Facts, Options
+from gpudoctor.facts.versions import seen_versions
 from gpudoctor.host.base import Host
 from gpudoctor.plugin import Status
 from gpudoctor.registry import Registry
@@ -88,6 +89,7 @@ class Doctor:
             "checks": [o.to_report() for o in self.outcomes],
             "docker_run_args": run_args,
             "summary": summarize(self.outcomes),
+            "versions": seen_versions(facts, self.outcomes),
         }
 
     def exit_code(self) -> int:
