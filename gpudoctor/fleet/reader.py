@@ -1,0 +1,179 @@
+"""Reading many reports: files, folders of *.json, or JSON lines on stdin.
+
+A fleet always has a few hosts whose report is broken (a run cut off, a disk full, a host
+that answered with an error page). They must not stop the summary: each one becomes an
+`Unreadable` entry with the reason, and the others are read as usual. Only a path that does
+not exist at all is a usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from gpudoctor.errors import UserError
+
+REPORT_SCHEMA = "gpudoctor.report/1"
+FIX_SCHEMA = "gpudoctor.fix/1"
+MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass
+class Loaded:
+    """One host's report and where it came from."""
+
+    host: str
+    source: str
+    report: dict[str, Any]
+
+
+@dataclass
+class Unreadable:
+    host: str
+    source: str
+    reason: str
+
+
+def host_name(report: dict[str, Any], fallback: str) -> str:
+    """The host a report is about: its `host.hostname` (report 1.1) or the file's stem."""
+    host = report.get("host")
+    name = host.get("hostname") if isinstance(host, dict) else None
+    return str(name) if name else fallback
+
+
+def check_report(doc: Any) -> tuple[dict[str, Any] | None, str]:
+    """(the report, "") or (None, why it cannot be used). A `fix --json` document's own
+    report is used, so the output of `gpudoctor fix --yes --json` can be gathered too."""
+    if not isinstance(doc, dict):
+        return None, f"a JSON {type(doc).__name__}, not a report object"
+    if doc.get("schema") == FIX_SCHEMA and isinstance(doc.get("report"), dict):
+        doc = doc["report"]
+    schema = doc.get("schema")
+    if schema != REPORT_SCHEMA:
+        return None, (f"schema {schema!r}, not {REPORT_SCHEMA!r}" if schema else
+                      "no `schema` key: not a gpudoctor --json report")
+    if not isinstance(doc.get("checks"), list):
+        return None, "no `checks` list"
+    if any(not isinstance(c, dict) or not isinstance(c.get("id"), str) for c in doc["checks"]):
+        return None, "a check without an id"
+    return doc, ""
+
+
+def _where(exc: json.JSONDecodeError) -> str:
+    return f"not JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
+
+
+def parse_text(text: str, source: str, stem: str) -> Iterator[Loaded | Unreadable]:
+    """One JSON document, or JSON lines (one report a line)."""
+    if not text.strip():
+        yield Unreadable(stem, source, "empty")
+        return
+    try:
+        docs = [(json.loads(text), 0)]
+    except json.JSONDecodeError as whole:
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        if len(lines) < 2 or not _is_json(lines[0][1]):  # one document, cut off or not JSON
+            yield Unreadable(stem, source, _where(whole))
+            return
+        yield from parse_lines(((n, line) for n, line in lines), source, stem)
+        return
+    for doc, _ in docs:
+        report, why = check_report(doc)
+        if report is None:
+            yield Unreadable(stem, source, why)
+        else:
+            yield Loaded(host_name(report, stem), source, report)
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def parse_lines(lines: Any, source: str, stem: str) -> Iterator[Loaded | Unreadable]:
+    for number, line in lines:
+        if not line.strip():
+            continue
+        where = f"{source}:{number}"
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Unreadable(f"{stem}:{number}", where, _where(exc))
+            continue
+        report, why = check_report(doc)
+        if report is None:
+            yield Unreadable(_guess_host(doc, f"{stem}:{number}"), where, why)
+        else:
+            yield Loaded(host_name(report, f"{stem}:{number}"), where, report)
+
+
+def _guess_host(doc: Any, fallback: str) -> str:
+    if isinstance(doc, dict):
+        host = doc.get("host")
+        if isinstance(host, dict) and host.get("hostname"):
+            return str(host["hostname"])
+        if isinstance(host, str):
+            return host
+    return fallback
+
+
+def read_file(path: str) -> Iterator[Loaded | Unreadable]:
+    name = os.path.basename(path)
+    stem = name[:-5] if name.endswith(".json") else (
+        name[:-6] if name.endswith(".jsonl") else name)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BYTES + 1)
+    except OSError as exc:
+        yield Unreadable(stem, path, f"cannot read: {exc.strerror or exc}")
+        return
+    if len(data) > MAX_BYTES:
+        yield Unreadable(stem, path, f"larger than {MAX_BYTES} bytes: not a gpudoctor report")
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        yield Unreadable(stem, path, f"not UTF-8 text (byte {exc.start})")
+        return
+    yield from parse_text(text, path, stem)
+
+
+def read_stream(stream: IO[str], source: str = "stdin") -> Iterator[Loaded | Unreadable]:
+    return parse_lines(enumerate(stream, 1), source, source)
+
+
+def read_all(paths: list[str], stdin: IO[str]) -> Iterator[Loaded | Unreadable]:
+    """Every report under `paths` (files, folders, "-" for stdin; stdin when empty)."""
+    for path in paths or ["-"]:
+        if path == "-":
+            yield from read_stream(stdin)
+        elif os.path.isdir(path):
+            try:
+                names = sorted(os.listdir(path))
+            except OSError as exc:
+                raise UserError(f"{path}: cannot list the folder: {exc.strerror}") from exc
+            for name in names:
+                full = os.path.join(path, name)
+                if name.endswith((".json", ".jsonl")) and not name.startswith("."):
+                    yield from read_file(full)
+        elif os.path.exists(path):
+            yield from read_file(path)
+        else:
+            raise UserError(f"{path}: no such file or folder")
+
+
+def read_hosts(path: str) -> list[str]:
+    """The hosts expected, one a line; blank lines and # comments are ignored."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--hosts {path}: cannot read it: {exc}") from exc
+    hosts = [line.split("#", 1)[0].strip() for line in lines]
+    return list(dict.fromkeys(h for h in hosts if h))
