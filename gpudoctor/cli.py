@@ -179,8 +179,7 @@ def _nagios_usage_error(argv: Sequence[str] | None, exc: SystemExit) -> int:
     """A bad command line under `--format nagios` is UNKNOWN (3), never CRITICAL (2)."""
     code = exc.code if isinstance(exc.code, int) else 0
     words = list(sys.argv[1:] if argv is None else argv)
-    if code == 2 and ("--format=nagios" in words or any(
-            a == "--format" and b == "nagios" for a, b in zip(words, words[1:]))):
+    if code == 2 and ("--format=nagios" in words or "--format nagios" in " ".join(words)):
         sys.stdout.write("GPUDOCTOR UNKNOWN - bad command line (see stderr)\n")
         return 3
     raise exc

@@ -1,7 +1,8 @@
 """`--format nagios`: gpudoctor as a Nagios/Icinga check plugin.
 
 The Monitoring Plugins guidelines: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, and one line
-`SERVICE STATUS - text | perfdata`, each perfdata item `'label'=value[UOM];[warn];[crit];[min];[max]`.
+`SERVICE STATUS - text | perfdata`, each perfdata item
+`'label'=value[UOM];[warn];[crit];[min];[max]`.
 A failing check is CRITICAL (GPU containers do not work); a warning, or a check that could not
 decide (`error`), is WARNING; gpudoctor unable to run at all (bad root, bad option, internal
 error) is UNKNOWN, never CRITICAL, so a broken probe does not page as a broken host.
