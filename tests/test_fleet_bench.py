@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-import bench_fleet  # noqa: E402
+import bench_fleet
 
 
 @pytest.mark.slow

@@ -22,9 +22,9 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    fmt = _format(args)
-    if fmt == "nagios":
+    if getattr(args, "format", None) == "nagios":
         return _nagios(args)
+    fmt = _format(args)
     doctor = make_doctor(args)
     doctor.run()
     report = doctor.report()
@@ -71,6 +71,7 @@ def _nagios(args: argparse.Namespace) -> int:
     from gpudoctor.formats import nagios
 
     try:
+        _format(args)
         doctor = make_doctor(args)
         doctor.run()
         code, line = nagios.render(doctor.report())
