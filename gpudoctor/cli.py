@@ -117,7 +117,8 @@ def build_parser() -> Parser:
     fleet = cmd["fleet"]
     fleet.add_argument("reports", nargs="*", metavar="REPORT|DIR|-",
                        help="report files (--json output), folders of *.json files, or - for "
-                            "JSON lines on stdin (the default when none is given)")
+                            "reports on stdin, one after another (the default when none is "
+                            "given)")
     fleet.add_argument("--hosts", metavar="FILE",
                        help="the hosts expected, one a line: those without a report are listed "
                             "as missing")

@@ -142,8 +142,25 @@ def test_json_lines_on_stdin_with_one_bad_line(fleet_dir):
     assert [h["host"] for h in doc["hosts"]] == ["stdin:1", "stdin:4"]
     assert doc["hosts"][0]["fail"] == ["kernel.driver", "devices.nodes", "nvidia.toolkit"]
     assert doc["unreadable"] == [{"host": "stdin:2", "source": "stdin:2",
-                                  "reason": "not JSON (line 1 column 2: Expecting property "
+                                  "reason": "not JSON (line 2 column 2: Expecting property "
                                             "name enclosed in double quotes)"}]
+
+
+def test_pretty_printed_reports_back_to_back_on_stdin(fleet_dir):
+    folder, _ = fleet_dir
+    text = "".join((folder / f"{n}.json").read_text() + "\n" for n in HEALTHY)
+    broken = (folder / "nvidia_nouveau.json").read_text()[:300] + "\n"
+    doc = fleet("--json", "-", input=text + broken + text, expect_rc=1).json
+    assert len(doc["hosts"]) == 6 and len(doc["unreadable"]) == 1
+    assert doc["unreadable"][0]["reason"].startswith("not JSON (line ")
+
+
+def test_a_jsonl_file_in_a_folder(fleet_dir, tmp_path):
+    _, reports = fleet_dir
+    (tmp_path / "rack4.jsonl").write_text(
+        "".join(json.dumps(reports[n]) + "\n" for n in HEALTHY))
+    doc = fleet("--json", tmp_path, expect_rc=0).json
+    assert [h["host"] for h in doc["hosts"]] == ["rack4:1", "rack4:2", "rack4:3"]
 
 
 def test_hostname_in_report_names_the_host_and_duplicates_stay_apart(fleet_dir, tmp_path):

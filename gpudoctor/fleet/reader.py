@@ -144,8 +144,39 @@ def read_file(path: str) -> Iterator[Loaded | Unreadable]:
     yield from parse_text(text, path, stem)
 
 
+def parse_stream(text: str, source: str) -> Iterator[Loaded | Unreadable]:
+    """Reports one after another: JSON lines, or `gpudoctor --json` documents concatenated.
+
+    After a document that does not parse, reading resumes at the next line that starts with
+    `{` in its first column (where every report, pretty-printed or not, begins)."""
+    decoder = json.JSONDecoder()
+    pos, size = 0, len(text)
+    while True:
+        while pos < size and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= size:
+            return
+        line = text.count("\n", 0, pos) + 1
+        name = f"{source}:{line}"
+        try:
+            doc, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            bad_line = text.count("\n", 0, exc.pos) + 1
+            col = exc.pos - (text.rfind("\n", 0, exc.pos) + 1) + 1
+            yield Unreadable(name, name, f"not JSON (line {bad_line} column {col}: {exc.msg})")
+            nxt = text.find("\n{", pos)
+            pos = size if nxt < 0 else nxt + 1
+            continue
+        pos = end
+        report, why = check_report(doc)
+        if report is None:
+            yield Unreadable(_guess_host(doc, name), name, why)
+        else:
+            yield Loaded(host_name(report, name), name, report)
+
+
 def read_stream(stream: IO[str], source: str = "stdin") -> Iterator[Loaded | Unreadable]:
-    return parse_lines(enumerate(stream, 1), source, source)
+    return parse_stream(stream.read(), source)
 
 
 def read_all(paths: list[str], stdin: IO[str]) -> Iterator[Loaded | Unreadable]:
