@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -228,3 +229,34 @@ def test_nagios_o_writes_the_line(tmp_path, roots):
     assert run.returncode == 0 and run.stdout == ""
     assert out.read_text().startswith("GPUDOCTOR OK - ")
     assert os.listdir(tmp_path) == ["status.txt"]
+
+
+def test_a_snapshot_replays_the_same_versions_and_monitoring_output(tmp_path, roots):
+    """`versions` uses only what the checks read, so a snapshot of the broken or the healthy
+    host gives the same versions, metrics (but the run's time) and Nagios line."""
+    strip = re.compile(r"^gpudoctor_last_run_timestamp_seconds .*$", re.M)
+    for name in ("healthy", "nouveau"):
+        out = tmp_path / f"{name}.tar.gz"
+        run = run_gpudoctor("snapshot", "--root", roots[name], "-o", out)
+        assert run.returncode == 0, run.stderr
+        source, copy = report_for(roots[name]), report_for(out)
+        assert copy["versions"] == source["versions"]
+        metrics = [strip.sub("", run_gpudoctor("--format", "prometheus", "--root", r).stdout)
+                   for r in (roots[name], out)]
+        assert metrics[0] == metrics[1] and "gpudoctor_info{" in metrics[0]
+        lines = [run_gpudoctor("--format", "nagios", "--root", r) for r in (roots[name], out)]
+        assert (lines[0].returncode, lines[0].stdout) == (lines[1].returncode, lines[1].stdout)
+    healthy = report_for(roots["healthy"])["versions"]
+    assert healthy == {"nvidia_driver": "580.95.05", "amdgpu": None, "toolkit": "1.17.8-1",
+                       "docker": "28.5.1"}
+
+
+def test_json_does_not_import_the_prometheus_client(roots):
+    code = ("import sys, io, contextlib\nfrom gpudoctor.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    main(['--json', '--root', {str(roots['amd'])!r}])\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('prometheus_client', "
+            "'gpudoctor.fleet', 'gpudoctor.formats'))))\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert run.stdout.strip() == "[]"
