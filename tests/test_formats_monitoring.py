@@ -3,6 +3,7 @@ and --format nagios exit codes and status lines, on healthy and broken host root
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -16,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import container_roots, scenarios
-from tests.support.cli import report_for, run_gpudoctor
+from tests.support.cli import report_for, run_gpudoctor, validate_report
 
 NODE_EXPORTER = "/usr/bin/prometheus-node-exporter"
 PERF = re.compile(r"^'?([^'=]+)'?=(-?[\d.]+)[a-zA-Z%]*;([^;]*);([^;]*);([^;]*)(?:;([^;]*))?$")
@@ -150,6 +151,16 @@ def test_o_replaces_the_file_atomically_and_leaves_no_temporary(tmp_path, roots)
     stdout = run_gpudoctor("--format", "prometheus", "--root", roots["amd"]).stdout
     strip = re.compile(r"^gpudoctor_last_run_timestamp_seconds .*$", re.M)
     assert strip.sub("", stdout) == strip.sub("", target.read_text())
+
+
+def test_json_and_text_go_to_o_too(tmp_path, roots):
+    run = run_gpudoctor("--format", "json", "-o", tmp_path / "r.json", "--root", roots["nouveau"])
+    assert run.returncode == 1 and run.stdout == ""
+    assert validate_report(json.loads((tmp_path / "r.json").read_text()))["versions"]
+    run = run_gpudoctor("check", "-o", tmp_path / "r.txt", "--root", roots["nouveau"])
+    assert run.returncode == 1 and run.stdout == ""
+    text = (tmp_path / "r.txt").read_text()
+    assert text.startswith("gpudoctor report for ") and "\x1b[" not in text
 
 
 def test_o_into_a_missing_folder_is_a_one_line_error(tmp_path, roots):

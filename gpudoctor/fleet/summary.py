@@ -78,7 +78,8 @@ def _host_entry(loaded: Loaded) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 
 def _versions(report: dict[str, Any]) -> dict[str, str]:
-    seen = report.get("versions") if isinstance(report.get("versions"), dict) else {}
+    raw = report.get("versions")
+    seen: dict[str, Any] = raw if isinstance(raw, dict) else {}
     out = {"gpudoctor": str(report.get("gpudoctor_version") or UNKNOWN)}
     for key in VERSION_KEYS[1:]:
         value = seen.get(key)
@@ -133,11 +134,11 @@ def summarize(items: list[Loaded | Unreadable], expected: list[str] | None = Non
             findings = check.get("findings") or []
             finding = findings[0] if findings else None
             summary = str(check.get("summary") or "")
-            key = (check["id"], finding, abstract(summary))
-            cause = causes.get(key)
+            group = (check["id"], finding, abstract(summary))
+            cause = causes.get(group)
             if cause is None:
-                cause = causes[key] = Cause(check["id"], finding, key[2], example=summary,
-                                            commands=list(check.get("commands") or []))
+                cause = causes[group] = Cause(check["id"], finding, group[2], example=summary,
+                                              commands=list(check.get("commands") or []))
             cause.hosts.append(name)
             for other in failing:
                 if other.get("cause") == check["id"] and other["id"] != check["id"]:
