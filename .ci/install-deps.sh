@@ -19,6 +19,7 @@ PACKAGES=(
   ansible-core     # the shipped playbook and module run with ansible-playbook
   prometheus-node-exporter  # its textfile collector scrapes gpudoctor's metrics
   systemd          # systemd-analyze verify checks the shipped timer and service
+  prometheus       # promtool checks and unit-tests the shipped alert rules
   python3          # the nvidia-container-runtime-hook stand-in runs under dockerd's PATH
   python3-venv
   git

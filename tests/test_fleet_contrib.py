@@ -153,3 +153,85 @@ def test_the_daemonset_command_on_a_node_mounted_as_the_pod_sees_it(tmp_path):
               for s in families["gpudoctor_check_status"].samples}
     assert status[("docker.daemon", "skip")] == 1
     assert not any(p.name.startswith(".") for p in textfile.iterdir())
+
+
+def test_promtool_accepts_the_alert_rules():
+    run = subprocess.run(["promtool", "check", "rules", str(PROM / "gpudoctor-alerts.yml")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "SUCCESS: 3 rules found" in run.stdout + run.stderr
+
+
+def _failing(instance: str) -> dict:
+    return {"exp_labels": {"alertname": "GpudoctorCheckFailing", "severity": "warning",
+                           "id": "kernel.driver", "area": "Kernel", "status": "fail",
+                           "instance": instance, "job": "node"},
+            "exp_annotations": {
+                "summary": f"gpudoctor check kernel.driver fails on {instance}",
+                "description": "The check kernel.driver (Kernel) has failed for 15 minutes: GPU "
+                               "containers on this host do not work as they should. Run "
+                               "`gpudoctor` there for the evidence and the fix."}}
+
+
+def test_the_alerts_fire_when_they_should_and_only_then(tmp_path):
+    """promtool's rule unit tests: a check failing for 15 minutes, a host that lost a GPU since
+    yesterday, a host whose metrics stopped; and beside each, a healthy host that stays quiet."""
+    status = 'gpudoctor_check_status{{id="kernel.driver",area="Kernel",status="fail",' \
+             'instance="{}",job="node"}}'
+    found = 'gpudoctor_gpus_found{{instance="{}",job="node"}}'
+    stamp = 'gpudoctor_last_run_timestamp_seconds{{instance="{}",job="node"}}'
+    tests = {"rule_files": [str(PROM / "gpudoctor-alerts.yml")], "evaluation_interval": "1m",
+             "tests": [
+                 {"interval": "1m",
+                  "input_series": [
+                      {"series": status.format("gpu-07"), "values": "1x40"},
+                      {"series": status.format("gpu-08"), "values": "0x40"},
+                      {"series": status.format("gpu-09"), "values": "1x10 0x30"}],
+                  "alert_rule_test": [
+                      {"eval_time": "10m", "alertname": "GpudoctorCheckFailing",
+                       "exp_alerts": []},
+                      {"eval_time": "20m", "alertname": "GpudoctorCheckFailing",
+                       "exp_alerts": [_failing("gpu-07")]}]},
+                 {"interval": "1m",
+                  "input_series": [
+                      {"series": found.format("gpu-07"), "values": "8x1440 7x60"},
+                      {"series": found.format("gpu-08"), "values": "8x1500"}],
+                  "alert_rule_test": [
+                      {"eval_time": "1d5m", "alertname": "GpudoctorGpusLost", "exp_alerts": []},
+                      {"eval_time": "1d30m", "alertname": "GpudoctorGpusLost",
+                       "exp_alerts": [{
+                           "exp_labels": {"alertname": "GpudoctorGpusLost",
+                                          "severity": "critical", "instance": "gpu-07",
+                                          "job": "node"},
+                           "exp_annotations": {
+                               "summary": "gpu-07 sees fewer GPUs than yesterday",
+                               "description": "gpudoctor finds 7 GPU(s) now, fewer than at "
+                                              "this time yesterday: a GPU fell off the bus, "
+                                              "lost its driver, or the host was rebuilt "
+                                              "without it."}}]}]},
+                 {"interval": "1m",
+                  "input_series": [
+                      {"series": stamp.format("gpu-07"), "values": "0x200"},
+                      {"series": stamp.format("gpu-08"), "values": "0+60x200"}],
+                  "alert_rule_test": [
+                      {"eval_time": "70m", "alertname": "GpudoctorNotRunning",
+                       "exp_alerts": []},
+                      {"eval_time": "90m", "alertname": "GpudoctorNotRunning",
+                       "exp_alerts": [{
+                           "exp_labels": {"alertname": "GpudoctorNotRunning",
+                                          "severity": "warning", "instance": "gpu-07",
+                                          "job": "node"},
+                           "exp_annotations": {
+                               "summary": "gpudoctor has not refreshed its metrics on gpu-07 "
+                                          "for an hour",
+                               "description": "The textfile gpudoctor.prom is older than an "
+                                              "hour: the timer or cron job stopped, or "
+                                              "gpudoctor cannot run (check `systemctl status "
+                                              "gpudoctor-textfile.service`)."}}]}]},
+             ]}
+    path = tmp_path / "alerts_test.yml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False))
+    run = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "SUCCESS" in run.stdout + run.stderr
