@@ -163,6 +163,31 @@ def test_a_jsonl_file_in_a_folder(fleet_dir, tmp_path):
     assert [h["host"] for h in doc["hosts"]] == ["rack4:1", "rack4:2", "rack4:3"]
 
 
+def test_a_consequence_is_counted_under_its_root_cause(fleet_dir, tmp_path):
+    """A check whose `cause` is another failing check on that host is not a cause itself."""
+    _, reports = fleet_dir
+    for name in ("nvidia_nouveau", "nvidia_secure_boot_blocked"):
+        report = json.loads(json.dumps(reports[name]))
+        for check in report["checks"]:
+            if check["id"] == "devices.nodes":
+                check["cause"] = "kernel.driver"
+            if check["id"] == "kernel.driver":
+                check["commands"] = ["sudo modprobe nvidia"]
+        (tmp_path / f"{name}.json").write_text(json.dumps(report))
+    doc = fleet("--json", tmp_path, expect_rc=1).json
+    assert "devices.nodes" not in {c["check"] for c in doc["causes"]}
+    drivers = [c for c in doc["causes"] if c["check"] == "kernel.driver"]
+    assert len(drivers) == 2  # nouveau and Secure Boot are different causes
+    assert all(c["consequences"] == {"devices.nodes": 1} for c in drivers)
+    assert all(c["commands"] == ["sudo modprobe nvidia"] for c in drivers)
+    # The per-check counts still say devices.nodes fails on both hosts.
+    row = next(r for r in doc["checks"] if r["id"] == "devices.nodes")
+    assert row["fail"] == 2
+    text = fleet(tmp_path, expect_rc=1).stdout
+    assert "also failing because of it: devices.nodes (1)" in text
+    assert "run: sudo modprobe nvidia" in text
+
+
 def test_hostname_in_report_names_the_host_and_duplicates_stay_apart(fleet_dir, tmp_path):
     _, reports = fleet_dir
     one = dict(reports["server_8gpu_bmc"], host={**reports["server_8gpu_bmc"]["host"],
