@@ -1,8 +1,9 @@
 """What contrib/ ships for fleets, run for real: the systemd service and timer (verified by
 systemd-analyze and their ExecStart run), the cron line (run through sh), the alert rules
-(promtool check and rule unit tests, against the metrics gpudoctor writes), and the Kubernetes DaemonSet (validated against the
-Kubernetes schema by kubernetes-validate, and its command run on a host root laid out as the
-pod mounts the node: / read-only at /host in a private mount namespace)."""
+(promtool's check and rule unit tests, on the metrics gpudoctor writes), and the Kubernetes
+DaemonSet (validated against the Kubernetes schema by kubernetes-validate, and its command run
+on a host root laid out as the pod mounts the node: / read-only at /host in a private mount
+namespace)."""
 
 from __future__ import annotations
 
