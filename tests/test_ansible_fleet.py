@@ -312,3 +312,22 @@ def test_the_collection_installs_from_the_repository_folder(tmp_path, ansible):
     assert doc.returncode == 0, doc.stderr
     assert "fail_on" in doc.stdout and "check mode" in doc.stdout.lower()
     shutil.rmtree(tmp_path / "ansible_collections")
+
+
+def test_the_pip_install_mode_makes_a_venv_that_runs(ansible, tmp_path):
+    """gpudoctor_install=pip: `pip install` into a new venv (here the spec is the wheel built
+    from this checkout; its dependencies come from the host's configured package index)."""
+    [wheel] = (ansible.base / "wheelhouse").glob("gpudoctor-*.whl")
+    venv = tmp_path / "venv-pip"
+    inventory = write_inventory(tmp_path / "inventory.yml", {"pip-host": {
+        "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3",
+        "gpudoctor_install": "pip", "gpudoctor_venv": str(venv),
+        "gpudoctor_pip_spec": str(wheel), "gpudoctor_fail_on": "never",
+        "gpudoctor_root": str(scenarios.amd_mi300x_8(tmp_path / "root"))}})
+    rc, doc = ansible.run(inventory, extra={"gpudoctor_reports_dir": str(tmp_path / "r")})
+    install = task_results(doc, "Install gpudoctor into a virtual environment with pip")
+    assert rc == 0 and install["pip-host"]["changed"] is True, install
+    assert (venv / "bin" / "gpudoctor").exists()
+    result = task_results(doc, RUN_TASK)["pip-host"]
+    assert result["cmd"][0] == str(venv / "bin" / "gpudoctor") and result["failing"] == []
+    assert json.loads((tmp_path / "r" / "pip-host.json").read_text())["gpus"]
