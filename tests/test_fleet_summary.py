@@ -161,6 +161,13 @@ def test_a_jsonl_file_in_a_folder(fleet_dir, tmp_path):
         "".join(json.dumps(reports[n]) + "\n" for n in HEALTHY))
     doc = fleet("--json", tmp_path, expect_rc=0).json
     assert [h["host"] for h in doc["hosts"]] == ["rack4:1", "rack4:2", "rack4:3"]
+    assert doc["hosts"][1]["source"] == f"{tmp_path}/rack4.jsonl:2"
+    # `gpudoctor --json >> all.json` on two runs: two pretty-printed documents in one file.
+    (tmp_path / "rack4.jsonl").unlink()
+    pretty = json.dumps(reports["amd_mi300x_8"], indent=2) + "\n"
+    (tmp_path / "all.json").write_text(pretty + pretty)
+    doc = fleet("--json", tmp_path, expect_rc=0).json
+    assert [h["host"] for h in doc["hosts"]] == ["all:1", f"all:{pretty.count(chr(10)) + 1}"]
 
 
 def test_a_consequence_is_counted_under_its_root_cause(fleet_dir, tmp_path):

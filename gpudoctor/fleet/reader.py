@@ -67,25 +67,25 @@ def _where(exc: json.JSONDecodeError) -> str:
 
 
 def parse_text(text: str, source: str, stem: str) -> Iterator[Loaded | Unreadable]:
-    """One JSON document, or JSON lines (one report a line)."""
+    """One JSON document (a cut-off one is one unreadable report), or several one after
+    another (JSON lines, or `--json` documents concatenated)."""
     if not text.strip():
         yield Unreadable(stem, source, "empty")
         return
     try:
-        docs = [(json.loads(text), 0)]
+        doc = json.loads(text)
     except json.JSONDecodeError as whole:
-        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-        if len(lines) < 2 or not _is_json(lines[0][1]):  # one document, cut off or not JSON
-            yield Unreadable(stem, source, _where(whole))
-            return
-        yield from parse_lines(((n, line) for n, line in lines), source, stem)
-        return
-    for doc, _ in docs:
-        report, why = check_report(doc)
-        if report is None:
-            yield Unreadable(stem, source, why)
+        first = next(line for line in text.splitlines() if line.strip())
+        if whole.msg == "Extra data" or (first.lstrip().startswith("{") and _is_json(first)):
+            yield from parse_stream(text, source, stem)
         else:
-            yield Loaded(host_name(report, stem), source, report)
+            yield Unreadable(stem, source, _where(whole))
+        return
+    report, why = check_report(doc)
+    if report is None:
+        yield Unreadable(stem, source, why)
+    else:
+        yield Loaded(host_name(report, stem), source, report)
 
 
 def _is_json(line: str) -> bool:
@@ -94,23 +94,6 @@ def _is_json(line: str) -> bool:
     except json.JSONDecodeError:
         return False
     return True
-
-
-def parse_lines(lines: Any, source: str, stem: str) -> Iterator[Loaded | Unreadable]:
-    for number, line in lines:
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield Unreadable(f"{stem}:{number}", where, _where(exc))
-            continue
-        report, why = check_report(doc)
-        if report is None:
-            yield Unreadable(_guess_host(doc, f"{stem}:{number}"), where, why)
-        else:
-            yield Loaded(host_name(report, f"{stem}:{number}"), where, report)
 
 
 def _guess_host(doc: Any, fallback: str) -> str:
@@ -144,7 +127,7 @@ def read_file(path: str) -> Iterator[Loaded | Unreadable]:
     yield from parse_text(text, path, stem)
 
 
-def parse_stream(text: str, source: str) -> Iterator[Loaded | Unreadable]:
+def parse_stream(text: str, source: str, stem: str) -> Iterator[Loaded | Unreadable]:
     """Reports one after another: JSON lines, or `gpudoctor --json` documents concatenated.
 
     After a document that does not parse, reading resumes at the next line that starts with
@@ -157,26 +140,26 @@ def parse_stream(text: str, source: str) -> Iterator[Loaded | Unreadable]:
         if pos >= size:
             return
         line = text.count("\n", 0, pos) + 1
-        name = f"{source}:{line}"
+        name, where = f"{stem}:{line}", f"{source}:{line}"
         try:
             doc, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
             bad_line = text.count("\n", 0, exc.pos) + 1
             col = exc.pos - (text.rfind("\n", 0, exc.pos) + 1) + 1
-            yield Unreadable(name, name, f"not JSON (line {bad_line} column {col}: {exc.msg})")
+            yield Unreadable(name, where, f"not JSON (line {bad_line} column {col}: {exc.msg})")
             nxt = text.find("\n{", pos)
             pos = size if nxt < 0 else nxt + 1
             continue
         pos = end
         report, why = check_report(doc)
         if report is None:
-            yield Unreadable(_guess_host(doc, name), name, why)
+            yield Unreadable(_guess_host(doc, name), where, why)
         else:
-            yield Loaded(host_name(report, name), name, report)
+            yield Loaded(host_name(report, name), where, report)
 
 
 def read_stream(stream: IO[str], source: str = "stdin") -> Iterator[Loaded | Unreadable]:
-    return parse_stream(stream.read(), source)
+    return parse_stream(stream.read(), source, source)
 
 
 def read_all(paths: list[str], stdin: IO[str]) -> Iterator[Loaded | Unreadable]:
