@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         return _nagios(args)
     fmt = _format(args)
     doctor = make_doctor(args)
+    doctor.timings = bool(getattr(args, "timings", False))
     doctor.run()
     report = doctor.report()
     output = getattr(args, "output", None)
