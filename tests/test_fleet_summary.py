@@ -195,14 +195,18 @@ def test_a_consequence_is_counted_under_its_root_cause(fleet_dir, tmp_path):
     assert "run: sudo modprobe nvidia" in text
 
 
-def test_hostname_in_report_names_the_host_and_duplicates_stay_apart(fleet_dir, tmp_path):
+def test_hostnames_name_reports_in_a_stream_and_files_keep_their_names(fleet_dir, tmp_path):
     _, reports = fleet_dir
     one = dict(reports["server_8gpu_bmc"], host={**reports["server_8gpu_bmc"]["host"],
                                                  "hostname": "gpu-07"})
-    (tmp_path / "a.json").write_text(json.dumps(one))
-    (tmp_path / "b.json").write_text(json.dumps(one))
-    doc = fleet("--json", tmp_path, expect_rc=1).json
+    doc = fleet("--json", input=json.dumps(one) + "\n" + json.dumps(one) + "\n",
+                expect_rc=1).json
     assert [h["host"] for h in doc["hosts"]] == ["gpu-07", "gpu-07#2"]
+    (tmp_path / "rack4-07.json").write_text(json.dumps(one))
+    (tmp_path / "rack4-08.json").write_text(json.dumps(one))
+    doc = fleet("--json", tmp_path, expect_rc=1).json
+    assert [(h["host"], h["hostname"]) for h in doc["hosts"]] == [("rack4-07", "gpu-07"),
+                                                                  ("rack4-08", "gpu-07")]
 
 
 def test_a_fix_json_document_is_read_through_its_report(fleet_dir, tmp_path):

@@ -38,7 +38,11 @@ class Unreadable:
 
 
 def host_name(report: dict[str, Any], fallback: str) -> str:
-    """The host a report is about: its `host.hostname` (report 1.1) or the file's stem."""
+    """A report in a stream is named by its `host.hostname` (report 1.1), else `fallback`.
+
+    A file holding one report is named by the file instead (`gpu-07.json` is `gpu-07`): the
+    gatherer chose that name (the Ansible playbook uses the inventory name), and it is the name
+    `--hosts` lists, while the machine's own hostname may differ or be redacted."""
     host = report.get("host")
     name = host.get("hostname") if isinstance(host, dict) else None
     return str(name) if name else fallback
@@ -85,7 +89,7 @@ def parse_text(text: str, source: str, stem: str) -> Iterator[Loaded | Unreadabl
     if report is None:
         yield Unreadable(stem, source, why)
     else:
-        yield Loaded(host_name(report, stem), source, report)
+        yield Loaded(stem, source, report)
 
 
 def _is_json(line: str) -> bool:

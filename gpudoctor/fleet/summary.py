@@ -71,7 +71,10 @@ def _host_entry(loaded: Loaded) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if status == "fail":
             failing.append(check)
     ready = loaded.report.get("ready")
-    entry = {"host": loaded.host, "source": loaded.source,
+    host = loaded.report.get("host")
+    hostname = host.get("hostname") if isinstance(host, dict) else None
+    entry = {"host": loaded.host, "hostname": str(hostname) if hostname else None,
+             "source": loaded.source,
              "ready": ready if isinstance(ready, bool) else not failing,
              "fail": by_status["fail"], "warn": by_status["warn"], "error": by_status["error"]}
     return entry, failing
