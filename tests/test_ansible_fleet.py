@@ -225,7 +225,8 @@ def test_a_bad_policy_is_refused(fleet, ansible, tmp_path):
 def pci_ids_server(tmp_path):
     """A newer pci.ids on a real HTTP server, and this machine's pci.ids put back after."""
     builder = HostRootBuilder(tmp_path / "src")
-    builder.write_pci_ids("/pci.ids", version="2026.11.01", date="2026-11-01 03:15:02")
+    # Newer than any copy another test may have left on this machine (a shared file).
+    builder.write_pci_ids("/pci.ids", version="2099.12.31", date="2099-12-31 03:15:02")
     body = (tmp_path / "src" / "pci.ids").read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
@@ -241,6 +242,7 @@ def pci_ids_server(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     saved = LIVE_PCI_IDS.read_bytes() if LIVE_PCI_IDS.exists() else None
+    saved_stat = LIVE_PCI_IDS.stat() if saved is not None else None
     before = set(LIVE_PCI_IDS.parent.glob("pci.ids*")) if LIVE_PCI_IDS.parent.exists() else set()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/pci.ids", body
@@ -253,6 +255,9 @@ def pci_ids_server(tmp_path):
             LIVE_PCI_IDS.unlink(missing_ok=True)
         else:
             LIVE_PCI_IDS.write_bytes(saved)
+            assert saved_stat is not None
+            LIVE_PCI_IDS.chmod(saved_stat.st_mode & 0o7777)
+            os.utime(LIVE_PCI_IDS, ns=(saved_stat.st_atime_ns, saved_stat.st_mtime_ns))
 
 
 def test_fixes_changed_only_when_something_changed_and_check_mode_changes_nothing(
@@ -273,7 +278,8 @@ def test_fixes_changed_only_when_something_changed_and_check_mode_changes_nothin
     # For real: the file is replaced, changed is true.
     rc, doc = ansible.run(fleet["inventory"], "-l", "live", extra=extra)
     live = task_results(doc, RUN_TASK)["live"]
-    assert rc == 0 and live["changed"] is True and live["fix"]["applied"] == ["pciids.update"]
+    assert rc == 0 and live["changed"] is True, (live.get("msg"), live.get("fix"))
+    assert live["fix"]["applied"] == ["pciids.update"]
     assert LIVE_PCI_IDS.read_bytes() == body
     gathered = json.loads((tmp_path / "r" / "live.json").read_text())
     assert gathered == live["report"] and validate_report(gathered)

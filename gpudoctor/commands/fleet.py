@@ -20,8 +20,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("fleet reads reports: give report files or folders, or pipe JSON lines "
                         "(one `gpudoctor --json` report a line) into it")
     expected = read_hosts(args.hosts) if args.hosts else None
-    items = list(read_all(list(args.reports), sys.stdin))
-    summary = summarize(items, expected)
+    # A generator: each report is summarized and dropped, so 10,000 reports never sit in
+    # memory at once (and the garbage collector has little to walk).
+    summary = summarize(read_all(list(args.reports), sys.stdin), expected)
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=1) + "\n")
     else:

@@ -116,7 +116,9 @@ def read_file(path: str) -> Iterator[Loaded | Unreadable]:
         name[:-6] if name.endswith(".jsonl") else name)
     try:
         with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
+            # Size first: read(MAX_BYTES + 1) would allocate the whole cap for every file.
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(MAX_BYTES + 1) if size > MAX_BYTES else handle.read()
     except OSError as exc:
         yield Unreadable(stem, path, f"cannot read: {exc.strerror or exc}")
         return

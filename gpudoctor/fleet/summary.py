@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -99,7 +100,7 @@ def _unique(name: str, taken: set[str]) -> str:
     return f"{name}#{n}"
 
 
-def summarize(items: list[Loaded | Unreadable], expected: list[str] | None = None,
+def summarize(items: Iterable[Loaded | Unreadable], expected: list[str] | None = None,
               now: datetime | None = None) -> dict[str, Any]:
     """The `gpudoctor.fleet/1` summary of every report read."""
     hosts: list[dict[str, Any]] = []
