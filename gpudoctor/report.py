@@ -77,9 +77,11 @@ class Doctor:
         except Exception:  # the gpu.present check reports the reason as an error
             gpus = []
         try:
-            run_args = list(facts.docker_run_args)
-        except Exception:
-            run_args = []
+            engines = [e.to_report() for e in facts.engines]
+            per_engine = facts.run_args
+        except Exception:  # engines.present reports the reason as an error
+            engines, per_engine = [], {}
+        run_args = list(per_engine.get("docker", []))
         return {
             "schema": SCHEMA_ID,
             "gpudoctor_version": __version__,
@@ -87,6 +89,8 @@ class Doctor:
             "gpus": gpus,
             "checks": [o.to_report() for o in self.outcomes],
             "docker_run_args": run_args,
+            "engines": engines,
+            "run_args": per_engine,
             "summary": summarize(self.outcomes),
         }
 
