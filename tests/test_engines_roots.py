@@ -4,10 +4,10 @@ healthy one, through `gpudoctor --json --root` (schema-validated) as a person ru
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from tests.support import engine_roots as er
 from tests.support.cli import check_of, report_for, run_gpudoctor
@@ -19,7 +19,7 @@ def engine_names(report: dict) -> list[tuple[str, str | None, bool]]:
     return [(e["name"], e["version"], e["in_use"]) for e in report["engines"]]
 
 
-# ----- Podman ------------------------------------------------------------------------------------
+# ----- Podman ----------
 def test_podman_only_host_is_judged_for_podman_not_docker(tmp_path: Path) -> None:
     report = report_for(er.podman_nvidia(tmp_path / "root"), expect_rc=0)
     assert engine_names(report) == [("podman", "4.3.1", True)]
@@ -94,7 +94,7 @@ def test_rootful_podman_gets_numeric_groups_like_docker(tmp_path: Path) -> None:
     assert args[2].startswith("--group-add=") and args[2] != "--group-add=keep-groups"
 
 
-# ----- containerd ---------------------------------------------------------------------------------
+# ----- containerd ----------
 def test_kubelet_node_on_containerd_without_nvidia_runtime(tmp_path: Path) -> None:
     report = report_for(er.k8s_containerd17(tmp_path / "root"), expect_rc=1)
     assert engine_names(report) == [("containerd", "1.7.27", True)]
@@ -143,7 +143,7 @@ def test_containerd_2_merges_its_dropin_key_by_key(tmp_path: Path) -> None:
         "containerd.nvidia_runtime.not_declared"]
 
 
-# ----- CRI-O and kubelet ----------------------------------------------------------------------------
+# ----- CRI-O and kubelet ----------
 def test_crio_node_without_and_with_the_nvidia_dropin(tmp_path: Path) -> None:
     bad = report_for(er.k8s_crio(tmp_path / "bad"), expect_rc=1)
     assert engine_names(bad) == [("cri-o", "1.30.3", True)]
@@ -178,7 +178,7 @@ def test_kubelet_pointing_at_a_runtime_that_is_not_there(tmp_path: Path) -> None
     assert "cri-o, which is not installed" in check["summary"]
 
 
-# ----- fixes, shown on a root ----------------------------------------------------------------------
+# ----- fixes, shown on a root ----------
 def test_containerd_fix_plan_on_a_root_shows_the_dropin_and_the_kubernetes_warning(
         tmp_path: Path) -> None:
     root = er.k8s_containerd17(tmp_path / "root")
@@ -207,7 +207,7 @@ def test_crio_fix_plan_on_a_root(tmp_path: Path) -> None:
     assert "systemctl restart crio" in run.stdout
 
 
-# ----- snapshots replay the same verdict ------------------------------------------------------------
+# ----- snapshots replay the same verdict ----------
 @pytest.mark.parametrize("build", [er.podman_nvidia_no_spec, er.k8s_containerd17, er.k8s_crio],
                          ids=["podman", "containerd", "crio"])
 def test_snapshot_of_an_engine_root_diagnoses_the_same(tmp_path: Path, build) -> None:
