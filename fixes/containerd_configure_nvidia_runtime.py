@@ -149,6 +149,12 @@ class ConfigureContainerdNvidiaRuntime(Fix):
             plan.steps.append(fixer.write_step(
                 path, old_b, new.encode(), f"{'create' if old is None else 'rewrite'} {path} "
                 f"atomically ({what})" + (", after a timestamped backup" if old else "")))
+        if not any(step.kind == "write" for step in plan.steps):
+            plan.steps.clear()
+            plan.noop = True
+            plan.data["reason"] = (f"{dropin} and {main_path} already hold exactly this; the "
+                                   "runtime's binary comes with nvidia.install_toolkit")
+            return plan
         plan.notes.append("containerd reads its configuration only when it starts: "
                           "containerd.restart makes it take effect")
         return plan

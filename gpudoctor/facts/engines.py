@@ -106,7 +106,9 @@ def in_use_name(facts: Facts, engines: list[Engine]) -> str | None:
     if wanted in names:
         return str(wanted)
     docker = next((e for e in engines if e.name == "docker"), None)
-    if docker is not None and docker.answers:
+    d = facts.docker
+    chosen = d.endpoint_source != "the default socket"  # DOCKER_HOST or a docker context
+    if docker is not None and (docker.answers or chosen or d.process is not None):
         return "docker"
     if "podman" in names:
         return "podman"
