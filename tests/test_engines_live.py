@@ -217,7 +217,9 @@ def test_restart_refuses_a_hand_started_containerd_and_prevalidates(
     ctd.config.write_text(ctd.config.read_text().replace(
         "version = 2", f'version = 2\nimports = ["{conf_d}/*.toml"]'))
     problem = prevalidate(str(ctd.config))
-    assert (problem and "50-broken.toml" in problem) or "toml" in (problem or "").lower()
+    assert problem is not None
+    assert problem.startswith("containerd: failed to load TOML:")
+    assert "50-broken.toml: (2, 2)" in problem
     facts = facts_for(ctd)
     assert facts.containerd.broken_files[0].path.endswith("50-broken.toml")
     blocked = ConfigureContainerdNvidiaRuntime().plan(facts, {}).blocked
