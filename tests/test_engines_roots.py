@@ -227,3 +227,104 @@ def test_toml_of_the_roots_parses() -> None:
     for text in (er.CONTAINERD_17_DEFAULT, er.NVIDIA_DROPIN_V2, er.CONTAINERD_2_CONFIG,
                  er.NVIDIA_DROPIN_V3, er.CRIO_CONF, er.CRIO_NVIDIA_DROPIN):
         tomllib.loads(text)
+
+
+# ----- more of what each engine reads --------------------------------------------------------
+def _write(root: Path, path: str, text: str, mode: int = 0o644) -> Path:
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    target.chmod(mode)
+    return target
+
+
+def _edit(path: Path, text: str) -> None:
+    """Rewrite a config as it was before containerd started (keeps the file's time)."""
+    import os
+
+    st = path.stat()
+    path.write_text(text)
+    os.utime(path, (st.st_atime, st.st_mtime))
+
+
+def test_podman_reads_specs_from_cdi_spec_dirs_in_containers_conf(tmp_path: Path) -> None:
+    root = er.podman_nvidia(tmp_path / "root")
+    spec = (root / "etc/cdi/nvidia.yaml").read_text()
+    (root / "etc/cdi/nvidia.yaml").unlink()
+    _write(root, "/opt/cdi/nvidia.yaml", spec)
+    _write(root, "/etc/containers/containers.conf.d/50-cdi.conf",
+           '[engine]\ncdi_spec_dirs = ["/opt/cdi"]\n')
+    report = report_for(root, expect_rc=0)
+    podman = check_of(report, "podman.cdi")
+    assert podman["status"] == "pass", podman
+    assert any("CDI spec folders: /opt/cdi (cdi_spec_dirs in "
+               "/etc/containers/containers.conf.d/50-cdi.conf)" in e for e in podman["evidence"])
+    # the same spec in /etc/cdi is not read once cdi_spec_dirs names only /opt/cdi
+    (root / "opt/cdi/nvidia.yaml").rename(root / "etc/cdi/nvidia.yaml")
+    report = report_for(root, expect_rc=1)
+    assert check_of(report, "podman.cdi")["findings"] == ["podman.cdi.no_spec"]
+
+
+def test_rootless_podman_cannot_read_a_root_only_spec(tmp_path: Path) -> None:
+    root = er.podman_nvidia(tmp_path / "root", person_root=False)
+    report = report_for(root, expect_rc=0)
+    assert report["engines"][0]["mode"] == "rootless"
+    assert check_of(report, "podman.cdi")["status"] == "pass"
+    (root / "etc/cdi/nvidia.yaml").chmod(0o600)
+    report = report_for(root, expect_rc=1)
+    podman = check_of(report, "podman.cdi")
+    assert podman["findings"] == ["podman.cdi.spec_unreadable"]
+    assert podman["commands"] == ["sudo chmod 644 /etc/cdi/nvidia.yaml"]
+
+
+def test_systemd_cgroup_must_match_runc_and_the_kubelet(tmp_path: Path) -> None:
+    root = er.k8s_containerd17(tmp_path / "root", "main")
+    config = root / "etc/containerd/config.toml"
+    text = config.read_text()
+    nvidia_at = text.index("runtimes.nvidia.options]")
+    _edit(config, text[:nvidia_at] + text[nvidia_at:].replace("SystemdCgroup = true",
+                                                              "SystemdCgroup = false"))
+    report = report_for(root, expect_rc=1)
+    check = check_of(report, "containerd.nvidia_runtime")
+    assert check["findings"] == ["containerd.nvidia_runtime.systemd_cgroup_mismatch",
+                                 "containerd.nvidia_runtime.kubelet_cgroup_mismatch"]
+    assert "SystemdCgroup is True for runc but False for nvidia" in check["summary"]
+
+
+def test_a_disabled_cri_plugin_on_a_kubelet_node(tmp_path: Path) -> None:
+    root = er.k8s_containerd17(tmp_path / "root", "main")
+    config = root / "etc/containerd/config.toml"
+    _edit(config, config.read_text().replace("disabled_plugins = []",
+                                             'disabled_plugins = ["cri"]'))
+    check = check_of(report_for(root, expect_rc=1), "containerd.nvidia_runtime")
+    assert check["findings"] == ["containerd.nvidia_runtime.cri_disabled"]
+
+
+def test_config_changed_after_containerd_started_needs_a_restart(tmp_path: Path) -> None:
+    import os
+
+    root = er.k8s_containerd17(tmp_path / "root", "main")
+    config = root / "etc/containerd/config.toml"
+    later = er.STARTED + 3600
+    os.utime(config, (later, later))
+    check = check_of(report_for(root), "containerd.nvidia_runtime")
+    assert check["status"] == "warn"
+    assert check["findings"] == ["containerd.nvidia_runtime.restart_needed"]
+    assert check["fixes"] == ["containerd.restart"]
+
+
+def test_containerd_beside_docker_is_left_to_docker_checks(tmp_path: Path) -> None:
+    from tests.support import container_roots as cr
+
+    root = cr.nvidia_all_good(tmp_path / "root")
+    (root / "usr/bin").mkdir(parents=True, exist_ok=True)
+    _write(root, "/usr/bin/containerd", "#!/bin/sh\n", mode=0o755)
+    report = report_for(root, expect_rc=0)
+    assert [e["name"] for e in report["engines"]] == ["docker", "containerd"]
+    assert report["engines"][0]["in_use"] is True
+    assert report["engines"][1]["mode"] == "docker"
+    check = check_of(report, "containerd.nvidia_runtime")
+    assert check["status"] == "skip"
+    assert "containerd here runs Docker's containers" in check["summary"]
+    assert report["run_args"] == {"docker": ["--gpus=all"]}
+    assert report["docker_run_args"] == ["--gpus=all"]
