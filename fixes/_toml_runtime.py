@@ -147,10 +147,11 @@ def systemd_unit_of(host: Host, pid: int, unit: str) -> bool:
 
 def restart_and_verify(plan: Plan, options: dict[str, Any], log: Callable[[str], None], *,
                        unit: str, healthy: Callable[[], str | None], paths: list[str],
-                       limit: float = 60.0) -> None:
-    """`systemctl restart UNIT`, wait until `healthy()` returns None (else its problem); on
-    failure put back the files this run wrote and restart again, then raise FixFailed."""
-    argv = ["systemctl", "restart", unit]
+                       limit: float = 60.0, argv: list[str] | None = None) -> None:
+    """`systemctl restart UNIT` (or `argv`), wait until `healthy()` returns None (else its
+    problem); on failure put back the files this run wrote and restart again, then raise
+    FixFailed."""
+    argv = argv or ["systemctl", "restart", unit]
     fixer.run_command(argv, log, timeout=limit)
     problem = _wait(healthy, limit)
     if problem is None:

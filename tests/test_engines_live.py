@@ -5,9 +5,12 @@ drop-in, and what a runtime-only drop-in does to runc."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -224,3 +227,60 @@ def test_restart_refuses_a_hand_started_containerd_and_prevalidates(
     assert facts.containerd.broken_files[0].path.endswith("50-broken.toml")
     blocked = ConfigureContainerdNvidiaRuntime().plan(facts, {}).blocked
     assert "50-broken.toml is not valid TOML" in blocked and "never rewrites" in blocked
+
+
+def test_restart_puts_the_files_back_when_containerd_does_not_come_back(tmp_path: Path) -> None:
+    """The verify-and-rollback of containerd.restart, on a real containerd: a written config
+    that `config dump` accepts but the daemon cannot start with (its state folder cannot be
+    made) is put back, containerd is restarted again and runs its previous configuration."""
+    from gpudoctor import fixer
+    from gpudoctor.fixes._toml_runtime import restart_and_verify, write_planned
+    from gpudoctor.plugin import FixFailed, Plan
+
+    daemon = PrivateContainerd(tmp_path / "ctd", CONFIG)
+    pidfile = tmp_path / "containerd.pid"
+    restart = tmp_path / "restart-containerd"
+    # what `systemctl restart containerd` does to the service, for this hand-started daemon
+    restart.write_text(
+        "#!/bin/sh\n"
+        f"if [ -s {pidfile} ]; then\n"
+        f'  pid=$(cat {pidfile}); kill "$pid"\n'
+        '  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done\n'
+        "fi\n"
+        f"setsid containerd --config {daemon.config} >>{tmp_path}/containerd.log 2>&1 "
+        "</dev/null &\n"
+        f"echo $! > {pidfile}\n")
+    restart.chmod(0o755)
+    subprocess.run([str(restart)], check=True, timeout=30)  # not our child: no zombie to wait
+    deadline = time.monotonic() + 30
+    while not daemon.answers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        old = daemon.config.read_bytes()
+        bad = old.replace(f'state = "{daemon.base}/state"'.encode(),
+                          b'state = "/proc/version/state"')
+        assert bad != old
+        plan = Plan("containerd.configure_nvidia_runtime", "test",
+                    data={"old_sha": {str(daemon.config): fixer.sha256(old)}})
+        plan.steps.append(fixer.write_step(str(daemon.config), old, bad, "rewrite"))
+        options: dict = {}
+        log: list[str] = []
+        write_planned(plan, "containerd.configure_nvidia_runtime", options, log.append)
+        assert prevalidate(str(daemon.config)) is None  # containerd parses it...
+
+        def healthy() -> str | None:
+            return None if daemon.answers() else "it does not answer on its socket"
+
+        with pytest.raises(FixFailed) as failed:
+            restart_and_verify(plan, options, log.append, unit="containerd", healthy=healthy,
+                               paths=[str(daemon.config)], limit=8.0, argv=[str(restart)])
+        message = str(failed.value)
+        assert "containerd rejected the new configuration: it does not answer" in message
+        assert "it runs its previous configuration" in message
+        assert daemon.config.read_bytes() == old
+        assert daemon.answers()
+        assert any("restored" in line for line in log)
+    finally:
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pidfile.read_text()), 15)
