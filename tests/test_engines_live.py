@@ -284,3 +284,27 @@ def test_restart_puts_the_files_back_when_containerd_does_not_come_back(tmp_path
         if pidfile.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pidfile.read_text()), 15)
+
+
+def test_verify_defaults_to_the_engine_in_use(pod, tmp_path: Path) -> None:
+    """No Docker daemon answers here (and none was named): Podman is the engine in use."""
+    env, image, _ = pod
+    node = make_node(tmp_path / "dev/renderD129", gid=4243)
+    run = run_gpudoctor("verify", "--json", "--image", image, "--", f"--device={node}",
+                        env={"CONTAINERS_CONF": env["CONTAINERS_CONF"],
+                             "CONTAINERS_STORAGE_CONF": env["CONTAINERS_STORAGE_CONF"],
+                             "DOCKER_HOST": ""})
+    doc = verify_doc(run)
+    assert doc["engine"] == "podman"
+    # without --group-add the non-root container user really cannot open the node
+    assert (doc["verdict"], doc["cause"]["id"]) == ("fail", "group-not-held"), doc["summary"]
+    assert "does not hold GID 4243" in doc["summary"]
+
+
+def test_verify_engine_podman_without_podman_says_so(tmp_path: Path) -> None:
+    run = run_gpudoctor("verify", "--engine", "podman", "--json", "--", "--gpus=all",
+                        env={"PATH": str(tmp_path)})
+    doc = verify_doc(run)
+    assert run.returncode == 1
+    assert doc["cause"]["id"] == "podman-missing"
+    assert doc["summary"] == "the podman command is not installed"
