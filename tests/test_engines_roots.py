@@ -328,3 +328,23 @@ def test_containerd_beside_docker_is_left_to_docker_checks(tmp_path: Path) -> No
     assert "containerd here runs Docker's containers" in check["summary"]
     assert report["run_args"] == {"docker": ["--gpus=all"]}
     assert report["docker_run_args"] == ["--gpus=all"]
+
+
+def test_podman_before_4_1_has_no_cdi(tmp_path: Path) -> None:
+    report = report_for(er.podman_nvidia(tmp_path / "root", version="3.4.4"), expect_rc=1)
+    podman = check_of(report, "podman.cdi")
+    assert podman["findings"] == ["podman.cdi.too_old"]
+    assert "stat nvidia.com/gpu=all: no such file or directory" in podman["details"]
+
+
+def test_containerd_2_fix_plan_writes_only_the_runtime(tmp_path: Path) -> None:
+    root = er.k8s_containerd2(tmp_path / "root", dropin=False)
+    run = run_gpudoctor("fix", "containerd.configure_nvidia_runtime", "--root", root,
+                        "--dry-run")
+    added = [line.strip()[1:] for line in run.stdout.splitlines()
+             if line.strip().startswith("+") and not line.strip().startswith("+++")]
+    assert "version = 3" in added
+    assert '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.nvidia]' in added
+    assert not any("runtimes.runc" in line for line in added)  # version 3 merges key by key
+    # config.toml already imports conf.d/*.toml: only the drop-in is written
+    assert "+++ /etc/containerd/config.toml" not in run.stdout
