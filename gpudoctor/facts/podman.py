@@ -121,7 +121,8 @@ def inspect_podman(host: Host, user: UserInfo | None) -> PodmanState:
         except tomllib.TOMLDecodeError as exc:
             state.conf_errors.append(f"{path}: {exc}")
             continue
-        engine = data.get("engine") if isinstance(data.get("engine"), dict) else {}
+        section = data.get("engine")
+        engine: dict = section if isinstance(section, dict) else {}
         dirs = engine.get("cdi_spec_dirs")
         if isinstance(dirs, list) and all(isinstance(d, str) for d in dirs):
             state.spec_dirs, state.spec_dirs_source = list(dirs), f"cdi_spec_dirs in {path}"
