@@ -111,6 +111,11 @@ def render(report: dict[str, Any], verbose: bool = False, stream: TextIO | None 
         out.append(p.bold("docker run arguments for the selected GPUs"))
         out.append("  " + " ".join(report["docker_run_args"]))
         out.append("")
+    for engine, args in (report.get("run_args") or {}).items():
+        if engine != "docker" and args:
+            out.append(p.bold(f"{engine} run arguments for the selected GPUs"))
+            out.append("  " + " ".join(args))
+            out.append("")
     counts = report["summary"]
     problems = counts["fail"] + counts["error"]
     if problems == 0 and counts["warn"] == 0:

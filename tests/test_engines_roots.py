@@ -348,3 +348,12 @@ def test_containerd_2_fix_plan_writes_only_the_runtime(tmp_path: Path) -> None:
     assert not any("runtimes.runc" in line for line in added)  # version 3 merges key by key
     # config.toml already imports conf.d/*.toml: only the drop-in is written
     assert "+++ /etc/containerd/config.toml" not in run.stdout
+
+
+def test_text_report_prints_the_podman_run_arguments(tmp_path: Path) -> None:
+    run = run_gpudoctor("check", "--root", er.podman_nvidia(tmp_path / "root"))
+    assert run.returncode == 0
+    lines = run.stdout.splitlines()
+    at = lines.index("podman run arguments for the selected GPUs")
+    assert lines[at + 1] == "  --device=nvidia.com/gpu=all"
+    assert "docker run arguments for the selected GPUs" not in lines
