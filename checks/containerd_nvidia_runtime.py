@@ -89,6 +89,19 @@ class ContainerdNvidiaRuntime(Check):
                 remedy=f"Put the complete CRI section into {source} (gpudoctor's fix writes it "
                 "that way), or declare the nvidia runtime in the main file.",
                 fixes=(CONFIGURE, RESTART), id="containerd.nvidia_runtime.dropin_drops_runtimes")
+        if "nvidia" not in c.runtimes and c.ignored_dropins:
+            wrong = c.ignored_dropins[0]
+            found.add(
+                Status.FAIL, f"the nvidia runtime is declared in {wrong}, which containerd "
+                "does not import",
+                f"{wrong} declares the nvidia runtime, but {c.config_path}'s `imports` do not "
+                "name it, so containerd never reads it (toolkit 1.18.0 wrote its drop-in to "
+                "/etc/containerd/config.d instead of conf.d).",
+                remedy=f"`{cmd}` then `sudo systemctl restart containerd` (gpudoctor's fix "
+                "writes conf.d/99-nvidia.toml and imports it).", fixes=(CONFIGURE, RESTART),
+                id="containerd.nvidia_runtime.dropin_not_imported",
+                commands=(cmd, "sudo systemctl restart containerd"))
+            return found.result("", "")
         if "nvidia" not in c.runtimes:
             found.add(
                 Status.FAIL, "containerd declares no nvidia runtime",

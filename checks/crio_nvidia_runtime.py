@@ -39,7 +39,26 @@ class CrioNvidiaRuntime(Check):
                       id="crio.nvidia_runtime.bad_toml")
         if found.items:
             return found.result("", "")
+        for path in c.leftovers:
+            found.add(Status.WARN, f"CRI-O also reads the leftover {path}",
+                      f"CRI-O reads every file under {c.drop_in_dir}, whatever its name, in "
+                      f"lexical order: {path} is applied after the file it was copied from and "
+                      "can undo it.", remedy=f"Move it out of the folder: `sudo mv {path} "
+                      "/root/`", id="crio.nvidia_runtime.leftover_file",
+                      commands=(f"sudo mv {path} /root/",))
         cmd = f"sudo nvidia-ctk runtime configure --runtime=crio --config={DROP_IN}"
+        if "nvidia" not in c.runtimes and c.ignored_dropins:
+            wrong = c.ignored_dropins[0]
+            move = f"sudo mv {wrong} {c.drop_in_dir}/"
+            found.add(Status.FAIL, f"the nvidia runtime is declared in {wrong}, which CRI-O "
+                      "never reads",
+                      f"{wrong} declares the nvidia runtime, but CRI-O reads only {c.config_path} "
+                      f"and {c.drop_in_dir}. NVIDIA Container Toolkit 1.18 to 1.19.0 wrote its "
+                      "drop-in to /etc/crio/conf.d by mistake (fixed in later releases).",
+                      remedy=f"`{move}` then `sudo systemctl restart crio`.",
+                      fixes=(CONFIGURE, RESTART), id="crio.nvidia_runtime.dropin_ignored",
+                      commands=(move, "sudo systemctl restart crio"))
+            return found.result("", "")
         if "nvidia" not in c.runtimes:
             found.add(Status.FAIL, "CRI-O declares no nvidia runtime",
                       f"Neither {c.config_path} nor a drop-in in {c.drop_in_dir} declares "

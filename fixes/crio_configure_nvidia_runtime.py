@@ -1,7 +1,8 @@
 """crio.configure_nvidia_runtime: declare the nvidia runtime in a CRI-O drop-in
 (/etc/crio/crio.conf.d/99-nvidia.toml), the entry taken from `nvidia-ctk runtime configure
---runtime=crio --dry-run`, written by gpudoctor atomically after a backup. CRI-O merges
-drop-ins key by key, so the drop-in holds only the runtime."""
+--runtime=crio --dry-run`, written by gpudoctor atomically. CRI-O merges drop-ins key by key,
+so the drop-in holds only the runtime. CRI-O reads every file in that folder, backups too, so
+the backup of a previous drop-in is kept one folder up (/etc/crio), never beside it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 
 from gpudoctor import fixer
 from gpudoctor.facts import Facts
-from gpudoctor.fixes._toml_runtime import NVIDIA_BINARY, ctk_entry, to_tomlkit, write_planned
+from gpudoctor.fixes._toml_runtime import NVIDIA_BINARY, ctk_entry, to_tomlkit
+from gpudoctor.host import safefile
 from gpudoctor.plugin import Fix, Plan
 
 HEADER = ("# Written by gpudoctor (crio.configure_nvidia_runtime): the nvidia runtime of the "
@@ -61,10 +63,28 @@ class ConfigureCrioNvidiaRuntime(Fix):
             plan.steps.append(step)
         plan.steps.append(fixer.write_step(dropin, old_b, new.encode(),
                                            f"{'create' if old is None else 'rewrite'} {dropin} "
-                                           "atomically"))
+                                           "atomically" + ("" if old is None else
+                                                           ", the old one kept in /etc/crio")))
         plan.notes.append("CRI-O reads its configuration only when it starts: crio.restart "
                           "makes it take effect")
         return plan
 
     def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
-        write_planned(plan, self.id, options, log)
+        import os
+
+        dropin = plan.data["dropin"]
+        step = next(s for s in plan.steps if s.kind == "write")
+        assert step.new_content is not None
+        current = safefile.read_current(dropin)
+        if fixer.sha256(current) != plan.data["old_sha"][dropin]:
+            raise fixer.PlanOutdated(f"{dropin} changed since the plan was made")
+        backup = None
+        if current is not None:
+            outside = os.path.dirname(os.path.dirname(os.path.realpath(dropin)))
+            backup = safefile.backup_name(os.path.join(outside, os.path.basename(dropin)))
+            safefile.atomic_write(backup, current, backup=False, new_file_mode=0o600)
+            log(f"  kept the previous {dropin} as {backup} (outside the folder CRI-O reads)")
+        written = safefile.atomic_write(dropin, step.new_content, backup=False)
+        fixer.record_write(options, self.id, safefile.WriteResult(
+            path=written.path, backup=backup, created=written.created), step.new_content)
+        log(f"  wrote {dropin}")

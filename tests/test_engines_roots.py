@@ -357,3 +357,26 @@ def test_text_report_prints_the_podman_run_arguments(tmp_path: Path) -> None:
     at = lines.index("podman run arguments for the selected GPUs")
     assert lines[at + 1] == "  --device=nvidia.com/gpu=all"
     assert "docker run arguments for the selected GPUs" not in lines
+
+
+def test_toolkit_dropins_in_folders_the_engine_never_reads(tmp_path: Path) -> None:
+    """Toolkit 1.18.0 wrote containerd's drop-in to config.d (not imported) and 1.18 - 1.19.0
+    CRI-O's to /etc/crio/conf.d (never read): declared, yet absent."""
+    root = er.k8s_containerd17(tmp_path / "ctd")
+    _write(root, "/etc/containerd/config.d/99-nvidia.toml", er.NVIDIA_DROPIN_V2)
+    check = check_of(report_for(root, expect_rc=1), "containerd.nvidia_runtime")
+    assert check["findings"] == ["containerd.nvidia_runtime.dropin_not_imported"]
+    assert "/etc/containerd/config.d/99-nvidia.toml" in check["summary"]
+    root = er.k8s_crio(tmp_path / "crio")
+    _write(root, "/etc/crio/conf.d/99-nvidia.toml", er.CRIO_NVIDIA_DROPIN)
+    check = check_of(report_for(root, expect_rc=1), "crio.nvidia_runtime")
+    assert check["findings"] == ["crio.nvidia_runtime.dropin_ignored"]
+    assert check["commands"][0] == "sudo mv /etc/crio/conf.d/99-nvidia.toml /etc/crio/crio.conf.d/"
+
+
+def test_crio_reads_every_file_in_its_dropin_folder(tmp_path: Path) -> None:
+    root = er.k8s_crio(tmp_path / "root", dropin=True)
+    _write(root, "/etc/crio/crio.conf.d/99-nvidia.toml.bak", "[crio.runtime]\n")
+    check = check_of(report_for(root), "crio.nvidia_runtime")
+    assert "crio.nvidia_runtime.leftover_file" in check["findings"]
+    assert any("/etc/crio/crio.conf.d/99-nvidia.toml.bak: read" in e for e in check["evidence"])

@@ -119,8 +119,9 @@ class ContainerdState:
     effective: dict[str, Any] = field(default_factory=dict)
     #: the file each plugin section of `effective` comes from
     plugin_source: dict[str, str] = field(default_factory=dict)
-    #: the snapshot of containerd's own kind (dockerd's private one is left out)
-    under_docker_only: bool = False
+    #: drop-ins beside config.toml that declare an nvidia runtime but are not imported (toolkit
+    #: 1.18.0 wrote /etc/containerd/config.d/99-nvidia.toml, NVIDIA/nvidia-container-toolkit#1404)
+    ignored_dropins: list[str] = field(default_factory=list)
 
     @property
     def installed(self) -> bool:
@@ -271,6 +272,18 @@ def inspect_containerd(host: Host) -> ContainerdState:
             state.config_path, state.config_source = flag, f"--config of pid {state.process.pid}"
     (state.main, state.imports, state.unmatched, state.config_version, state.effective,
      state.plugin_source) = load_config(host, state.config_path, state.major)
+    loaded = {f.path for f in state.imports}
+    base = posixpath.dirname(state.config_path)
+    for folder in (f"{base}/conf.d", f"{base}/config.d"):
+        for name in sorted(host.listdir(folder)):
+            path = f"{folder}/{name}"
+            if path in loaded or not name.endswith(".toml"):
+                continue
+            data = read_toml(host, path).data
+            for plugin in CRI_PLUGIN.values():
+                if get_path(data, "plugins", plugin, "containerd", "runtimes", "nvidia"):
+                    state.ignored_dropins.append(path)
+                    break
     return state
 
 

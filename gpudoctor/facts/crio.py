@@ -1,8 +1,10 @@
 """CRI-O: /etc/crio/crio.conf and its drop-ins, and the nvidia runtime there.
 
-CRI-O reads crio.conf, then every file of /etc/crio/crio.conf.d in lexical order, each one
-overriding single keys of the ones before (unlike containerd 1.x, a drop-in never drops a
-whole table). `nvidia-ctk runtime configure --runtime=crio` declares
+CRI-O reads crio.conf, then every file under /etc/crio/crio.conf.d (it walks the folder: any
+name, backups and editor leftovers included) in lexical order, each one overriding single keys
+of the ones before (unlike containerd 1.x, a drop-in never drops a whole table). Toolkit
+1.18 to 1.19.0 wrote its drop-in to /etc/crio/conf.d, which CRI-O never reads
+(NVIDIA/nvidia-container-toolkit#1829). `nvidia-ctk runtime configure --runtime=crio` declares
 `[crio.runtime.runtimes.nvidia]` with `runtime_path` and `runtime_type = "oci"`.
 """
 
@@ -28,6 +30,10 @@ DROP_IN = f"{DROP_IN_DIR}/99-nvidia.toml"
 DEFAULT_SOCKET = "/var/run/crio/crio.sock"
 PACKAGES = ("cri-o", "crio")
 CMD_VERSION = "crio-version"
+#: where toolkit 1.18 - 1.19.0 put its drop-in by mistake
+WRONG_DROP_IN_DIR = "/etc/crio/conf.d"
+LEFTOVER_SUFFIXES = (".bak", "~", ".rpmsave", ".rpmnew", ".dpkg-old", ".dpkg-dist", ".orig",
+                     ".swp", ".save", ".old")
 
 
 @dataclass
@@ -43,6 +49,10 @@ class CrioState:
     effective: dict[str, Any] = field(default_factory=dict)
     #: runtime name -> the file that declares it last
     runtime_source: dict[str, str] = field(default_factory=dict)
+    #: files CRI-O never reads that declare an nvidia runtime (the toolkit's wrong folder)
+    ignored_dropins: list[str] = field(default_factory=list)
+    #: backups and editor leftovers in the drop-in folder, which CRI-O reads all the same
+    leftovers: list[str] = field(default_factory=list)
 
     @property
     def installed(self) -> bool:
@@ -95,9 +105,13 @@ def inspect_crio(host: Host) -> CrioState:
         state.config_path = flag_value(state.process.cmdline, "--config", "-c") or DEFAULT_CONFIG
         state.drop_in_dir = (flag_value(state.process.cmdline, "--config-dir", "-d")
                              or DROP_IN_DIR)
-    paths = [state.config_path] + [f"{state.drop_in_dir}/{n}"
-                                   for n in sorted(host.listdir(state.drop_in_dir))
-                                   if n.endswith((".conf", ".toml"))]
+    paths = [state.config_path, *walk(host, state.drop_in_dir)]
+    state.leftovers = [p for p in paths[1:] if p.endswith(LEFTOVER_SUFFIXES)]
+    if state.drop_in_dir != WRONG_DROP_IN_DIR:
+        for path in walk(host, WRONG_DROP_IN_DIR):
+            wrong = read_toml(host, path)
+            if get_path(wrong.data, "crio", "runtime", "runtimes", "nvidia") is not None:
+                state.ignored_dropins.append(path)
     for path in paths:
         file = read_toml(host, path)
         state.files.append(file)
@@ -107,3 +121,16 @@ def inspect_crio(host: Host) -> CrioState:
             for name in get_path(file.data, "crio", "runtime", "runtimes") or {}:
                 state.runtime_source[name] = path
     return state
+
+
+def walk(host: Host, folder: str, depth: int = 0) -> list[str]:
+    """Every file under `folder`, in the lexical order of Go's filepath.Walk."""
+    out: list[str] = []
+    for name in sorted(host.listdir(folder)):
+        path = f"{folder}/{name}"
+        if host.is_dir(path):
+            if depth < 4:
+                out += walk(host, path, depth + 1)
+        else:
+            out.append(path)
+    return out
