@@ -59,7 +59,7 @@ def _podman(facts: Facts) -> Engine | None:
     p = facts.podman
     if not p.installed:
         return None
-    return Engine("podman", p.version, p.mode, p.version is not None,
+    return Engine("podman", p.version, p.mode, p.answered,
                   p.conf_files[-1] if p.conf_files else None,
                   evidence=[p.version_evidence])
 

@@ -49,6 +49,8 @@ class PodmanState:
     package: str | None = None
     version: str | None = None
     version_evidence: str = ""
+    #: `podman --version` ran and answered (None: not recorded in a host root)
+    answered: bool | None = None
     mode: str = "rootful"  # or rootless: the person runs podman as themselves
     user: str | None = None
     conf_files: list[str] = field(default_factory=list)
@@ -105,6 +107,8 @@ def inspect_podman(host: Host, user: UserInfo | None) -> PodmanState:
         return state
     state.version, state.version_evidence = command_version(
         host, CMD_VERSION, [state.binary or "podman", "--version"])
+    state.answered = (state.version is not None if "not recorded" not in
+                      state.version_evidence else None)
     if state.version is None and pkg is not None:
         state.version = upstream_version(pkg.version)
         state.version_evidence += f"; package podman {pkg.version}"
