@@ -40,6 +40,7 @@ from gpudoctor.verify.dockercli import (
     VerifyInterrupted,
     daemon_message,
 )
+from gpudoctor.verify.engine import choose_engine, podman_probe
 from gpudoctor.verify.expect import Expectations, build_expectations
 from gpudoctor.verify.judge import judge
 from gpudoctor.verify.probe import PROBE, ProbeOutput, parse_probe
@@ -61,14 +62,6 @@ class VerifyRequest:
     budget: float | None = None
     #: "docker" or "podman"; None: the engine in use on this host (facts.engines).
     engine: str | None = None
-
-
-def choose_engine(facts: Facts, wanted: str | None) -> str:
-    """The engine verify drives: the one asked for, else the one the person's commands reach."""
-    if wanted:
-        return wanted
-    used = [e.name for e in facts.engines if e.in_use and e.name in ("docker", "podman")]
-    return used[0] if used else "docker"
 
 
 def cli_environment(facts: Facts) -> dict[str, str]:
@@ -348,7 +341,8 @@ class _Session:
             if root_pass is not None and root_pass.nvidia_caps is not None:
                 env += ["-e", f"NVIDIA_DRIVER_CAPABILITIES={root_pass.nvidia_caps}"]
             if self.engine == "podman" and user != "root":
-                probe = self._podman_probe(run_args, user, want, paths)
+                probe = podman_probe(self.cli, run_args, self.result.image or "", self.run_id,
+                                     user, want, paths)
             else:
                 probe = self.cli.docker_run("exec", "-u", "0:0" if user == "root" else user,
                                             *env, self.name, "/bin/sh", "-c", PROBE,
@@ -364,22 +358,6 @@ class _Session:
                 continue
             passes.append(output)
         judge(result, expect, run_args, passes)
-
-    def _podman_probe(self, run_args: RunArgs, user: str, want: str,
-                      paths: list[str]) -> CommandResult:
-        """The non-root pass under Podman: a second short container started as that user.
-
-        `podman exec -u USER` does not give the exec'd process the container's --group-add
-        groups (Podman 4.3), while `podman run --user USER --group-add ...` does, and that is
-        what the person's non-root container gets.
-        """
-        assert self.cli is not None and self.result.image is not None
-        argv = ["run", "--rm", "--label", f"{LABEL}={self.run_id}"]
-        if not run_args.network:
-            argv.append("--network=none")
-        argv += ["--entrypoint=/bin/sh", *run_args.tokens, "--user", user, self.result.image,
-                 "-c", PROBE, "gpudoctor-probe", want, *paths]
-        return self.cli.docker_run(*argv, timeout=T_EXEC + T_START)
 
     def _docker_start(self, run_args: RunArgs) -> bool:
         assert self.cli is not None and self.result.image is not None
