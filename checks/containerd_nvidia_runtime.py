@@ -75,17 +75,21 @@ class ContainerdNvidiaRuntime(Check):
                       remedy=f"Remove \"cri\" from disabled_plugins in {c.config_path}, then "
                       "`sudo systemctl restart containerd`.", id="containerd.nvidia_runtime."
                       "cri_disabled", commands=("sudo systemctl restart containerd",))
-        lost = c.dropin_shadow()
-        if lost:
+        lost, settings = c.dropin_shadow(), c.dropin_lost_settings()
+        if lost or settings:
             source = c.plugin_source.get(c.cri_plugin)
+            what = (f"{', '.join(lost)} {'is' if len(lost) == 1 else 'are'} lost" if lost else
+                    f"{len(settings)} setting(s) of {c.config_path} are lost")
+            also = (f" Its other settings are gone too: {', '.join(settings[:6])}"
+                    + (" ..." if len(settings) > 6 else "") + "." if settings else "")
             found.add(
-                Status.FAIL, f"{source} replaces containerd's whole CRI section: "
-                f"{', '.join(lost)} {'is' if len(lost) == 1 else 'are'} lost",
+                Status.FAIL, f"{source} replaces containerd's whole CRI section: {what}",
                 f"containerd {c.version or '1.x'} (config version {c.config_version}) takes "
                 f"each plugin section of an imported file whole: `{c.cri_plugin}` now comes "
-                f"from {source} alone, so the runtimes {c.config_path} declares "
-                f"({', '.join(lost)}) and their SystemdCgroup are gone; pods that use them "
-                "fail. `containerd config dump` shows it.",
+                f"from {source} alone"
+                + (f", so the runtimes {c.config_path} declares ({', '.join(lost)}) and their "
+                   "SystemdCgroup are gone and pods that use them fail" if lost else "")
+                + f". `containerd config dump` shows it.{also}",
                 remedy=f"Put the complete CRI section into {source} (gpudoctor's fix writes it "
                 "that way), or declare the nvidia runtime in the main file.",
                 fixes=(CONFIGURE, RESTART), id="containerd.nvidia_runtime.dropin_drops_runtimes")

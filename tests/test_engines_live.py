@@ -197,9 +197,12 @@ def test_a_runtime_only_dropin_really_drops_runc_and_gpudoctor_says_so(
         "version = 2", f'version = 2\nimports = ["{conf_d}/*.toml"]'))
     runtimes = runtimes_of(ctd.dump())
     assert "runc" not in runtimes and "nvidia" in runtimes  # containerd's own merge
+    cni = tomllib.loads(ctd.dump())["plugins"][CRI]["cni"]
+    assert cni["conf_dir"] != f"{ctd.base}/cni"  # the main file's CNI folder is gone as well
     c = facts_for(ctd).containerd
     assert set(c.runtimes) == set(runtimes)
     assert c.dropin_shadow() == ["runc"]
+    assert c.dropin_lost_settings() == ["cni.bin_dir", "cni.conf_dir"]
     # gpudoctor's fix rewrites its drop-in with the whole section: runc comes back
     facts = facts_for(ctd)
     fix = ConfigureContainerdNvidiaRuntime()

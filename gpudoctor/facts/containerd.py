@@ -188,6 +188,31 @@ class ContainerdState:
             return []
         return sorted(name for name in mine if name not in self.runtimes)
 
+    def dropin_lost_settings(self) -> list[str]:
+        """Other settings of the main file's CRI section that an imported file's section
+        replaced (containerd 1.x), as dotted keys, runtimes left out."""
+        if self.config_version >= 3 or self.main is None or not self.main.ok:
+            return []
+        if self.plugin_source.get(self.cri_plugin) in (None, self.config_path):
+            return []
+        mine = get_path(self.main.data, "plugins", self.cri_plugin)
+        if not isinstance(mine, dict):
+            return []
+        have = set(_dotted(self.cri or {}))
+        return [key for key in _dotted(mine)
+                if key not in have and not key.startswith("containerd.runtimes.")]
+
+
+def _dotted(data: dict[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out += _dotted(value, name + ".")
+        else:
+            out.append(name)
+    return out
+
 
 def config_version(data: dict[str, Any] | None, major: int | None) -> int:
     value = (data or {}).get("version")
