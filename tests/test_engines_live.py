@@ -290,14 +290,27 @@ def test_restart_puts_the_files_back_when_containerd_does_not_come_back(tmp_path
 
 
 def test_verify_defaults_to_the_engine_in_use(pod, tmp_path: Path) -> None:
-    """No Docker daemon answers here (and none was named): Podman is the engine in use."""
+    """No Docker daemon answers, none was named and no dockerd runs (the host sees none of
+    the other tests' daemons): Podman is the engine in use, and verify drives it."""
+    from gpudoctor.verify import VerifyRequest, run_verification
+
     env, image, _ = pod
     node = make_node(tmp_path / "dev/renderD129", gid=4243)
-    run = run_gpudoctor("verify", "--json", "--image", image, "--", f"--device={node}",
-                        env={"CONTAINERS_CONF": env["CONTAINERS_CONF"],
-                             "CONTAINERS_STORAGE_CONF": env["CONTAINERS_STORAGE_CONF"],
-                             "DOCKER_HOST": ""})
-    doc = verify_doc(run)
+    host_env = {k: env[k] for k in ("PATH", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF")}
+    host_env["DOCKER_CONFIG"] = str(tmp_path / "no-docker-config")
+    facts = Facts(OnlyProcesses(set(), env=host_env), Options())
+    assert [e.name for e in facts.engines if e.in_use] == ["podman"]
+    saved = {k: os.environ.get(k) for k in ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF")}
+    os.environ.update({k: env[k] for k in saved})  # the podman CLI verify starts reads these
+    try:
+        result = run_verification(facts, VerifyRequest(args=[f"--device={node}"], image=image))
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    doc = result.to_json()
     assert doc["engine"] == "podman"
     # without --group-add the non-root container user really cannot open the node
     assert (doc["verdict"], doc["cause"]["id"]) == ("fail", "group-not-held"), doc["summary"]
