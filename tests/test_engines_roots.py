@@ -380,3 +380,21 @@ def test_crio_reads_every_file_in_its_dropin_folder(tmp_path: Path) -> None:
     check = check_of(report_for(root), "crio.nvidia_runtime")
     assert "crio.nvidia_runtime.leftover_file" in check["findings"]
     assert any("/etc/crio/crio.conf.d/99-nvidia.toml.bak: read" in e for e in check["evidence"])
+
+
+def test_unresolvable_cdi_under_podman_points_at_podman_cdi(tmp_path: Path) -> None:
+    from gpudoctor.facts import Facts, Options
+    from gpudoctor.host import open_host
+    from gpudoctor.verify.causes import explain_error
+
+    text = "Error: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=all"
+    podman = Facts(open_host(str(er.podman_nvidia(tmp_path / "podman", version="4.9.3",
+                                                  cdi_version="0.7.0"))), Options())
+    cause = explain_error(text, podman)
+    assert cause is not None and cause.id == "cdi-unresolvable"
+    assert cause.checks[0] == "podman.cdi"
+    assert "Podman 4.9.3 looked in /etc/cdi, /var/run/cdi" in cause.details
+    from tests.support import container_roots as cr
+
+    docker = Facts(open_host(str(cr.nvidia_all_good(tmp_path / "docker"))), Options())
+    assert explain_error(text, docker).checks[0] == "docker.cdi"  # type: ignore[union-attr]
