@@ -34,6 +34,7 @@ def test_podman_only_host_is_judged_for_podman_not_docker(tmp_path: Path) -> Non
     assert "--device=nvidia.com/gpu=all" in podman["summary"]
     assert report["run_args"] == {"podman": ["--device=nvidia.com/gpu=all"]}
     assert report["docker_run_args"] == []
+    assert report["ready"] is True and report["blocking"] == []  # ready for the engine in use
     assert check_of(report, "engines.present")["summary"] == "podman 4.3.1 (in use)"
 
 
@@ -355,8 +356,9 @@ def test_text_report_prints_the_podman_run_arguments(tmp_path: Path) -> None:
     assert run.returncode == 0
     lines = run.stdout.splitlines()
     at = lines.index("podman run arguments for the selected GPUs")
-    assert lines[at + 1] == "  --device=nvidia.com/gpu=all"
+    assert lines[at + 1] == "  podman run --device=nvidia.com/gpu=all IMAGE"
     assert "docker run arguments for the selected GPUs" not in lines
+    assert lines[-1] == "[✓] Ready: podman run --device=nvidia.com/gpu=all IMAGE"
 
 
 def test_toolkit_dropins_in_folders_the_engine_never_reads(tmp_path: Path) -> None:
