@@ -14,6 +14,7 @@ from typing import Any
 
 from gpudoctor import __version__
 from gpudoctor.facts import Facts, Options
+from gpudoctor.facts.versions import seen_versions
 from gpudoctor.host.base import Host
 from gpudoctor.plugin import Status
 from gpudoctor.registry import Registry
@@ -127,6 +128,7 @@ class Doctor:
             "engines": engines,
             "run_args": per_engine,
             "summary": summarize(self.outcomes),
+            "versions": seen_versions(facts, self.outcomes),
         }
 
     def exit_code(self) -> int:
