@@ -954,6 +954,7 @@ def write_archive(output: str, members: list[Member], host_json: dict[str, Any],
             info = tarfile.TarInfo(HOST_JSON)
             info.size, info.mode, info.mtime = len(body), 0o644, mtime
             tar.addfile(info, io.BytesIO(body))
+        _replaceable(output)
         os.replace(tmp, output)
     except OSError as exc:
         _remove(tmp)
@@ -962,6 +963,16 @@ def write_archive(output: str, members: list[Member], host_json: dict[str, Any],
         _remove(tmp)
         raise
     return os.path.getsize(output)
+
+
+def _replaceable(output: str) -> None:
+    """Refuse, at the last moment too, to rename the archive over a device, FIFO or folder."""
+    from gpudoctor.host.regular import NotRegular, replaceable
+
+    try:
+        replaceable(output)
+    except NotRegular as exc:
+        raise UserError(f"refusing to write the snapshot to {output}: it is {exc.kind}") from None
 
 
 def _remove(path: str) -> None:

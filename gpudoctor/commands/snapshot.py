@@ -29,13 +29,20 @@ def choose_output(requested: str | None) -> str:
     """The archive to write: -o FILE, a default name inside -o FOLDER, or one in the cwd."""
     from gpudoctor.snapshot import default_output
 
+    from gpudoctor.host.regular import NotRegular, replaceable
+
     if not requested:
         return default_output()
-    if os.path.isdir(requested):
+    if os.path.isdir(requested) and not os.path.islink(requested):
         return default_output(folder=requested)
     folder = os.path.dirname(os.path.abspath(requested))
     if not os.path.isdir(folder):
         raise UserError(f"cannot write {requested}: the folder {folder} does not exist")
+    try:
+        replaceable(requested)
+    except NotRegular as exc:
+        raise UserError(f"refusing to write the snapshot to {requested}: it is {exc.kind}; "
+                        "give a new file name or an existing regular file") from None
     return requested
 
 
