@@ -1152,6 +1152,23 @@ def daemon_message(result: CommandResult) -> str:
     return _strip_prefix(useful[0] if useful else (lines[0] if lines else "no output"))
 
 
+def _cli_not_answering(result: CommandResult) -> Cause:
+    """The docker CLI hung or is missing: say so, never guess what it would have said."""
+    command = " ".join(result.argv[:3])
+    if result.missing:
+        return _cause("docker-cli-missing", f"`{result.argv[0]}` cannot be run: "
+                      f"{result.stderr or 'not installed'}",
+                      remedy="Install the docker CLI (Debian/Ubuntu: docker.io or docker-ce-cli).",
+                      checks=("docker.daemon",))
+    return _cause(
+        "docker-cli-timed-out", f"`{command}` did not finish within {result.timeout:g} s: the "
+        "docker CLI (or the daemon behind it) is not answering",
+        "Nothing is known about the image or the GPUs: the command never finished.",
+        "Check that `docker version` answers quickly (a hung daemon, a slow credential helper "
+        "or a remote context are the usual causes), then run verify again.",
+        checks=("docker.daemon",))
+
+
 def _strip_prefix(line: str) -> str:
     """`docker: ` (docker run) and `ERROR: for NAME  ` (docker-compose 1.x) are not the daemon's."""
     line = re.sub(r"^ERROR: for \S+\s+", "", line.removeprefix("docker: "))
@@ -1612,6 +1629,10 @@ class _Session:
             if present.ok:
                 result.image, result.image_source = wanted, "requested"
                 return True
+            if present.timed_out or present.missing:  # not an answer about the image
+                self._error(_cli_not_answering(present), verdict="fail",
+                            error=daemon_message(present))
+                return False
             if not self.request.pull:
                 self._error(_cause(
                     "image-not-present", f"the image {wanted} is not present on this daemon",

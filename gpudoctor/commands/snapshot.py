@@ -27,9 +27,8 @@ def human_size(size: int) -> str:
 
 def choose_output(requested: str | None) -> str:
     """The archive to write: -o FILE, a default name inside -o FOLDER, or one in the cwd."""
-    from gpudoctor.snapshot import default_output
-
     from gpudoctor.host.regular import NotRegular, replaceable
+    from gpudoctor.snapshot import default_output
 
     if not requested:
         return default_output()
