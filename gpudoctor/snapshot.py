@@ -38,6 +38,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gpudoctor import __version__
+from gpudoctor.credentials import (
+    is_docker_client_config,
+    redact_fields,
+    redact_json_value,
+    reduce_docker_client_config,
+)
 from gpudoctor.errors import DockerUnavailable, HostError, UserError
 from gpudoctor.host.base import (
     MAX_READ,
@@ -454,11 +460,6 @@ _SERIAL_VALUE = re.compile(
     r"(?im)(?<![a-z0-9])(?:board|product|chassis|module|system|gpu)?[ _-]?serial"
     r"(?:[ _-]?(?:number|num|no\.?))?[\"']?[ \t]*[:=][ \t]*[\"']?([^\"'\n,;<>{}\[\]]*)")
 _SERIAL_XML = re.compile(r"(?i)<(?:serial|board_serial|serial_number)>([^<]*)</")
-#: Fields that hold a credential themselves: docker's config.json `auth` (base64 user:password),
-#: tokens and passwords in JSON, YAML or TOML.
-_SECRET_FIELD = re.compile(
-    r"(?im)((?<![\w.-])[\"']?(?:auth|identitytoken|registrytoken|password|secret|token|api[_-]?key"
-    r"|secret[_-]?access[_-]?key)[\"']?[ \t]*[:=][ \t]*)([\"']?)([^\"'\s,}]+)")
 _UNIQUE_ID_LINE = re.compile(r"(?im)^(unique_id[ \t]+)(\d+)[ \t]*$")
 _UNIQUE_ID_VALUE = re.compile(r"(?i)(unique[ _]?id[ \t]*[:=][ \t]*)(0x[0-9a-f]+|\d+)\b")
 #: Files named like this hold nothing but a serial number or a machine's UUID.
@@ -599,7 +600,7 @@ class Redactor:
         out = text
         if "://" in out:
             out = _URL_CREDENTIALS.sub(lambda m: self._creds(m, where), out)
-        out = _SECRET_FIELD.sub(lambda m: self._secret_field(m, where), out)
+        out = redact_fields(out, lambda: self._hit("credentials", where, ""))
         if "-" in out:
             out = _GPU_UUID.sub(lambda m: self._gpu_uuid(m, where), out)
             out = _AMD_GPU_ID.sub(lambda m: self._amd_gpu_id(m, where), out)
@@ -626,11 +627,6 @@ class Redactor:
     def _hit(self, what: str, where: str, replacement: str) -> str:
         self.found.add((what, where))
         return replacement
-
-    def _secret_field(self, match: re.Match[str], where: str) -> str:
-        if match.group(3) == REDACTED:
-            return match.group(0)
-        return self._hit("credentials", where, f"{match.group(1)}{match.group(2)}{REDACTED}")
 
     def _creds(self, match: re.Match[str], where: str) -> str:
         if match.group(2) == f"{REDACTED}@":
@@ -662,7 +658,13 @@ class Redactor:
         if isinstance(value, list):
             return [self.json(v, where) for v in value]
         if isinstance(value, dict):
-            return {self.text(str(k), where): self.json(v, where) for k, v in value.items()}
+            out = {}
+            for k, v in value.items():
+                secret, v = redact_json_value(str(k), v)
+                if secret:
+                    self._hit("credentials", where, "")
+                out[self.text(str(k), where)] = v if secret else self.json(v, where)
+            return out
         return value
 
     def env_value(self, name: str, value: str, where: str) -> str:
@@ -843,6 +845,16 @@ def _learn_identities(inner: Host, tree: Tree, recorder: RecordingHost,
     redactor.learn_json(recorder.docker)
 
 
+def _keep_read_fields_only(tree: Tree, recorder: RecordingHost) -> None:
+    """~/.docker/config.json keeps only what gpudoctor reads (logins, helpers and HTTP headers
+    are not a host's facts and never leave it)."""
+    docker_config = recorder.env.get("DOCKER_CONFIG")
+    for member in tree.members.values():
+        if member.kind == "file" and member.data is not None and \
+                is_docker_client_config(member.path, docker_config):
+            member.data = reduce_docker_client_config(member.data)
+
+
 def _public_data(path: str) -> bool:
     """Account, module, package and device-name tables: their words are not identities."""
     return path in HOSTNAME_EXEMPT or posixpath.basename(path) == "pci.ids"
@@ -995,6 +1007,7 @@ def take_snapshot(inner: Host, options: Any, output: str, redact: bool = True) -
     # Reads first, so a file both read and merely listed keeps its content.
     for path in sorted(asked, key=lambda p: ("read" not in asked[p], p)):
         tree.capture(path, asked[path])
+    _keep_read_fields_only(tree, recorder)
     redactor = Redactor(enabled=redact)
     if redact:
         _learn_identities(inner, tree, recorder, redactor)
