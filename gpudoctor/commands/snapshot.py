@@ -61,12 +61,15 @@ def _plural(count: int, word: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gpudoctor.deadline import overall_deadline, overall_seconds
     from gpudoctor.snapshot import MAX_FILE, take_snapshot
 
     output = choose_output(getattr(args, "output", None))
     options = options_from(args)
     host = open_host(args.root)
-    snap = take_snapshot(host, options, output, redact=not getattr(args, "no_redact", False))
+    with overall_deadline(overall_seconds(options.check_timeout), "the snapshot"):
+        snap = take_snapshot(host, options, output,
+                             redact=not getattr(args, "no_redact", False))
     give_to_invoking_user(snap.path)
     if args.json:
         print_json(snap.summary())
