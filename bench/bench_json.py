@@ -41,10 +41,10 @@ def build_roots(base: Path, sizes: list[int], vendor: str) -> dict[int, Path]:
     return {n: generated(base / f"gen{n}", n, vendor) for n in sizes}
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str], cwd: str | None = None) -> float:
     start = time.perf_counter()
     proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                          timeout=TIMEOUT, check=False)
+                          timeout=TIMEOUT, check=False, cwd=cwd)
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 1):  # 1: a check failed, which is a valid report
         raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: "
@@ -52,19 +52,22 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def measure(python: str, roots: dict[int, Path], runs: int, env: dict[str, str]
-            ) -> dict[str, list[float]]:
+def measure(python: str, roots: dict[int, Path], runs: int, env: dict[str, str],
+            cwd: str | None = None) -> dict[str, list[float]]:
+    """Samples per command. `cwd` should be a neutral folder: `python -m gpudoctor` run in a
+    checkout imports the checkout (the current folder comes first on sys.path), not the
+    install being measured."""
     commands: dict[str, list[str]] = {"bare": [python, "-c", "pass"]}
     for n, root in roots.items():
         commands[str(n)] = [python, "-m", "gpudoctor", "--json", "--root", str(root)]
     for argv in commands.values():  # warm up: write bytecode, fill the page cache
-        timed(argv, env)
+        timed(argv, env, cwd)
     samples: dict[str, list[float]] = {key: [] for key in commands}
     keys = list(commands)
     for i in range(runs):
         order = keys[i % len(keys):] + keys[:i % len(keys)]  # rotate: no fixed position bias
         for key in order:
-            samples[key].append(timed(commands[key], env))
+            samples[key].append(timed(commands[key], env, cwd))
     return samples
 
 
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "hook slows every start, bare python's too, so the ratios "
                                  "are not what users see\n")
             sys.stderr.write(f"bench_json: timing {python}\n")
-            samples = measure(python, roots, args.runs, env)
+            samples = measure(python, roots, args.runs, env, cwd=tmp)
         except (RuntimeError, subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
             sys.stderr.write(f"bench_json: {exc}\n")
             return 2
