@@ -293,3 +293,14 @@ def test_verify_says_the_docker_cli_timed_out_not_that_the_image_is_missing(
     assert run.returncode == 1
     assert doc["cause"]["id"] == "docker-cli-timed-out"
     assert "did not finish within" in doc["summary"] and "not present" not in doc["summary"]
+
+
+def test_a_fifo_given_as_bundle_is_refused_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "bundle.tar.gz"
+    os.mkfifo(fifo)
+    run = run_gpudoctor("fix", "nvidia.install_toolkit", "--bundle", fifo, "--dry-run",
+                        "--timeout", "5", env={"GPUDOCTOR_LOCK_FILE": str(tmp_path / "l")},
+                        timeout=90)
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert run.stderr == (f"gpudoctor: error: --bundle {fifo}: it is a FIFO (named pipe), not a "
+                          "folder or a .tar.gz archive\n")
