@@ -32,10 +32,12 @@ SECRET_WORDS = (
 _KEY_RE = re.compile(rf"(?i)(?:{SECRET_WORDS})")
 
 #: `KEY: value`, `"KEY": "value"`, `KEY = 'value'`, `KEY=value`: group 1 is everything up to the
-#: value, group 2 the value (a quoted string, or the rest of the line up to `,`, `}` or `]`).
+#: value, group 3 the value (a quoted string, or the rest of the line up to `,`, `}` or `]`).
 _FIELD_RE = re.compile(
     rf"""(?imx)
-    ( (?<![\w.-]) (["']?) [\w.-]*? (?:{SECRET_WORDS}) [\w.-]* \2 [ \t]* [:=] [ \t]* )
+    ( (?<![\w.-]) (["']?) [\w.-]*? (?:{SECRET_WORDS}) [\w.-]* \2
+      [ \t]* (?: = | :(?=[ \t"']) ) [ \t]* )   # `:` only before a space or a quote, so that
+                                               # `libsecret-1-0:amd64` is no key and value
     ( "(?:[^"\\\r\n]|\\.)*"        # a double-quoted value (JSON, TOML, YAML)
     | '[^'\r\n]*'                  # a single-quoted one
     | (?![{{\[\s"'])[^\r\n,}}\]]+  # a bare one: to the end of the line (env, YAML, a header)

@@ -146,6 +146,9 @@ def test_credentials_in_urls(before: str, after: str) -> None:
     ("Authorization: Bearer abc.def\n", "Authorization: REDACTED\n"),
     ('{"auth": null, "token": true, "tlskey": "/etc/docker/key.pem", "key_file": "/k"}',
      '{"auth": null, "token": true, "tlskey": "/etc/docker/key.pem", "key_file": "/k"}'),
+    # no false alarm: a package called libsecret in dpkg.log is no key with a value
+    ("2026-01-01 10:00:00 status installed libsecret-1-0:amd64 0.20.5-3\n",
+     "2026-01-01 10:00:00 status installed libsecret-1-0:amd64 0.20.5-3\n"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n",
      "-----BEGIN RSA PRIVATE KEY-----\nREDACTED\n-----END RSA PRIVATE KEY-----\n"),
 ])
