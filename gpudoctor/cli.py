@@ -107,7 +107,8 @@ def build_parser() -> Parser:
     snap.add_argument("-o", "--output", metavar="FILE",
                       help="archive to write (default: gpudoctor-snapshot-DATE-TIME.tar.gz)")
     snap.add_argument("--no-redact", action="store_true",
-                      help="keep hostnames, serials, UUIDs and credentials in the archive")
+                      help="keep hostnames, serials, UUIDs and credentials in the archive "
+                           "(never the logins of ~/.docker/config.json)")
 
     verify = cmd["verify"]
     verify.add_argument("--image", help="image to run (default: a small image already present)")

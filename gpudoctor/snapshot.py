@@ -845,14 +845,24 @@ def _learn_identities(inner: Host, tree: Tree, recorder: RecordingHost,
     redactor.learn_json(recorder.docker)
 
 
-def _keep_read_fields_only(tree: Tree, recorder: RecordingHost) -> None:
+def _keep_read_fields_only(tree: Tree, recorder: RecordingHost, redactor: Redactor) -> None:
     """~/.docker/config.json keeps only what gpudoctor reads (logins, helpers and HTTP headers
-    are not a host's facts and never leave it)."""
+    are not a host's facts and never leave it, even with --no-redact)."""
     docker_config = recorder.env.get("DOCKER_CONFIG")
     for member in tree.members.values():
         if member.kind == "file" and member.data is not None and \
                 is_docker_client_config(member.path, docker_config):
-            member.data = reduce_docker_client_config(member.data)
+            reduced = reduce_docker_client_config(member.data)
+            if redactor.enabled and json.loads(reduced) != _json_or_none(member.data):
+                redactor.found.add(("credentials", member.path))
+            member.data = reduced
+
+
+def _json_or_none(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _public_data(path: str) -> bool:
@@ -1007,8 +1017,8 @@ def take_snapshot(inner: Host, options: Any, output: str, redact: bool = True) -
     # Reads first, so a file both read and merely listed keeps its content.
     for path in sorted(asked, key=lambda p: ("read" not in asked[p], p)):
         tree.capture(path, asked[path])
-    _keep_read_fields_only(tree, recorder)
     redactor = Redactor(enabled=redact)
+    _keep_read_fields_only(tree, recorder, redactor)
     if redact:
         _learn_identities(inner, tree, recorder, redactor)
     members = _redact_tree(tree, redactor)
