@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import tempfile
 import threading
@@ -304,3 +305,16 @@ def test_a_fifo_given_as_bundle_is_refused_not_read(tmp_path: Path) -> None:
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert run.stderr == (f"gpudoctor: error: --bundle {fifo}: it is a FIFO (named pipe), not a "
                           "folder or a .tar.gz archive\n")
+
+
+def test_the_overall_deadline_interrupts_a_wait_that_nothing_else_bounds() -> None:
+    from gpudoctor.deadline import DeadlineExceeded, overall_deadline
+
+    before = signal.getsignal(signal.SIGALRM)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match=r"^the test did not finish within 0.5 s"), \
+            overall_deadline(0.5, "the test"):
+        threading.Event().wait(20)  # what a hung read in the main thread would do
+    assert time.monotonic() - started < 2
+    assert signal.getsignal(signal.SIGALRM) is before
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

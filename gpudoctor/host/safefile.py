@@ -351,8 +351,13 @@ def private_lock_dir(folder: str) -> None:
     Raises LockBusy, with what is wrong, for a link, a non-folder, another owner or a folder
     others may write to: the lock must live where only root can reach it.
     """
-    with contextlib.suppress(FileExistsError):
+    try:
         os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:  # no /run (a minimal container), a read-only /run
+        raise LockBusy(f"cannot make the lock folder {folder}: {exc.strerror or exc}; set "
+                       "GPUDOCTOR_LOCK_FILE to a path in a folder only root may write") from exc
     try:
         st = os.lstat(folder)
     except OSError as exc:
