@@ -318,3 +318,17 @@ def test_the_overall_deadline_interrupts_a_wait_that_nothing_else_bounds() -> No
     assert time.monotonic() - started < 2
     assert signal.getsignal(signal.SIGALRM) is before
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_the_pciids_download_gives_up_on_a_trickling_server_at_its_total_deadline(
+        tcp_trickle) -> None:
+    from gpudoctor.fixes.pciids_update import download
+    from gpudoctor.plugin import FixFailed
+
+    endpoint, trickle = tcp_trickle
+    url = endpoint.replace("tcp://", "http://") + "/pci.ids"
+    started = time.monotonic()
+    with pytest.raises(FixFailed, match=r"did not finish sending within 3 s"):
+        download(url, 16 * 1024 * 1024, lambda line: None, timeout=5, total=3)
+    assert 2.5 <= time.monotonic() - started < 5
+    assert trickle.connections == 1
