@@ -105,7 +105,7 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
     classes = list(checks)
     slots = {cls.id: _Slot(cls()) for cls in classes}
     default_timeout = timeout if timeout is not None else facts.options.check_timeout
-    given = timeout is not None or bool(getattr(facts.options, "timeout_given", False))
+    given = bool(getattr(facts.options, "timeout_given", False))
     sources = sources or {}
 
     def limit_of(cls: type[Check]) -> float:
