@@ -274,6 +274,29 @@ def _runtime_resolves(facts: Facts, entry: Any) -> str | None:
     return host.which(path, facts.docker.path_env)
 
 
+def _unparsable(cfg: Any, path: str) -> str:
+    """Why a daemon.json that does not parse is left alone, and where to fix it."""
+    if cfg.state == "not-object":
+        where = "make its top level a JSON object (`{ ... }`)"
+    elif cfg.line is not None:
+        what = "comment" if cfg.state == "comments" else "syntax error"
+        where = f"fix the {what} at line {cfg.line}, column {cfg.column} of {path}"
+    else:
+        where = f"fix {path}"
+    return (f"{cfg.describe_error()}. gpudoctor never overwrites a file it cannot parse: "
+            f"{where} (dockerd cannot read it either), then run this fix again")
+
+
+def _unknown_daemon(daemon: Any) -> str:
+    """What is unknown when no daemon answers and none is seen, and how to point at it."""
+    why = f" ({daemon.error})" if daemon.error else ""
+    return (f"gpudoctor cannot tell which Docker daemon serves {daemon.endpoint}{why}: no "
+            "dockerd process listens there and it did not answer, so which configuration file "
+            "it reads is unknown and nothing is configured. Start the daemon (`sudo systemctl "
+            "start docker`) or point gpudoctor at the one you use (`DOCKER_HOST=unix:///PATH/"
+            "docker.sock`, or `docker context use NAME`), then run this fix again")
+
+
 class ConfigureNvidiaRuntime(Fix):
     id = "docker.configure_nvidia_runtime"
     title = "Declare the nvidia runtime in the Docker daemon's configuration file"
@@ -292,15 +315,15 @@ class ConfigureNvidiaRuntime(Fix):
             plan.blocked = (f"the daemon at {daemon.endpoint} runs on another machine; run "
                             "gpudoctor there")
             return plan
+        if daemon.mode == "unknown":
+            plan.blocked = _unknown_daemon(daemon)
+            return plan
         cfg = daemon.config
         if cfg.state == "unreadable":
             plan.blocked = f"cannot read {path}: {cfg.error}"
             return plan
         if cfg.state not in ("ok", "missing", "empty"):
-            plan.blocked = (
-                f"{cfg.describe_error()}. gpudoctor never overwrites a file it cannot parse: "
-                f"fix the syntax error at line {cfg.line}, column {cfg.column} of {path} "
-                "(dockerd cannot read it either), then run this fix again")
+            plan.blocked = _unparsable(cfg, path)
             return plan
         data = cfg.data or {}
         runtimes = data.get("runtimes")
@@ -354,7 +377,7 @@ class ConfigureNvidiaRuntime(Fix):
         if wants_cdi and not cdi_ok:
             changes.append((["features", "cdi"], True))
             changed_keys.append("features")
-        old_text = cfg.text if cfg.state == "ok" else None
+        old_text = cfg.exact_text if cfg.state == "ok" else None
         new_text = merge_into(old_text, changes)
         new_parsed = parse_daemon_json(path, new_text)
         if new_parsed.state != "ok":  # never expected; refuse rather than write garbage
@@ -366,8 +389,10 @@ class ConfigureNvidiaRuntime(Fix):
             plan.blocked = (f"dockerd's command line already sets {', '.join(conflicts)}; "
                             f"writing it into {path} too would stop dockerd from starting")
             return plan
-        old_bytes = cfg.text.encode() if cfg.text is not None else None
-        new_bytes = new_text.encode()
+        # Bytes, not decoded text: a file with bytes that are not UTF-8 (which dockerd accepts)
+        # must compare equal to itself at apply time, and keep those bytes where unchanged.
+        old_bytes = cfg.raw
+        new_bytes = new_text.encode("utf-8", "surrogateescape")
         if old_bytes == new_bytes:
             plan.noop = True
             plan.data["reason"] = f"{path} already holds exactly this configuration"

@@ -30,6 +30,8 @@ DEFAULT_URL = "https://pci-ids.ucw.cz/v2.2/pci.ids"
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
+#: The whole download, however the server trickles it (1.5 MB at 5 KB/s takes 300 s).
+TOTAL_TIMEOUT = 300.0
 _VENDOR_RE = re.compile(r"^[0-9a-f]{4}  \S", re.M)
 _CLASS_RE = re.compile(r"^C [0-9a-f]{2}  \S", re.M)
 
@@ -123,8 +125,37 @@ class _Progress:
             sys.stderr.flush()
 
 
-def download(url: str, max_bytes: int, log: Any, timeout: float = READ_TIMEOUT) -> bytes:
-    """GET url with a timeout and a size cap; gzip bodies are unpacked within the same cap."""
+def download(url: str, max_bytes: int, log: Any, timeout: float = READ_TIMEOUT,
+             total: float = TOTAL_TIMEOUT) -> bytes:
+    """GET url within `total` seconds in all (a server that sends a byte every few seconds
+    never trips the per-read `timeout`), with a size cap; gzip bodies are unpacked within it.
+
+    The transfer runs in a daemon thread that this waits for at most `total` seconds; a
+    transfer given up on is left to die with the process, having written nothing.
+    """
+    import threading
+
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def transfer() -> None:
+        try:
+            outcome["data"] = _download(url, max_bytes, log, timeout)
+        except BaseException as exc:  # handed to the waiting thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=transfer, daemon=True, name="pciids-download").start()
+    if not done.wait(total):
+        raise FixFailed(f"{url} did not finish sending within {total:g} s (it still sends, but "
+                        "too slowly); nothing was changed")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["data"]
+
+
+def _download(url: str, max_bytes: int, log: Any, timeout: float) -> bytes:
     import requests  # only this fix pays for requests
 
     try:

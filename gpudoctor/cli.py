@@ -69,7 +69,6 @@ def _common(parser: argparse.ArgumentParser, top: bool,
     """Options every command takes, before or after the command name (`only`: the subset
     that applies to one command)."""
     default = None if top else argparse.SUPPRESS
-
     def wanted(name: str) -> bool:
         return only is None or name in only
 
@@ -103,9 +102,10 @@ def _common(parser: argparse.ArgumentParser, top: bool,
                             help="judge AMD gfx targets for images built on this ROCm release "
                                  "line, e.g. 6.4 (default: the newest gpudoctor knows)")
     if wanted("timeout"):
-        parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                            default=20.0 if top else argparse.SUPPRESS,
-                            help="give up on a check after this long (default 20)")
+        parser.add_argument("--timeout", type=seconds, metavar="SECONDS",
+                            default=None if top else argparse.SUPPRESS,
+                            help="give up on a check after this long (default 20; when given, "
+                                 "it applies to every check)")
     if wanted("no_color"):
         parser.add_argument("--no-color", action="store_true",
                             default=False if top else argparse.SUPPRESS, help="never use colour")
@@ -113,6 +113,23 @@ def _common(parser: argparse.ArgumentParser, top: bool,
         parser.add_argument("--timings", action="store_true",
                             default=False if top else argparse.SUPPRESS,
                             help="add each check's duration_ms to the --json report")
+
+
+DEFAULT_TIMEOUT = 20.0
+
+
+def seconds(text: str) -> float:
+    """--timeout's value: a positive, finite number of seconds (not inf, nan, 0 or -1)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give a positive, finite number of seconds, such as 20 or 2.5")
+    return value
 
 
 def _output(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -164,7 +181,8 @@ def build_parser() -> Parser:
     snap.add_argument("-o", "--output", metavar="FILE",
                       help="archive to write (default: gpudoctor-snapshot-DATE-TIME.tar.gz)")
     snap.add_argument("--no-redact", action="store_true",
-                      help="keep hostnames, serials, UUIDs and credentials in the archive")
+                      help="keep hostnames, serials, UUIDs and credentials in the archive "
+                           "(never the logins of ~/.docker/config.json)")
 
     verify = cmd["verify"]
     verify.add_argument("--image", help="image to run (default: a small image already present)")
@@ -213,6 +231,30 @@ def choose_command(args: argparse.Namespace) -> str:
     return "tui"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: unwind like Ctrl-C, so `finally` and atexit clean up (an unpacked
+    --root archive, scratch folders) before gpudoctor exits with 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+def _clean_exit_on_termination() -> None:
+    """SIGTERM/SIGHUP unwind the stack (commands with their own handlers replace these)."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            signal.signal(sig, _terminate)
+        except (ValueError, OSError):  # not the main thread (gpudoctor used as a library)
+            pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from gpudoctor import encoding
 
@@ -228,13 +270,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("gpudoctor: error: the TUI needs a terminal on stdin and stdout; "
                          "use `gpudoctor check` or `gpudoctor --json`\n")
         return 2
+    if command != "tui":  # Textual restores the terminal on its own terms
+        _clean_exit_on_termination()
     try:
         module = importlib.import_module(f"gpudoctor.commands.{command}")
         return int(module.run(args) or 0)
     except GpudoctorError as exc:
         sys.stderr.write(f"gpudoctor: error: {one_line(str(exc))}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            import signal
+
+            name = signal.Signals(exc.signum).name
+            sys.stderr.write(f"gpudoctor: terminated by {name}; its temporary files were "
+                             "removed\n")
+            return 128 + exc.signum
         sys.stderr.write("gpudoctor: interrupted\n")
         return 130
     except BrokenPipeError:
@@ -270,10 +321,15 @@ def options_from(args: argparse.Namespace):  # -> gpudoctor.facts.Options
     """The diagnosis options the person gave, shared by every command."""
     from gpudoctor.facts import Options
 
-    if args.timeout is not None and args.timeout <= 0:
-        raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
+    given = getattr(args, "timeout", None)
+    if given is not None:  # parsed by seconds(); a Namespace made in code is checked again
+        try:
+            given = seconds(str(given))
+        except argparse.ArgumentTypeError as exc:
+            raise UserError(f"--timeout {exc}") from None
     return Options(gpus=list(args.gpu or []), include_integrated=bool(args.include_integrated),
                    smoke=bool(getattr(args, "smoke", False)), image=getattr(args, "image", None),
-                   check_timeout=float(args.timeout),
+                   check_timeout=float(given if given is not None else DEFAULT_TIMEOUT),
+                   timeout_given=given is not None,
                    extra={"hsa_override": bool(getattr(args, "hsa_override", False)),
                           "rocm": getattr(args, "rocm", None)})

@@ -121,6 +121,11 @@ def collect_bundle(bundle: str) -> list[Package]:
     elif path.endswith((".deb", ".rpm")):
         raise UserError(f"--bundle {bundle}: a bundle is a folder or the release .tar.gz holding "
                         "the four packages, not a single package")
+    elif not os.path.isfile(path):  # a FIFO or a device would be read without end
+        from gpudoctor.host.regular import describe_kind
+
+        raise UserError(f"--bundle {bundle}: it is {describe_kind(os.stat(path).st_mode)}, not "
+                        "a folder or a .tar.gz archive")
     else:
         try:
             is_tar = tarfile.is_tarfile(path)

@@ -2,11 +2,14 @@
 
 `Doctor` is what every front end (text, --json, TUI, fix, snapshot) uses: open a host, load the
 plugins, run the checks, build the report. Exit codes: 0 nothing failed, 1 a check failed,
-2 bad command line or unreadable root, 3 gpudoctor itself broke.
+2 bad command line or unreadable root, 3 gpudoctor itself broke. A check in `error` could not
+judge its part of the host, and a host that could not be judged is not known to be healthy:
+that exits 1 too.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -52,7 +55,15 @@ def hostname_of(host: Host) -> str | None:
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
-    return 1 if any(o.result.status is Status.FAIL for o in outcomes) else 0
+    return 1 if any(o.result.status in (Status.FAIL, Status.ERROR) for o in outcomes) else 0
+
+
+def _known(value: Callable[[], Any], fallback: Any) -> Any:
+    """A fact for the report, or `fallback` when it cannot be had (a check says why)."""
+    try:
+        return value()
+    except Exception:
+        return fallback
 
 
 @dataclass
@@ -95,18 +106,19 @@ class Doctor:
     def report(self) -> dict[str, Any]:
         facts = self.facts or self.fresh_facts()
         host_info: dict[str, Any] = dict(self.host.meta())
-        host_info["kernel"] = facts.kernel_release
-        host_info["os"] = facts.os_name
-        host_info["hostname"] = hostname_of(self.host)
-        try:
-            gpus = [g.to_report() for g in facts.gpus.gpus + facts.gpus.switches]
-        except Exception:  # the gpu.present check reports the reason as an error
-            gpus = []
-        try:
-            engines = [e.to_report() for e in facts.engines]
-            per_engine = facts.run_args
-        except Exception:  # engines.present reports the reason as an error
-            engines, per_engine = [], {}
+        # A fact a timed-out check left unfinished is given up on, all together, after one
+        # check timeout: the report is printed, never waited for without end.
+        with facts.waiting_until(time.monotonic() + self.options.check_timeout):
+            host_info["kernel"] = _known(lambda: facts.kernel_release, None)
+            host_info["os"] = _known(lambda: facts.os_name, None)
+            host_info["hostname"] = hostname_of(self.host)
+            # the gpu.present check reports the reason as an error
+            gpus = _known(lambda: [g.to_report() for g in facts.gpus.gpus + facts.gpus.switches],
+                          [])
+            # engines.present reports the reason as an error
+            engines, per_engine = _known(
+                lambda: ([e.to_report() for e in facts.engines], facts.run_args), ([], {}))
+            versions = seen_versions(facts, self.outcomes)
         run_args = list(per_engine.get("docker", []))
         used = [e["name"] for e in engines if e["in_use"] and e["name"] in per_engine]
         ready_args = per_engine[used[0]] if used else run_args
@@ -128,7 +140,7 @@ class Doctor:
             "engines": engines,
             "run_args": per_engine,
             "summary": summarize(self.outcomes),
-            "versions": seen_versions(facts, self.outcomes),
+            "versions": versions,
         }
 
     def exit_code(self) -> int:

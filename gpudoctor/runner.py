@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gpudoctor.errors import HostError, UserError
-from gpudoctor.facts import Facts
+from gpudoctor.facts import Facts, FactTimeout
 from gpudoctor.plugin import Check, Result, Status
 from gpudoctor.registry import LoadFailure
 
@@ -64,6 +64,10 @@ def _run_one(check: Check, facts: Facts) -> Result:
         return result
     except UserError:
         raise
+    except FactTimeout as exc:
+        return Result.error(f"timed out: {exc.reason.split(' (')[0]} ({exc.name})",
+                            details="A fact this check needs was being worked out by another "
+                                    "check that did not finish in time: " + exc.reason + ".")
     except HostError as exc:
         return Result.error(f"could not read {exc.path}: {exc.reason}",
                             details="The check needs this file to decide; its verdict is unknown.")
@@ -101,10 +105,17 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
     classes = list(checks)
     slots = {cls.id: _Slot(cls()) for cls in classes}
     default_timeout = timeout if timeout is not None else facts.options.check_timeout
+    given = bool(getattr(facts.options, "timeout_given", False))
     sources = sources or {}
+
+    def limit_of(cls: type[Check]) -> float:
+        """The check's own timeout, unless the person gave --timeout (then theirs, for all)."""
+        return default_timeout if given or cls.timeout is None else cls.timeout
 
     def worker(slot: _Slot) -> None:
         start = time.monotonic()
+        cls = type(slot.check)
+        deadline = started + limit_of(cls) * (1 + len(cls.requires))
         try:
             for dep in slot.check.requires:
                 dep_slot = slots.get(dep)
@@ -116,7 +127,8 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
                     status = dep_result.status.value if dep_result else "timed out"
                     slot.result = Result.skip(f"skipped because {dep} did not pass ({status})")
                     return
-            result = _run_one(slot.check, facts)
+            with facts.waiting_until(deadline):
+                result = _run_one(slot.check, facts)
             if not slot.done.is_set():
                 slot.result = result
         except UserError as exc:
@@ -136,7 +148,7 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
     outcomes = []
     for cls in classes:
         slot = slots[cls.id]
-        limit = cls.timeout if cls.timeout is not None else default_timeout
+        limit = limit_of(cls)
         # A dependent check may legitimately wait for its dependency's own timeout first.
         waited_for = limit * (1 + len(cls.requires))
         remaining = waited_for - (time.monotonic() - started)

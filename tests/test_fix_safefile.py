@@ -125,7 +125,7 @@ def test_the_lock_excludes_other_processes_and_dies_with_its_holder(tmp_path):
                 safefile.fix_lock(lock, wait=0.5, on_wait=waited.append):
             pass
         assert 0.5 <= time.monotonic() - started < 3
-        assert f"another gpudoctor fix is running (pid {holder.pid}, started" in str(busy.value)
+        assert f"another gpudoctor fix is running (pid {holder.pid}: " in str(busy.value)
         assert waited and f"pid {holder.pid}" in waited[0]
         holder.send_signal(signal.SIGKILL)
         holder.wait(timeout=10)

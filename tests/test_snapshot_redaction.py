@@ -128,9 +128,29 @@ def test_credentials_in_urls(before: str, after: str) -> None:
     ('{"identitytoken": "eyJhbGciOi"}', '{"identitytoken": "REDACTED"}'),
     ("password = \"hunter2\"\n", "password = \"REDACTED\"\n"),
     ("  token: ghp_abc123\n", "  token: REDACTED\n"),
+    # a key word anywhere in the key's name (issue 18): `oauth` holds `auth`; lists are kept
     ('{"oauth": "x", "authorization-plugins": ["a"]}',
-     '{"oauth": "x", "authorization-plugins": ["a"]}'),
+     '{"oauth": "REDACTED", "authorization-plugins": ["a"]}'),
     ('{"credsStore": "desktop"}', '{"credsStore": "desktop"}'),
+    ('"log-opts": {"splunk-token": "176FCEBF-4CF5-4EDF-91BC-703796522D20", "splunk-url": "u"}',
+     '"log-opts": {"splunk-token": "REDACTED", "splunk-url": "u"}'),
+    ('"HttpHeaders": {"Authorization": "Bearer eyJ0eXAi.abc"}',
+     '"HttpHeaders": {"Authorization": "REDACTED"}'),
+    ("db_password = 'pa ss'\nclient-secret = \"cs\"\n",
+     "db_password = 'REDACTED'\nclient-secret = \"REDACTED\"\n"),
+    ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG\nAWS_REGION=eu-west-1\n",
+     "AWS_SECRET_ACCESS_KEY=REDACTED\nAWS_REGION=eu-west-1\n"),
+    ("export GITHUB_TOKEN=ghp_x\nsession.cookie: abc def\n",
+     "export GITHUB_TOKEN=REDACTED\nsession.cookie: REDACTED\n"),
+    ("--log-opt=splunk-token=s3cr3t", "--log-opt=splunk-token=REDACTED"),
+    ("Authorization: Bearer abc.def\n", "Authorization: REDACTED\n"),
+    ('{"auth": null, "token": true, "tlskey": "/etc/docker/key.pem", "key_file": "/k"}',
+     '{"auth": null, "token": true, "tlskey": "/etc/docker/key.pem", "key_file": "/k"}'),
+    # no false alarm: a package called libsecret in dpkg.log is no key with a value
+    ("2026-01-01 10:00:00 status installed libsecret-1-0:amd64 0.20.5-3\n",
+     "2026-01-01 10:00:00 status installed libsecret-1-0:amd64 0.20.5-3\n"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n",
+     "-----BEGIN RSA PRIVATE KEY-----\nREDACTED\n-----END RSA PRIVATE KEY-----\n"),
 ])
 def test_credential_fields(before: str, after: str) -> None:
     r = Redactor()

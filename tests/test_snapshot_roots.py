@@ -234,7 +234,7 @@ def test_planted_secrets_never_reach_the_archive(tmp_path: Path) -> None:
                               "PATH": "/usr/bin:/bin"}
     assert dockerd["cmdline"][-1] == "node=REDACTED-HOSTNAME"
     login = json.loads(members["home/alice/.docker/config.json"][1])
-    assert login["auths"]["registry.example"]["auth"] == "REDACTED"
+    assert login == {"currentContext": "default"}  # only what gpudoctor reads (issue 18)
     kinds = {r["what"] for r in doc["redacted"]}
     assert kinds == {"hostname", "serial number", "URL credentials", "GPU UUID",
                      "environment value", "credentials"}
@@ -247,6 +247,9 @@ def test_planted_secrets_never_reach_the_archive(tmp_path: Path) -> None:
     snapshot(root, kept_out, "--no-redact")
     kept = all_bytes(read_archive(kept_out))
     for what, value in SECRETS.items():
+        if what == "docker CLI login":  # not even --no-redact keeps it (issue 18)
+            assert value.encode() not in kept
+            continue
         assert value.encode() in kept, what  # proves the scan above can fail
 
 

@@ -122,12 +122,18 @@ def _changes(before: dict[str, tuple[Status, str]], doctor: Doctor,
 
 
 def run(args: argparse.Namespace) -> int:
+    from gpudoctor.deadline import overall_deadline, overall_seconds
+
     fixer.install_signal_handlers()
     doctor = make_doctor(args)
     options = _options(args)
     explicit = bool(args.fix_ids)
-    doctor.run()
-    plans = fixer.plan_fixes(doctor, args.fix_ids or None, options)
+    # Diagnosing and planning change nothing and have an overall deadline; applying has the
+    # timeouts of each of its steps (a package manager may rightly take minutes).
+    with overall_deadline(overall_seconds(doctor.options.check_timeout),
+                          "diagnosing and planning the fixes"):
+        doctor.run()
+        plans = fixer.plan_fixes(doctor, args.fix_ids or None, options)
     targeted = _targeted(doctor, plans)
     before = {o.id: (o.result.status, o.result.summary) for o in doctor.outcomes}
     statuses = {k: v[0] for k, v in before.items()}

@@ -27,15 +27,21 @@ def human_size(size: int) -> str:
 
 def choose_output(requested: str | None) -> str:
     """The archive to write: -o FILE, a default name inside -o FOLDER, or one in the cwd."""
+    from gpudoctor.host.regular import NotRegular, replaceable
     from gpudoctor.snapshot import default_output
 
     if not requested:
         return default_output()
-    if os.path.isdir(requested):
+    if os.path.isdir(requested) and not os.path.islink(requested):
         return default_output(folder=requested)
     folder = os.path.dirname(os.path.abspath(requested))
     if not os.path.isdir(folder):
         raise UserError(f"cannot write {requested}: the folder {folder} does not exist")
+    try:
+        replaceable(requested)
+    except NotRegular as exc:
+        raise UserError(f"refusing to write the snapshot to {requested}: it is {exc.kind}; "
+                        "give a new file name or an existing regular file") from None
     return requested
 
 
@@ -55,12 +61,15 @@ def _plural(count: int, word: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gpudoctor.deadline import overall_deadline, overall_seconds
     from gpudoctor.snapshot import MAX_FILE, take_snapshot
 
     output = choose_output(getattr(args, "output", None))
     options = options_from(args)
     host = open_host(args.root)
-    snap = take_snapshot(host, options, output, redact=not getattr(args, "no_redact", False))
+    with overall_deadline(overall_seconds(options.check_timeout), "the snapshot"):
+        snap = take_snapshot(host, options, output,
+                             redact=not getattr(args, "no_redact", False))
     give_to_invoking_user(snap.path)
     if args.json:
         print_json(snap.summary())

@@ -3,7 +3,7 @@
 cli.main only gets here with a terminal on stdin and stdout (without one the TUI would draw on
 stderr and never end). Quitting leaves the verdict line and the run line (or what blocks it) on
 the terminal, and anything copied; the exit code is report.md's: 0 nothing failed, 1 a check
-failed, 3 gpudoctor itself broke.
+failed or could not decide (error), 3 gpudoctor itself broke.
 """
 
 from __future__ import annotations

@@ -4,14 +4,23 @@ Checks run concurrently; several need the same expensive fact (the GPU inventory
 daemon's state). A fact is computed by the first check that asks, under a per-fact lock, and the
 others wait for it instead of repeating the work. A fact that raises is not cached, so each
 asking check reports the error itself.
+
+Waiting for a fact another thread is computing has a limit: the waiting thread's own deadline
+(a check's timeout, set by the runner with `waiting_until`) or else `options.check_timeout`. A
+check that timed out leaves its fact unfinished; whoever asks for it later gets FactTimeout
+instead of waiting forever.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from gpudoctor.errors import HostError
 
 if TYPE_CHECKING:
     from gpudoctor.facts.docker import DockerDaemon
@@ -31,7 +40,23 @@ class Options:
     smoke: bool = False
     image: str | None = None
     check_timeout: float = 20.0
+    #: True when the person gave --timeout: it then applies to every check, even one that
+    #: declares a longer timeout of its own
+    timeout_given: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class FactTimeout(HostError):
+    """A fact another thread is still computing did not finish before the caller's deadline."""
+
+    def __init__(self, name: str, waited: float):
+        super().__init__(f"fact {name}", f"still not known after waiting {waited:g} s (what it "
+                                         "asks, a command, the Docker daemon or a file, is not "
+                                         "answering)")
+        self.name = name
+
+
+_deadlines = threading.local()
 
 
 class fact(Generic[T]):
@@ -59,15 +84,40 @@ class Facts:
         self._guard = threading.Lock()
 
     def memo(self, key: str, compute: Callable[[], T]) -> T:
-        """Compute a value once per run; third-party plugins may use their own keys."""
+        """Compute a value once per run; third-party plugins may use their own keys.
+
+        Raises FactTimeout when another thread computes it and the caller's deadline passes.
+        """
         if key in self._cache:
             return self._cache[key]
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        wait = self._wait_limit()
+        if not lock.acquire(timeout=wait):
+            raise FactTimeout(key, round(wait, 1))
+        try:
             if key not in self._cache:
                 self._cache[key] = compute()
             return self._cache[key]
+        finally:
+            lock.release()
+
+    def _wait_limit(self) -> float:
+        deadline = getattr(_deadlines, "at", None)
+        if deadline is None:
+            return max(float(self.options.check_timeout), 0.0)
+        return max(deadline - time.monotonic(), 0.0)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def waiting_until(deadline: float | None) -> Iterator[None]:
+        """Within the block, this thread waits for facts only until `deadline` (monotonic)."""
+        before = getattr(_deadlines, "at", None)
+        _deadlines.at = deadline
+        try:
+            yield
+        finally:
+            _deadlines.at = before
 
     # ----- system ------------------------------------------------------------------------------
     @fact

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-import tempfile
 from typing import Any
 
 from gpudoctor.errors import UserError
@@ -19,6 +18,8 @@ MAX_STREAM = MAX_UNPACKED + 64 * 1024 * 1024
 #: tarfile reads member data in 16 KiB chunks; only a pax or GNU long-name header is read in
 #: one call, and a header declaring more than this is an attack, not a snapshot.
 MAX_SINGLE_READ = 1024 * 1024
+#: Unpacked snapshots are `gpudoctor-root-<pid>-XXXXXX` folders (see host/leftovers.py).
+UNPACK_PREFIX = "gpudoctor-root-"
 
 
 def _check_member(member: tarfile.TarInfo, dest: str) -> None:
@@ -149,7 +150,9 @@ def unpack(archive: str) -> str:
         except Exception as exc:  # tarfile, gzip, zlib, lzma errors: not an archive
             raise UserError(f"cannot read snapshot {archive}: it is not a tar archive "
                             "(plain, gzip, bzip2 or xz)") from exc
-        dest = tempfile.mkdtemp(prefix="gpudoctor-root-")
+        from gpudoctor.host.leftovers import private_temp_dir
+
+        dest = private_temp_dir(UNPACK_PREFIX)
         with tar:
             _extract_vetted(tar, archive, dest)
     except BaseException:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.errors import HostError
+from gpudoctor.host.regular import NotRegular, read_regular
 
 #: Files larger than this are never read whole (snapshots copy nothing bigger either).
 MAX_READ = 4 * 1024 * 1024
@@ -119,14 +120,18 @@ def read_file(real: str, shown: str, limit: int) -> bytes:
     the same way whether it comes from the live host or a root.
     """
     try:
-        with open(real, "rb") as fh:
-            data = fh.read(limit + 1)
+        data = read_regular(real, limit)
     except FileNotFoundError as exc:
         raise HostError(shown, "does not exist") from exc
     except PermissionError as exc:
         raise HostError(shown, "permission denied") from exc
     except IsADirectoryError as exc:
         raise HostError(shown, "is a folder, not a file") from exc
+    except NotRegular as exc:
+        if exc.kind == "a folder":
+            raise HostError(shown, "is a folder, not a file") from exc
+        raise HostError(shown, f"is {exc.kind}, not a regular file: gpudoctor does not read "
+                               "it (reading could wait forever)") from exc
     except OSError as exc:
         raise HostError(shown, exc.strerror or str(exc)) from exc
     if len(data) > limit:
@@ -284,9 +289,7 @@ class Host(ABC):
         if self.access_log is not None:
             self.access_log.path(path)
         try:
-            with open(path, "rb") as fh:
-                fh.seek(offset)
-                return fh.read(limit)
+            return read_regular(path, limit, offset)[:limit]
         except FileNotFoundError as exc:
             raise HostError(path, "does not exist") from exc
         except OSError as exc:

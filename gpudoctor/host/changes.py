@@ -19,7 +19,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from typing import IO
@@ -142,8 +141,11 @@ atexit.register(_remove_all_scratch)
 
 
 def scratch_dir(prefix: str) -> str:
-    """A new private (0700) folder in the temporary area, removed at exit at the latest."""
-    folder = tempfile.mkdtemp(prefix=prefix)
+    """A new private (0700) folder in the temporary area, removed at exit at the latest (and
+    by the next run when this one was killed: leftovers.py)."""
+    from gpudoctor.host.leftovers import private_temp_dir
+
+    folder = private_temp_dir(prefix)
     with _scratch_lock:
         _scratch.add(folder)
     return folder

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,10 +61,24 @@ def _connect(endpoint: str, timeout: float) -> socket.socket:
     )
 
 
-def _read_all(sock: socket.socket, timeout: float, where: str) -> bytes:
+def _remaining(deadline: float, timeout: float, where: str) -> float:
+    """Seconds left before the request's total deadline; DockerUnavailable once it passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DockerUnavailable(f"the daemon at {where} did not answer within {timeout:g} s")
+    return left
+
+
+def _read_all(sock: socket.socket, deadline: float, timeout: float, where: str) -> bytes:
+    """Read to the end of the answer, within the request's TOTAL deadline.
+
+    A per-read timeout alone lets a peer that sends one byte every few seconds keep gpudoctor
+    reading forever; every recv here gets only what is left of the whole request's time.
+    """
     chunks: list[bytes] = []
     total = 0
     while True:
+        sock.settimeout(_remaining(deadline, timeout, where))
         try:
             data = sock.recv(65536)
         except TimeoutError as exc:
@@ -95,7 +110,11 @@ def _dechunk(body: bytes) -> bytes:
 
 def request(endpoint: str, method: str, path: str, timeout: float = 5.0,
             body: bytes | None = None) -> tuple[int, bytes]:
-    """Send one request and return (status, body). Raises DockerUnavailable."""
+    """Send one request and return (status, body) within `timeout` seconds in all.
+
+    Raises DockerUnavailable.
+    """
+    deadline = time.monotonic() + timeout
     sock = _connect(endpoint, timeout)
     try:
         head = [f"{method} {path} HTTP/1.0", "Host: docker", "User-Agent: gpudoctor"]
@@ -103,10 +122,14 @@ def request(endpoint: str, method: str, path: str, timeout: float = 5.0,
             head += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         payload = ("\r\n".join(head) + "\r\n\r\n").encode() + (body or b"")
         try:
+            sock.settimeout(_remaining(deadline, timeout, endpoint))
             sock.sendall(payload)
+        except TimeoutError as exc:
+            raise DockerUnavailable(
+                f"the daemon at {endpoint} did not take the request within {timeout:g} s") from exc
         except OSError as exc:
             raise DockerUnavailable(f"sending to {endpoint} failed: {exc.strerror or exc}") from exc
-        raw = _read_all(sock, timeout, endpoint)
+        raw = _read_all(sock, deadline, timeout, endpoint)
     finally:
         sock.close()
     header, sep, content = raw.partition(b"\r\n\r\n")

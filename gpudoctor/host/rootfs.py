@@ -36,9 +36,10 @@ def _parse_time(value: Any) -> float | None:
 def load_host_json(root: str) -> dict[str, Any]:
     """Read and sanity-check host.json; a broken one is the person's input, so UserError."""
     path = os.path.join(root, HOST_JSON)
+    from gpudoctor.host.regular import read_regular
+
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_READ + 1)
+        raw = read_regular(path, MAX_READ)
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -47,6 +48,8 @@ def load_host_json(root: str) -> dict[str, Any]:
         raise UserError(f"{path} is larger than {MAX_READ} bytes")
     try:
         doc = json.loads(raw.decode("utf-8"))
+    except RecursionError as exc:
+        raise UserError(f"{path}: its JSON is nested too deeply to be a host.json") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"{path} is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:

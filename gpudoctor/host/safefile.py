@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 from gpudoctor.errors import GpudoctorError
 
-#: Where the lock lives: /run/lock is the FHS place for lock files, /var/lock its old name.
-LOCK_CANDIDATES = ("/run/lock/gpudoctor.lock", "/var/lock/gpudoctor.lock")
+#: Where the lock lives: a folder under /run that only root may enter (see lock_path).
+LOCK_DIR = "/run/gpudoctor"
+LOCK_NAME = "fix.lock"
 DEFAULT_LOCK_WAIT = 5.0
 BACKUP_TAG = "gpudoctor"
 #: Temporary files of FILE and of FILE's backups: `.FILE[.gpudoctor-STAMP.bak].gpudoctor-PID-X.tmp`
@@ -84,9 +85,10 @@ def checkpoint(name: str) -> None:
 # ----- reading and diffing ------------------------------------------------------------------------
 def read_current(path: str, limit: int = 64 * 1024 * 1024) -> bytes | None:
     """The file's bytes now, or None when it does not exist."""
+    from gpudoctor.host.regular import read_regular
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+        data = read_regular(path, limit)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -305,6 +307,9 @@ def atomic_write(path: str, data: bytes, *, backup: bool = True, mode: int | Non
         _write_replace(real, data, keep_mode, keep_uid, keep_gid,
                        source=real if st is not None else None)
     except OSError as exc:
+        if backup_path:  # the file is unchanged: a backup of it would only be clutter
+            with contextlib.suppress(OSError):
+                os.unlink(backup_path)
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             raise UnsafeWrite(f"cannot write {path}: {exc.strerror}") from exc
         raise UnsafeWrite(f"writing {path} failed: {exc.strerror or exc}") from exc
@@ -329,23 +334,83 @@ def restore(path: str, backup: str | None) -> None:
 
 # ----- the lock -----------------------------------------------------------------------------------
 def lock_path() -> str:
-    """The first lock location whose folder exists (the lock file itself is created)."""
+    """The fix lock: GPUDOCTOR_LOCK_FILE, else LOCK_FILE in root's private LOCK_DIR.
+
+    Not /run/lock (world-writable): there any user could open the lock file and hold a shared
+    lock on it, and so keep every `gpudoctor fix` from running.
+    """
     override = os.environ.get("GPUDOCTOR_LOCK_FILE")
     if override:
         return override
-    for candidate in LOCK_CANDIDATES:
-        if os.path.isdir(os.path.dirname(candidate)):
-            return candidate
-    return LOCK_CANDIDATES[0]
+    return os.path.join(LOCK_DIR, LOCK_NAME)
+
+
+def private_lock_dir(folder: str) -> None:
+    """Make (or accept) `folder` as a 0700 folder owned by this user and nobody else.
+
+    Raises LockBusy, with what is wrong, for a link, a non-folder, another owner or a folder
+    others may write to: the lock must live where only root can reach it.
+    """
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:  # no /run (a minimal container), a read-only /run
+        raise LockBusy(f"cannot make the lock folder {folder}: {exc.strerror or exc}; set "
+                       "GPUDOCTOR_LOCK_FILE to a path in a folder only root may write") from exc
+    try:
+        st = os.lstat(folder)
+    except OSError as exc:
+        raise LockBusy(f"cannot use the lock folder {folder}: {exc.strerror or exc}") from exc
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise LockBusy(f"refusing the lock folder {folder}: it is not a folder (a link or a "
+                       "file is there); remove it and run again")
+    if st.st_uid != os.geteuid():
+        raise LockBusy(f"refusing the lock folder {folder}: it is owned by UID {st.st_uid}, not "
+                       f"{os.geteuid()}; remove it and run again")
+    if st.st_mode & 0o077:
+        os.chmod(folder, 0o700)
+
+
+def _lock_holders(fd: int) -> list[int]:
+    """PIDs holding a flock on the open file `fd`, from /proc/locks (empty when unknown)."""
+    try:
+        st = os.fstat(fd)
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            lines = fh.read(1024 * 1024).splitlines()
+    except OSError:
+        return []
+    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    pids = []
+    for line in lines:
+        parts = line.split()
+        # "3: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; waiters are "3: -> FLOCK ..."
+        if len(parts) < 6 or parts[1] == "->" or parts[1] != "FLOCK":
+            continue
+        try:
+            major, minor, inode = parts[5].split(":")
+            where = (int(major, 16), int(minor, 16), int(inode))
+            pid = int(parts[4])
+        except ValueError:
+            continue
+        if where == wanted and pid != os.getpid() and pid not in pids:
+            pids.append(pid)
+    return pids
 
 
 def _holder(fd: int) -> str:
-    try:
-        os.lseek(fd, 0, os.SEEK_SET)
-        text = os.read(fd, 200).decode("utf-8", "replace").strip()
-    except OSError:
-        return ""
-    return text
+    """Who holds the lock, when that is known for sure: 'pid N: COMMAND'; else ''."""
+    for pid in _lock_holders(fd):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                argv = fh.read(4096).split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        command = " ".join(a.decode("utf-8", "replace") for a in argv if a)
+        if len(command) > 120:
+            command = command[:117] + "..."
+        return f"pid {pid}: {command}" if command else f"pid {pid}"
+    return ""
 
 
 @contextlib.contextmanager
@@ -356,22 +421,28 @@ def fix_lock(path: str | None = None, wait: float = DEFAULT_LOCK_WAIT,
     Waits up to `wait` seconds for another run to finish, calling `on_wait(holder)` once when
     it has to wait; raises LockBusy after that. Yields True when it had to wait (the host may
     have changed meanwhile). The kernel drops the lock when the process dies, even on SIGKILL.
+    The default lock file is 0600 in a 0700 folder of root's, so no other user can open it;
+    the holder is named only from the kernel's own list of locks, never from a stale note.
     """
     target = path or lock_path()
     folder = os.path.dirname(target)
-    if folder and not os.path.isdir(folder):
-        os.makedirs(folder, mode=0o755, exist_ok=True)
+    if path is None and not os.environ.get("GPUDOCTOR_LOCK_FILE"):
+        private_lock_dir(folder)
+    elif folder and not os.path.isdir(folder):
+        os.makedirs(folder, mode=0o700, exist_ok=True)
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(target, flags, 0o644)
+        fd = os.open(target, flags, 0o600)
     except OSError as exc:
         raise LockBusy(f"cannot open the lock file {target}: {exc.strerror or exc}") from exc
     waited = False
+    locked = False
     try:
         deadline = time.monotonic() + max(wait, 0.0)
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
                 break
             except BlockingIOError:
                 holder = _holder(fd)
@@ -382,7 +453,7 @@ def fix_lock(path: str | None = None, wait: float = DEFAULT_LOCK_WAIT,
                     who = f" ({holder})" if holder else ""
                     raise LockBusy(
                         f"another gpudoctor fix is running{who}; waited {wait:g} s for it. "
-                        "Run again when it has finished.") from None
+                        f"Run again when it has finished (the lock is {target}).") from None
                 time.sleep(0.1)
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
@@ -391,6 +462,9 @@ def fix_lock(path: str | None = None, wait: float = DEFAULT_LOCK_WAIT,
         checkpoint("locked")
         yield waited
     finally:
+        if locked:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # no note of a run that is over is left behind
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

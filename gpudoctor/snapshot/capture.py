@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gpudoctor import __version__
+from gpudoctor.credentials import is_docker_client_config, reduce_docker_client_config
 from gpudoctor.errors import DockerUnavailable, HostError, UserError
 from gpudoctor.host.base import CommandResult, Host, ProcessInfo
 from gpudoctor.host.recording import RecordingHost
@@ -165,6 +166,26 @@ def _learn_identities(inner: Host, tree: Tree, recorder: RecordingHost,
     redactor.learn_json(recorder.docker)
 
 
+def _keep_read_fields_only(tree: Tree, recorder: RecordingHost, redactor: Redactor) -> None:
+    """~/.docker/config.json keeps only what gpudoctor reads (logins, helpers and HTTP headers
+    are not a host's facts and never leave it, even with --no-redact)."""
+    docker_config = recorder.env.get("DOCKER_CONFIG")
+    for member in tree.members.values():
+        if member.kind == "file" and member.data is not None and \
+                is_docker_client_config(member.path, docker_config):
+            reduced = reduce_docker_client_config(member.data)
+            if redactor.enabled and json.loads(reduced) != _json_or_none(member.data):
+                redactor.found.add(("credentials", member.path))
+            member.data = reduced
+
+
+def _json_or_none(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
 def _public_data(path: str) -> bool:
     """Account, module, package and device-name tables: their words are not identities."""
     return path in HOSTNAME_EXEMPT or posixpath.basename(path) == "pci.ids"
@@ -276,6 +297,7 @@ def write_archive(output: str, members: list[Member], host_json: dict[str, Any],
             info = tarfile.TarInfo(HOST_JSON)
             info.size, info.mode, info.mtime = len(body), 0o644, mtime
             tar.addfile(info, io.BytesIO(body))
+        _replaceable(output)
         os.replace(tmp, output)
     except OSError as exc:
         _remove(tmp)
@@ -284,6 +306,16 @@ def write_archive(output: str, members: list[Member], host_json: dict[str, Any],
         _remove(tmp)
         raise
     return os.path.getsize(output)
+
+
+def _replaceable(output: str) -> None:
+    """Refuse, at the last moment too, to rename the archive over a device, FIFO or folder."""
+    from gpudoctor.host.regular import NotRegular, replaceable
+
+    try:
+        replaceable(output)
+    except NotRegular as exc:
+        raise UserError(f"refusing to write the snapshot to {output}: it is {exc.kind}") from None
 
 
 def _remove(path: str) -> None:
@@ -307,6 +339,7 @@ def take_snapshot(inner: Host, options: Any, output: str, redact: bool = True) -
     for path in sorted(asked, key=lambda p: ("read" not in asked[p], p)):
         tree.capture(path, asked[path])
     redactor = Redactor(enabled=redact)
+    _keep_read_fields_only(tree, recorder, redactor)
     if redact:
         _learn_identities(inner, tree, recorder, redactor)
     members = _redact_tree(tree, redactor)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from gpudoctor.credentials import redact_fields, redact_json_value
 from gpudoctor.snapshot.limits import KEPT_ENV
 
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#\"'<>`]*@)")
@@ -17,11 +18,6 @@ _SERIAL_VALUE = re.compile(
     r"(?im)(?<![a-z0-9])(?:board|product|chassis|module|system|gpu)?[ _-]?serial"
     r"(?:[ _-]?(?:number|num|no\.?))?[\"']?[ \t]*[:=][ \t]*[\"']?([^\"'\n,;<>{}\[\]]*)")
 _SERIAL_XML = re.compile(r"(?i)<(?:serial|board_serial|serial_number)>([^<]*)</")
-#: Fields that hold a credential themselves: docker's config.json `auth` (base64 user:password),
-#: tokens and passwords in JSON, YAML or TOML.
-_SECRET_FIELD = re.compile(
-    r"(?im)((?<![\w.-])[\"']?(?:auth|identitytoken|registrytoken|password|secret|token|api[_-]?key"
-    r"|secret[_-]?access[_-]?key)[\"']?[ \t]*[:=][ \t]*)([\"']?)([^\"'\s,}]+)")
 _UNIQUE_ID_LINE = re.compile(r"(?im)^(unique_id[ \t]+)(\d+)[ \t]*$")
 _UNIQUE_ID_VALUE = re.compile(r"(?i)(unique[ _]?id[ \t]*[:=][ \t]*)(0x[0-9a-f]+|\d+)\b")
 #: Files named like this hold nothing but a serial number or a machine's UUID.
@@ -162,7 +158,7 @@ class Redactor:
         out = text
         if "://" in out:
             out = _URL_CREDENTIALS.sub(lambda m: self._creds(m, where), out)
-        out = _SECRET_FIELD.sub(lambda m: self._secret_field(m, where), out)
+        out = redact_fields(out, lambda: self._hit("credentials", where, ""))
         if "-" in out:
             out = _GPU_UUID.sub(lambda m: self._gpu_uuid(m, where), out)
             out = _AMD_GPU_ID.sub(lambda m: self._amd_gpu_id(m, where), out)
@@ -189,11 +185,6 @@ class Redactor:
     def _hit(self, what: str, where: str, replacement: str) -> str:
         self.found.add((what, where))
         return replacement
-
-    def _secret_field(self, match: re.Match[str], where: str) -> str:
-        if match.group(3) == REDACTED:
-            return match.group(0)
-        return self._hit("credentials", where, f"{match.group(1)}{match.group(2)}{REDACTED}")
 
     def _creds(self, match: re.Match[str], where: str) -> str:
         if match.group(2) == f"{REDACTED}@":
@@ -225,7 +216,13 @@ class Redactor:
         if isinstance(value, list):
             return [self.json(v, where) for v in value]
         if isinstance(value, dict):
-            return {self.text(str(k), where): self.json(v, where) for k, v in value.items()}
+            out = {}
+            for k, v in value.items():
+                secret, v = redact_json_value(str(k), v)
+                if secret:
+                    self._hit("credentials", where, "")
+                out[self.text(str(k), where)] = v if secret else self.json(v, where)
+            return out
         return value
 
     def env_value(self, name: str, value: str, where: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from gpudoctor.host import changes
 from gpudoctor.host.base import CommandResult
-from gpudoctor.verify.causes import map_error
+from gpudoctor.verify.causes import Cause, _cause, map_error
 from gpudoctor.verify.constants import T_QUICK, T_REMOVE
 from gpudoctor.verify.probe import PROBE, PROBE_MARK
 
@@ -133,6 +133,23 @@ def daemon_message(result: CommandResult) -> str:
         if map_error(line):
             return _strip_prefix(line)
     return _strip_prefix(useful[0] if useful else (lines[0] if lines else "no output"))
+
+
+def cli_not_answering(result: CommandResult) -> Cause:
+    """The docker CLI hung or cannot run: say so, never guess what it would have said."""
+    command = " ".join(result.argv[:3])
+    if result.missing:
+        return _cause("docker-cli-missing", f"`{result.argv[0]}` cannot be run: "
+                      f"{result.stderr or 'not installed'}",
+                      remedy="Install the docker CLI (Debian/Ubuntu: docker.io or docker-ce-cli).",
+                      checks=("docker.daemon",))
+    return _cause(
+        "docker-cli-timed-out", f"`{command}` did not finish within {result.timeout:g} s: the "
+        "docker CLI (or the daemon behind it) is not answering",
+        "Nothing is known about the image or the GPUs: the command never finished.",
+        "Check that `docker version` answers quickly (a hung daemon, a slow credential helper "
+        "or a remote context are the usual causes), then run verify again.",
+        checks=("docker.daemon",))
 
 
 def _strip_prefix(line: str) -> str:

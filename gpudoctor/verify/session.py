@@ -38,6 +38,7 @@ from gpudoctor.verify.dockercli import (
     DockerCli,
     Interrupts,
     VerifyInterrupted,
+    cli_not_answering,
     daemon_message,
 )
 from gpudoctor.verify.engine import choose_engine, podman_probe
@@ -220,6 +221,10 @@ class _Session:
             if present.ok:
                 result.image, result.image_source = wanted, "requested"
                 return True
+            if present.timed_out or present.missing:  # not an answer about the image
+                self._error(cli_not_answering(present), verdict="fail",
+                            error=daemon_message(present))
+                return False
             if not self.request.pull:
                 self._error(_cause(
                     "image-not-present", f"the image {wanted} is not present on this daemon",

@@ -35,6 +35,14 @@ class DaemonConfig:
     typos: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     mtime: float | None = None
+    #: the file's exact bytes (None when missing): fixes compare and keep these, since `text`
+    #: shows bytes that are not UTF-8 as U+FFFD
+    raw: bytes | None = None
+
+    @property
+    def exact_text(self) -> str | None:
+        """The bytes as text that encodes back to exactly them (`surrogateescape`)."""
+        return self.raw.decode("utf-8", "surrogateescape") if self.raw is not None else None
 
     @property
     def usable(self) -> bool:
@@ -124,6 +132,11 @@ def parse_daemon_json(path: str, text: str | None) -> DaemonConfig:
     except ValueError as exc:
         cfg.state, cfg.error = "syntax", f"{exc}: dockerd will not start with this file"
         return cfg
+    except RecursionError:
+        cfg.state, cfg.error = "syntax", ("its JSON is nested thousands of levels deep, which "
+                                          "no daemon configuration is; dockerd will not start "
+                                          "with this file")
+        return cfg
     if not isinstance(data, dict):
         cfg.state, cfg.error = "not-object", (
             f"the top level is a JSON {type(data).__name__}, but dockerd needs an object "
@@ -149,10 +162,14 @@ def parse_daemon_json(path: str, text: str | None) -> DaemonConfig:
 def read_daemon_config(host: Host, path: str) -> DaemonConfig:
     """Read and parse one daemon.json through the host layer."""
     try:
-        text = host.read_optional(path, 1024 * 1024)
+        raw = None
+        if host.exists(path) or host.is_link(path):
+            raw = host.read_bytes(path, 1024 * 1024)
     except HostError as exc:
         return DaemonConfig(path=path, exists=True, state="unreadable", error=exc.reason)
+    text = raw.decode("utf-8", errors="replace") if raw is not None else None
     cfg = parse_daemon_json(path, text)
+    cfg.raw = raw
     try:
         st = host.stat(path) if text is not None else None
     except HostError:
