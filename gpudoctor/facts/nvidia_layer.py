@@ -1,0 +1,559 @@
+"""The NVIDIA container layer: how GPUs get into containers here, and what can go wrong with it.
+
+Four questions the toolkit's tracker keeps asking, answered from host facts:
+- which mode the toolkit injects GPUs in (legacy hook, CDI, just-in-time CDI) and so whether
+  running containers lose their GPUs on `systemctl daemon-reload` (`Failed to initialize NVML:
+  Unknown Error`: systemd cgroup driver + hook-injected devices + no /dev/char links, toolkit#48);
+- whether the installed toolkit is covered by a security advisory (a dated table shipped as
+  data, gpudoctor/data/nvidia_advisories.json);
+- which CUDA version the loaded driver supports, to judge an image's NVIDIA_REQUIRE_CUDA
+  (gpudoctor/data/cuda_driver_versions.json, or `nvidia-smi` where recorded);
+- which existing containers got their GPUs which way (Engine API inspect bodies).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from gpudoctor.errors import DockerUnavailable, HostError
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+    from gpudoctor.facts.cdi import CdiSpec
+    from gpudoctor.facts.toolkit import ToolkitInfo
+
+ADVISORIES = "nvidia_advisories.json"
+CUDA_TABLE = "cuda_driver_versions.json"
+#: A report this long after the advisory table's date says the table may be stale.
+STALE_AFTER_DAYS = 365
+#: Device files of the NVIDIA driver whose /dev/char/MAJ:MIN links runc needs (toolkit#48).
+NODE_PATTERN = re.compile(r"^nvidia(\d+|ctl|-uvm|-uvm-tools|-modeset)$")
+CMD_NVIDIA_SMI = "nvidia-smi"
+CMD_NVIDIA_SMI_MIG = "nvidia-smi-mig"
+SMI_TIMEOUT = 10.0
+API_TIMEOUT = 5.0
+MAX_CONTAINERS = 200
+
+
+# ----- versions and tables ------------------------------------------------------------------------
+def version_key(version: str | None) -> tuple[int, ...] | None:
+    """'1.17.8-1' -> (1, 17, 8); '580.95.05' -> (580, 95, 5); None when not a version."""
+    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", version or "")
+    if not match:
+        return None
+    parts = tuple(int(p) for p in match.group(1).split("."))
+    return parts + (0,) * (3 - len(parts)) if len(parts) < 3 else parts
+
+
+@cache
+def load_table(name: str) -> dict[str, Any]:
+    """A shipped data table (package data of gpudoctor.data)."""
+    text = resources.files("gpudoctor.data").joinpath(name).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+# ----- the toolkit's mode -------------------------------------------------------------------------
+@dataclass
+class ToolkitMode:
+    """How the toolkit injects GPUs: legacy (the hook), cdi, jit-cdi, csv; None: no toolkit."""
+
+    mode: str | None
+    configured: str | None
+    why: str
+
+    @property
+    def cdi(self) -> bool:
+        return self.mode in ("cdi", "jit-cdi")
+
+
+def toolkit_mode(tk: ToolkitInfo) -> ToolkitMode:
+    """The mode config.toml sets, or what `auto` means for this version (1.18: jit-cdi)."""
+    if not tk.installed:
+        return ToolkitMode(None, None, "the toolkit is not installed")
+    configured = tk.config.mode
+    if configured and configured != "auto":
+        return ToolkitMode(configured, configured,
+                           f"{tk.config.path} sets mode = \"{configured}\"")
+    version = version_key(tk.version)
+    label = f"mode = \"{configured}\"" if configured else "no mode set (auto)"
+    if version is None:
+        return ToolkitMode("legacy", configured,
+                           f"{label}, version unknown: assumed the legacy hook")
+    if version >= (1, 18, 0):
+        return ToolkitMode("jit-cdi", configured,
+                           f"{label}: toolkit {tk.version} makes auto mean just-in-time CDI")
+    return ToolkitMode("legacy", configured,
+                       f"{label}: toolkit {tk.version} (before 1.18) injects with the legacy hook")
+
+
+def mode_for(facts: Facts) -> ToolkitMode:
+    return facts.memo("nvidia_layer.mode", lambda: toolkit_mode(facts.toolkit))
+
+
+# ----- security advisories ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Advisory:
+    cve: str
+    last_affected: str
+    fixed: str
+    summary: str
+    source: str
+    not_in_modes: tuple[str, ...] = ()
+    only_cdi_before: str | None = None
+
+    def affects(self, version: tuple[int, ...], mode: str | None) -> bool:
+        """Whether a toolkit of this version, injecting in this mode, is affected."""
+        last = version_key(self.last_affected)
+        if last is None or version > last:
+            return False
+        cdi = mode in ("cdi", "jit-cdi")
+        if cdi and "cdi" in self.not_in_modes:
+            return False
+        before = version_key(self.only_cdi_before)
+        return not (before is not None and version < before and not cdi)
+
+
+@dataclass
+class SecurityVerdict:
+    version: str
+    mode: str | None
+    affected: list[Advisory]
+    table_date: str
+    stale: bool
+    known_missing: str = ""
+
+    @property
+    def fixed_in(self) -> str | None:
+        """The lowest version that fixes every advisory that applies here."""
+        if not self.affected:
+            return None
+        return max((a.fixed for a in self.affected), key=lambda v: version_key(v) or (0,))
+
+
+def advisories() -> tuple[list[Advisory], dict[str, Any]]:
+    table = load_table(ADVISORIES)
+    rows = [Advisory(cve=r["cve"], last_affected=r["last_affected"], fixed=r["fixed"],
+                     summary=r["summary"], source=r["source"],
+                     not_in_modes=tuple(r.get("not_in_modes") or ()),
+                     only_cdi_before=r.get("only_cdi_before"))
+            for r in table["advisories"]]
+    return rows, table
+
+
+def judge_toolkit(version: str, mode: str | None, now: float) -> SecurityVerdict | None:
+    """The advisories that apply to this toolkit version; None when the version is unreadable."""
+    import calendar
+    import time
+
+    key = version_key(version)
+    if key is None:
+        return None
+    rows, table = advisories()
+    date = str(table["date"])
+    dated = calendar.timegm(time.strptime(date, "%Y-%m-%d"))
+    return SecurityVerdict(version=version, mode=mode,
+                           affected=[a for a in rows if a.affects(key, mode)],
+                           table_date=date, stale=now > dated + STALE_AFTER_DAYS * 86400,
+                           known_missing=str(table.get("known_missing") or ""))
+
+
+def minimum_safe_version() -> str:
+    """The first version no advisory in the table affects, in any mode."""
+    rows, _ = advisories()
+    return max((a.fixed for a in rows), key=lambda v: version_key(v) or (0,))
+
+
+# ----- /dev/char links ----------------------------------------------------------------------------
+@dataclass
+class CharLink:
+    path: str
+    major: int
+    minor: int
+    present: bool
+
+    @property
+    def link(self) -> str:
+        return f"/dev/char/{self.major}:{self.minor}"
+
+
+def dev_char_links(facts: Facts) -> list[CharLink]:
+    """Each NVIDIA device file and whether its /dev/char/MAJ:MIN link exists."""
+    def compute() -> list[CharLink]:
+        host = facts.host
+        try:
+            names = host.listdir("/dev")
+        except HostError:
+            return []
+        found: list[CharLink] = []
+        for name in sorted(names, key=_node_order):
+            if not NODE_PATTERN.match(name):
+                continue
+            path = f"/dev/{name}"
+            try:
+                node = host.device_node(path)
+            except HostError:
+                continue
+            if node is None or node.kind != "char" or node.major is None:
+                continue
+            link = f"/dev/char/{node.major}:{node.minor}"
+            try:
+                present = host.is_link(link) or host.exists(link)
+            except HostError:
+                present = True  # unreadable is not "missing"
+            found.append(CharLink(path, node.major, node.minor or 0, present))
+        return found
+
+    return facts.memo("nvidia_layer.char_links", compute)
+
+
+def _node_order(name: str) -> tuple[int, str]:
+    digits = re.sub(r"\D", "", name)
+    return (int(digits) if digits and name[6:].isdigit() else 1_000_000, name)
+
+
+# ----- containers ---------------------------------------------------------------------------------
+@dataclass
+class ContainerGpu:
+    """One existing container, and how it got NVIDIA GPUs (if it did)."""
+
+    name: str
+    state: str
+    image: str
+    env: dict[str, str]
+    #: "hook" (--gpus request served by the hook), "cdi" (CDI devices), "runtime"
+    #: (--runtime=nvidia with NVIDIA_VISIBLE_DEVICES), "devices" (explicit --device), or ""
+    injection: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.state == "running"
+
+
+def _env(items: Any) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in items or []:
+        if isinstance(item, str) and "=" in item:
+            key, _, value = item.partition("=")
+            env[key] = value
+    return env
+
+
+def classify_container(detail: dict[str, Any]) -> ContainerGpu:
+    hc = detail.get("HostConfig") if isinstance(detail.get("HostConfig"), dict) else {}
+    config = detail.get("Config") if isinstance(detail.get("Config"), dict) else {}
+    state = detail.get("State") if isinstance(detail.get("State"), dict) else {}
+    name = str(detail.get("Name") or detail.get("Id", "?"))[:64].lstrip("/")
+    env = _env(config.get("Env"))
+    item = ContainerGpu(name=name, state=str(state.get("Status") or "?"),
+                        image=str(config.get("Image") or detail.get("Image") or "?"), env=env)
+    devices = [d.get("PathOnHost", "") for d in hc.get("Devices") or [] if isinstance(d, dict)]
+    for req in hc.get("DeviceRequests") or []:
+        if not isinstance(req, dict):
+            continue
+        driver = req.get("Driver") or ""
+        caps = {c for group in req.get("Capabilities") or [] if isinstance(group, list)
+                for c in group}
+        if driver == "cdi":
+            item.injection = "cdi"
+        elif driver in ("", "nvidia") and ("gpu" in caps or driver == "nvidia"):
+            # Docker 29.2+ may serve it through CDI: the container then sees `void`
+            item.injection = "cdi" if env.get("NVIDIA_VISIBLE_DEVICES") == "void" else "hook"
+    if not item.injection:
+        if any(str(p).startswith("/dev/nvidia") for p in devices):
+            item.injection = "devices"
+        elif hc.get("Runtime") == "nvidia" and env.get("NVIDIA_VISIBLE_DEVICES") not in (
+                None, "", "void", "none"):
+            item.injection = "runtime"
+    return item
+
+
+def containers(facts: Facts) -> list[ContainerGpu] | None:
+    """Existing containers with their GPU injection; None when the daemon cannot be asked."""
+    def compute() -> list[ContainerGpu] | None:
+        d = facts.docker
+        if not d.captured or not d.reachable:
+            return None
+        try:
+            listing = facts.host.docker_api("/containers/json?all=1", d.endpoint, API_TIMEOUT)
+        except DockerUnavailable:
+            return None
+        if not isinstance(listing, list):
+            return None
+        found = []
+        for summary in listing[:MAX_CONTAINERS]:
+            if not isinstance(summary, dict) or not summary.get("Id"):
+                continue
+            try:
+                detail = facts.host.docker_api(f"/containers/{summary['Id']}/json", d.endpoint,
+                                               API_TIMEOUT)
+            except DockerUnavailable:
+                continue
+            if isinstance(detail, dict):
+                item = classify_container(detail)
+                if item.image == "?" and summary.get("Image"):
+                    item.image = str(summary["Image"])
+                found.append(item)
+        return found
+
+    return facts.memo("nvidia_layer.containers", compute)
+
+
+# ----- CUDA ---------------------------------------------------------------------------------------
+def cuda_for_driver(driver: str) -> tuple[str | None, bool]:
+    """(newest CUDA the driver supports, whether the driver is newer than the table knows)."""
+    have = version_key(driver)
+    if have is None:
+        return None, False
+    rows = load_table(CUDA_TABLE)["cuda"]
+    best = None
+    for cuda, minimum in rows:
+        if have >= (version_key(minimum) or (0,)):
+            best = cuda
+    newest_minimum = version_key(rows[-1][1]) or (0,)
+    beyond = have[0] > newest_minimum[0] + 5
+    return best, beyond
+
+
+@dataclass
+class DriverCuda:
+    driver: str | None
+    cuda: str | None
+    source: str
+    at_least: bool = False  # the driver is newer than the table: cuda is a lower bound
+
+
+def driver_cuda(facts: Facts) -> DriverCuda:
+    """The CUDA version the loaded driver supports: `nvidia-smi` where recorded, else the table."""
+    def compute() -> DriverCuda:
+        from gpudoctor.facts.cdi import loaded_driver_version
+
+        host = facts.host
+        driver = loaded_driver_version(host)
+        smi = None
+        if not host.live or host.which("nvidia-smi"):
+            smi = host.run(CMD_NVIDIA_SMI, ["nvidia-smi"], timeout=SMI_TIMEOUT)
+        if smi is not None and smi.ok:
+            match = re.search(r"CUDA Version:\s*(\d+\.\d+)", smi.stdout)
+            if match:
+                return DriverCuda(driver, match.group(1), "`nvidia-smi` (its header line)")
+        if driver is None:
+            return DriverCuda(None, None, "no NVIDIA driver is loaded")
+        cuda, beyond = cuda_for_driver(driver)
+        return DriverCuda(driver, cuda, f"driver {driver} in gpudoctor's driver/CUDA table "
+                          f"(dated {load_table(CUDA_TABLE)['date']})", at_least=beyond)
+
+    return facts.memo("nvidia_layer.driver_cuda", compute)
+
+
+_CONDITION = re.compile(r"^(cuda|driver|arch|brand)\s*(>=|<=|!=|=|>|<)\s*(\S+)$")
+
+
+def parse_requirement(value: str) -> list[list[tuple[str, str, str]]]:
+    """NVIDIA_REQUIRE_* syntax: space-separated alternatives (OR), each a comma-separated list
+    of conditions (AND), e.g. `cuda>=12.4 brand=tesla,driver>=470,driver<471`."""
+    alternatives = []
+    for clause in value.split():
+        conditions = []
+        for part in clause.split(","):
+            match = _CONDITION.match(part.strip())
+            if match:
+                conditions.append((match.group(1), match.group(2), match.group(3)))
+        if conditions:
+            alternatives.append(conditions)
+    return alternatives
+
+
+def _compare(have: tuple[int, ...], op: str, want: tuple[int, ...]) -> bool:
+    width = max(len(have), len(want))
+    have = have + (0,) * (width - len(have))
+    want = want + (0,) * (width - len(want))
+    return {">=": have >= want, "<=": have <= want, "=": have == want, "!=": have != want,
+            ">": have > want, "<": have < want}[op]
+
+
+@dataclass
+class RequirementVerdict:
+    """True: satisfied; False: the toolkit refuses the image; None: cannot be told here."""
+
+    satisfied: bool | None
+    requirement: str
+    needed_cuda: str | None = None
+
+
+def judge_requirement(value: str, info: DriverCuda) -> RequirementVerdict:
+    """Judge an image's NVIDIA_REQUIRE_CUDA against the driver, as libnvidia-container does."""
+    alternatives = parse_requirement(value)
+    needed = None
+    results: list[bool | None] = []
+    for conditions in alternatives:
+        outcome: bool | None = True
+        for name, op, want in conditions:
+            wanted = version_key(want)
+            if name == "cuda" and wanted is not None:
+                if op in (">=", ">"):
+                    needed = want
+                have = version_key(info.cuda)
+                if have is None:
+                    outcome = None if outcome else outcome
+                    continue
+                ok = _compare(have, op, wanted) or (info.at_least and op in (">=", ">"))
+                if not ok:
+                    outcome = False
+            elif name == "driver" and wanted is not None:
+                have = version_key(info.driver)
+                if have is None:
+                    outcome = None if outcome else outcome
+                    continue
+                if not _compare(have, op, wanted):
+                    outcome = False
+            elif outcome:  # brand, arch: not known from host facts
+                outcome = None
+        results.append(outcome)
+    if not results or any(r is True for r in results):
+        return RequirementVerdict(True if results else None, value, needed)
+    if all(r is False for r in results):
+        return RequirementVerdict(False, value, needed)
+    # only alternatives that depend on the GPU's brand remain: the CUDA one failed
+    cuda_clauses = [r for c, r in zip(alternatives, results, strict=True)
+                    if all(n == "cuda" for n, _, _ in c)]
+    if cuda_clauses and all(r is False for r in cuda_clauses) and None not in cuda_clauses:
+        return RequirementVerdict(False, value, needed)
+    return RequirementVerdict(None, value, needed)
+
+
+def image_requirement(env: dict[str, str]) -> str | None:
+    """NVIDIA_REQUIRE_CUDA of an image or container, unless NVIDIA_DISABLE_REQUIRE turns the
+    check off (libnvidia-container skips it then)."""
+    if env.get("NVIDIA_DISABLE_REQUIRE", "").lower() in ("1", "true", "yes"):
+        return None
+    value = env.get("NVIDIA_REQUIRE_CUDA")
+    return value.strip() if value and value.strip() else None
+
+
+# ----- CDI refresh units and specs -------------------------------------------------------------
+REFRESH_UNITS = ("nvidia-cdi-refresh.service", "nvidia-cdi-refresh.path")
+UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
+
+
+def refresh_units(facts: Facts) -> tuple[list[str], list[str]]:
+    """(refresh unit files found, those enabled through a .wants link in /etc/systemd/system)."""
+    host = facts.host
+    shipped: list[str] = []
+    for folder in UNIT_DIRS:
+        for unit in REFRESH_UNITS:
+            if unit not in shipped and host.exists(f"{folder}/{unit}"):
+                shipped.append(unit)
+    enabled: list[str] = []
+    try:
+        wants = [n for n in host.listdir("/etc/systemd/system") if n.endswith(".wants")]
+    except HostError:
+        wants = []
+    for folder in wants:
+        for unit in REFRESH_UNITS:
+            path = f"/etc/systemd/system/{folder}/{unit}"
+            if unit not in enabled and (host.is_link(path) or host.exists(path)):
+                enabled.append(unit)
+    return shipped, enabled
+
+
+def nvidia_specs(facts: Facts) -> list[CdiSpec]:
+    """Parsed CDI specs of kind nvidia.com/*."""
+    return [s for s in facts.cdi.valid_specs
+            if s.kind and s.kind.startswith("nvidia.com/")]
+
+
+# ----- MIG ----------------------------------------------------------------------------------------
+def mig_enabled_gpus(facts: Facts) -> list[str] | None:
+    """Indexes of GPUs with MIG mode enabled (nvidia-smi, recorded); None when unknown."""
+    def compute() -> list[str] | None:
+        host = facts.host
+        if host.live and not host.which("nvidia-smi"):
+            return None
+        result = host.run(CMD_NVIDIA_SMI_MIG, ["nvidia-smi", "--query-gpu=index,mig.mode.current",
+                                               "--format=csv,noheader"], timeout=SMI_TIMEOUT)
+        if result is None or not result.ok:
+            return None
+        enabled = []
+        for line in result.stdout.splitlines():
+            parts = [p.strip() for p in line.split(",")]
+            if len(parts) == 2 and parts[1].lower() == "enabled":
+                enabled.append(parts[0])
+        return enabled
+
+    return facts.memo("nvidia_layer.mig", compute)
+
+
+# ----- the NVML "Unknown Error" exposure ----------------------------------------------------------
+@dataclass
+class NvmlExposure:
+    """Whether GPU containers here lose their GPUs on `systemctl daemon-reload`."""
+
+    cgroup_driver: str | None
+    #: the ways of giving GPUs that work here and inject them with the legacy hook
+    legacy_paths: list[str]
+    mode: ToolkitMode
+    missing_links: list[CharLink] = field(default_factory=list)
+    links: list[CharLink] = field(default_factory=list)
+    exposed_containers: list[ContainerGpu] = field(default_factory=list)
+
+    @property
+    def systemd(self) -> bool:
+        return self.cgroup_driver == "systemd"
+
+    @property
+    def new_containers_exposed(self) -> bool:
+        return self.systemd and bool(self.legacy_paths) and bool(self.missing_links)
+
+
+def legacy_paths(facts: Facts, gpus: bool | None, gpus_via_cdi: bool,
+                 runtime: bool) -> list[str]:
+    """Which ways of giving GPUs (working, or the one the fixes lead to) inject them with the
+    legacy hook, which adds the devices behind runc's back."""
+    if mode_for(facts).mode != "legacy":
+        return []
+    paths = []
+    if gpus and not gpus_via_cdi:
+        paths.append("`--gpus`")
+    if runtime:
+        paths.append("`--runtime=nvidia`")
+    return paths
+
+
+def nvml_exposure(facts: Facts) -> NvmlExposure:
+    def compute() -> NvmlExposure:
+        from gpudoctor.facts.nvidia_args import GPUS_ALL, nvidia_ways
+
+        d = facts.docker
+        driver = d.info.get("CgroupDriver") if d.reachable else None
+        ways = nvidia_ways(facts)
+        links = dev_char_links(facts)
+        exposure = NvmlExposure(
+            cgroup_driver=str(driver) if driver else None,
+            legacy_paths=legacy_paths(
+                facts, not ways.hook_refused and (ways.gpus_driver or ways.args == GPUS_ALL),
+                ways.gpus_via_cdi, ways.runtime),
+            mode=mode_for(facts), links=links,
+            missing_links=[link for link in links if not link.present])
+        if exposure.systemd and exposure.missing_links:
+            exposure.exposed_containers = [
+                c for c in containers(facts) or []
+                if c.running and (c.injection == "hook" or (
+                    c.injection == "runtime" and exposure.mode.mode == "legacy"))]
+        return exposure
+
+    return facts.memo("nvidia_layer.nvml", compute)
+
+
+__all__ = [
+    "Advisory", "CharLink", "ContainerGpu", "DriverCuda", "NvmlExposure", "RequirementVerdict",
+    "SecurityVerdict", "ToolkitMode", "classify_container", "containers", "cuda_for_driver",
+    "dev_char_links", "driver_cuda", "image_requirement", "judge_requirement", "judge_toolkit",
+    "legacy_paths", "load_table", "mig_enabled_gpus", "minimum_safe_version", "mode_for",
+    "nvidia_specs", "nvml_exposure", "parse_requirement", "refresh_units", "toolkit_mode",
+    "version_key",
+]
