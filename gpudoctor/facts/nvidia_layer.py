@@ -129,10 +129,9 @@ class SecurityVerdict:
 
     @property
     def fixed_in(self) -> str | None:
-        """The lowest version that fixes every advisory that applies here."""
-        if not self.affected:
-            return None
-        return max((a.fixed for a in self.affected), key=lambda v: version_key(v) or (0,))
+        """The version to upgrade to: the first no advisory in the table affects in any mode
+        (a version between two fixes can be affected by a later advisory)."""
+        return minimum_safe_version() if self.affected else None
 
 
 def advisories() -> tuple[list[Advisory], dict[str, Any]]:
@@ -418,11 +417,7 @@ def judge_requirement(value: str, info: DriverCuda) -> RequirementVerdict:
         return RequirementVerdict(True if results else None, value, needed)
     if all(r is False for r in results):
         return RequirementVerdict(False, value, needed)
-    # only alternatives that depend on the GPU's brand remain: the CUDA one failed
-    cuda_clauses = [r for c, r in zip(alternatives, results, strict=True)
-                    if all(n == "cuda" for n, _, _ in c)]
-    if cuda_clauses and all(r is False for r in cuda_clauses) and None not in cuda_clauses:
-        return RequirementVerdict(False, value, needed)
+    # what remains depends on the GPU's brand (forward compatibility), unknown here
     return RequirementVerdict(None, value, needed)
 
 
