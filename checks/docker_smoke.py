@@ -1,7 +1,7 @@
 """docker.smoke: a real container with the report's docker run arguments gets its GPUs.
 
 Opt-in (`gpudoctor check --smoke`, `fix --smoke`, a TUI key): it starts a container, which a
-report must never do unasked. The engine is gpudoctor/verify.py, shared with `gpudoctor verify`,
+report must never do unasked. The engine is gpudoctor/verify/, shared with `gpudoctor verify`,
 imported only when the check runs so that `gpudoctor --json` stays fast.
 """
 

@@ -9,40 +9,18 @@ driver supports (`nvidia-smi` where recorded, else the driver/CUDA table shipped
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
-from gpudoctor.errors import DockerUnavailable
 from gpudoctor.facts import Facts
-from gpudoctor.facts.docker import API_TIMEOUT
 from gpudoctor.facts.nvidia_layer import (
     DriverCuda,
     RequirementVerdict,
     containers,
     driver_cuda,
+    image_env,
     image_requirement,
     judge_requirement,
 )
 from gpudoctor.facts.toolkit import nvidia_skip_reason
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
-
-
-def image_env(facts: Facts, image: str) -> dict[str, str] | None:
-    """An image's Config.Env from the Engine API; None when it cannot be inspected."""
-    d = facts.docker
-    try:
-        body = facts.host.docker_api(f"/images/{quote(image, safe='')}/json", d.endpoint,
-                                     API_TIMEOUT)
-    except DockerUnavailable:
-        return None
-    config = body.get("Config") if isinstance(body, dict) else None
-    if not isinstance(config, dict):
-        return None
-    env: dict[str, str] = {}
-    for item in config.get("Env") or []:
-        if isinstance(item, str) and "=" in item:
-            key, _, value = item.partition("=")
-            env[key] = value
-    return env
 
 
 def unsatisfied_text(what: str, verdict: RequirementVerdict, info: DriverCuda) -> str:

@@ -144,3 +144,30 @@ def test_image_needing_a_newer_driver_is_found_before_running_it(
         assert "container newcuda" in check["summary"]
     finally:
         d.docker("rm", "-f", "newcuda", check=False)
+
+
+def test_verify_reads_the_requirement_before_running_anything(
+        dockerd_factory: DockerdFactory, nvidia_root: Path, tmp_path: Path) -> None:
+    from gpudoctor.verify import VerifyRequest, run_verification
+
+    d = hook_daemon(dockerd_factory, tmp_path, {})
+    new = cuda_image(d, "gpudoctor-test/cuda:13.1", REQUIRE_CUDA_13_1)
+    old = cuda_image(d, "gpudoctor-test/cuda:12.8", REQUIRE_CUDA_12_8)
+
+    def verify(image: str, *extra: str):
+        facts = Facts(cr.LiveDockerOverRoot(nvidia_root, env=env_of(d, tmp_path)))
+        return run_verification(facts, VerifyRequest(args=["--gpus=all", *extra], image=image))
+
+    refused = verify(new)
+    assert refused.verdict == "fail"
+    assert refused.cause is not None and refused.cause.id == "cuda-requirement"
+    assert "nvidia.cuda_requirement" in refused.cause.checks
+    assert "supports CUDA 13.0" in refused.cause.details
+    assert "Found before running anything" in refused.cause.details
+    assert not any({"run", "create"} & set(argv) for argv in refused.commands)
+    assert d.docker("ps", "-aq").stdout.strip() == ""
+    # the person's own last resort turns the check off, as it does in the toolkit
+    disabled = verify(new, "--env=NVIDIA_DISABLE_REQUIRE=true")
+    assert disabled.cause is None or disabled.cause.id != "cuda-requirement"
+    fits = verify(old)
+    assert fits.cause is None or fits.cause.id != "cuda-requirement"

@@ -157,11 +157,10 @@ def test_every_row_has_a_sample() -> None:
 
 
 def test_rows_point_at_real_checks_and_fixes() -> None:
-    checks = {"gpu.present", "kernel.driver", "pciids.fresh", "devices.nodes", "groups.render",
-              "nvidia.toolkit", "docker.daemon", "docker.nvidia_runtime", "docker.cdi",
-              "docker.containers", "docker.smoke"}
-    fixes = {"docker.configure_nvidia_runtime", "docker.reload", "pciids.update",
-             "groups.add_user_render", "nvidia.install_toolkit", "nvidia.rootless_no_cgroups"}
+    from gpudoctor import registry
+
+    reg = registry.load(third_party=False)
+    checks, fixes = set(reg.checks), set(reg.fixes)
     for rule in ERROR_RULES:
         assert set(rule.checks) <= checks, rule.id
         assert set(rule.fixes) <= fixes, rule.id

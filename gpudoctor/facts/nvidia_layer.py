@@ -421,6 +421,20 @@ def judge_requirement(value: str, info: DriverCuda) -> RequirementVerdict:
     return RequirementVerdict(None, value, needed)
 
 
+def image_env(facts: Facts, image: str) -> dict[str, str] | None:
+    """An image's Config.Env from the Engine API; None when it cannot be inspected."""
+    from urllib.parse import quote
+
+    d = facts.docker
+    try:
+        body = facts.host.docker_api(f"/images/{quote(image, safe='')}/json", d.endpoint,
+                                     API_TIMEOUT)
+    except DockerUnavailable:
+        return None
+    config = body.get("Config") if isinstance(body, dict) else None
+    return _env(config.get("Env")) if isinstance(config, dict) else None
+
+
 def image_requirement(env: dict[str, str]) -> str | None:
     """NVIDIA_REQUIRE_CUDA of an image or container, unless NVIDIA_DISABLE_REQUIRE turns the
     check off (libnvidia-container skips it then)."""
@@ -547,8 +561,8 @@ def nvml_exposure(facts: Facts) -> NvmlExposure:
 __all__ = [
     "Advisory", "CharLink", "ContainerGpu", "DriverCuda", "NvmlExposure", "RequirementVerdict",
     "SecurityVerdict", "ToolkitMode", "classify_container", "containers", "cuda_for_driver",
-    "dev_char_links", "driver_cuda", "image_requirement", "judge_requirement", "judge_toolkit",
-    "legacy_paths", "load_table", "mig_enabled_gpus", "minimum_safe_version", "mode_for",
-    "nvidia_specs", "nvml_exposure", "parse_requirement", "refresh_units", "toolkit_mode",
-    "version_key",
+    "dev_char_links", "driver_cuda", "image_env", "image_requirement", "judge_requirement",
+    "judge_toolkit", "legacy_paths", "load_table", "mig_enabled_gpus", "minimum_safe_version",
+    "mode_for", "nvidia_specs", "nvml_exposure", "parse_requirement", "refresh_units",
+    "toolkit_mode", "version_key",
 ]

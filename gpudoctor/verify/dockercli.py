@@ -1,0 +1,141 @@
+"""Running docker, interruptibly: signal holding, leftover containers, the daemon's own words."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import re
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from gpudoctor.host import changes
+from gpudoctor.host.base import CommandResult
+from gpudoctor.verify.causes import map_error
+from gpudoctor.verify.constants import T_QUICK, T_REMOVE
+from gpudoctor.verify.probe import PROBE, PROBE_MARK
+
+
+class VerifyInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; raised once the container is gone (or known to be left)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.container: str | None = None
+        self.removed = False
+
+
+class Interrupts:
+    """SIGINT/SIGTERM handling for one verification in the main thread.
+
+    A signal cuts the running docker call short, except inside `critical()` (creating the
+    container, removing it), where the step finishes first: cutting `docker create` short
+    could leave a container the daemon creates after gpudoctor stopped looking for it.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._critical = 0
+        self._previous: dict[int, Any] = {}
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Interrupts]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        try:
+            yield self
+        finally:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+            self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+        if self._critical == 0:
+            raise VerifyInterrupted(signum)
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        self._critical += 1
+        try:
+            yield
+        finally:
+            self._critical -= 1
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise VerifyInterrupted(self.signum)
+
+
+#: Containers that exist right now, removed at exit if a verification was cut off (a check
+#: thread abandoned by the runner's timeout, or an exception nobody expected).
+_LIVE: dict[str, tuple[str, dict[str, str]]] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def _remove_leftovers() -> None:
+    with _LIVE_LOCK:
+        leftovers = list(_LIVE.items())
+    for name, (docker, env) in leftovers:
+        changes.execute([docker, "rm", "-f", name], T_REMOVE, env=env)
+
+
+atexit.register(_remove_leftovers)
+
+
+class DockerCli:
+    """Runs docker (and compose) commands against the chosen daemon, each with a timeout."""
+
+    def __init__(self, docker: str, env: dict[str, str], interrupts: Interrupts | None,
+                 deadline: float | None = None):
+        self.docker = docker
+        self.env = env
+        self.interrupts = interrupts
+        self.deadline = deadline
+        self.commands: list[list[str]] = []
+
+    def limit(self, timeout: float) -> float:
+        if self.deadline is None:
+            return timeout
+        return max(1.0, min(timeout, self.deadline - time.monotonic()))
+
+    def run(self, argv: list[str], timeout: float, record: bool = True,
+            use_deadline: bool = True) -> CommandResult:
+        if record:
+            self.commands.append([PROBE_MARK if arg == PROBE else arg for arg in argv])
+        limit = self.limit(timeout) if use_deadline else timeout
+        return changes.execute(argv, limit, env=self.env)
+
+    def docker_run(self, *args: str, timeout: float = T_QUICK, record: bool = True,
+                   use_deadline: bool = True) -> CommandResult:
+        return self.run([self.docker, *args], timeout, record, use_deadline)
+
+
+def daemon_message(result: CommandResult) -> str:
+    """The daemon's own words from a failed docker/compose call, without the CLI's framing."""
+    if result.missing:
+        return f"{result.argv[0]}: command not found"
+    if result.timed_out:
+        return f"`{' '.join(result.argv[:3])}` did not finish within {result.timeout:g} s"
+    text = (result.stderr or result.stdout).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    noise = ("Error: failed to start containers", "Run 'docker", "See 'docker",
+             "Encountered errors while bringing up", "Creating ", "Starting ", "Container ")
+    useful = [ln for ln in lines if not ln.startswith(noise)]
+    for line in useful:
+        if map_error(line):
+            return _strip_prefix(line)
+    return _strip_prefix(useful[0] if useful else (lines[0] if lines else "no output"))
+
+
+def _strip_prefix(line: str) -> str:
+    """`docker: ` (docker run) and `ERROR: for NAME  ` (docker-compose 1.x) are not the daemon's."""
+    line = re.sub(r"^ERROR: for \S+\s+", "", line.removeprefix("docker: "))
+    return line.removeprefix("ERROR: ").strip()
