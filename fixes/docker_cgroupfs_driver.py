@@ -11,6 +11,7 @@ live-restore is on), and puts the file back if the daemon does not come back hea
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gpudoctor import fixer
@@ -79,7 +80,8 @@ class DockerCgroupfsDriver(Fix):
         old = cfg.text.encode() if cfg.text is not None else None
         plan.steps.append(fixer.write_step(
             path, old, new_text.encode(),
-            f"set `\"exec-opts\": {wanted}` in {path} (other keys untouched), atomically after "
+            f"set `\"exec-opts\": {json.dumps(wanted)}` in {path} (other keys untouched), "
+            "atomically after "
             "a backup"))
         plan.data.update({"old_sha": fixer.sha256(old), "changed_keys": ["exec-opts"],
                           "suggests": ["docker.reload"]})
