@@ -81,8 +81,7 @@ class DockerCgroupfsDriver(Fix):
         plan.steps.append(fixer.write_step(
             path, old, new_text.encode(),
             f"set `\"exec-opts\": {json.dumps(wanted)}` in {path} (other keys untouched), "
-            "atomically after "
-            "a backup"))
+            "atomically after a backup"))
         plan.data.update({"old_sha": fixer.sha256(old), "changed_keys": ["exec-opts"],
                           "suggests": ["docker.reload"]})
         plan.notes.append("dockerd reads the cgroup driver only when it starts: restart Docker "

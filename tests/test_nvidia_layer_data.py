@@ -121,3 +121,35 @@ def test_version_keys() -> None:
     assert version_key("1.18") == (1, 18, 0)
     assert version_key("580.95.05") == (580, 95, 5)
     assert version_key("") is None
+
+
+# ----- verify's cause table: the errors of issue 13, each with its check and fix ---------------
+@pytest.mark.parametrize(("text", "rule", "check", "fix"), [
+    ("Failed to initialize NVML: Unknown Error", "nvml-unknown-error",
+     "nvidia.cgroup_devices", "nvidia.dev_char_links"),
+    ("nvidia-container-cli: initialization error: nvml error: driver/library version mismatch: "
+     "unknown", "nvml-version-mismatch", "kernel.driver", "nvidia.cdi_regenerate"),
+    ("nvidia-container-cli: requirement error: unsatisfied condition: cuda>=12.8, please update "
+     "your driver to a newer version, or use an earlier cuda container: unknown",
+     "cuda-requirement", "nvidia.cuda_requirement", None),
+    ("nvidia-container-cli: ldcache error: open failed: /sbin/ldconfig.real: no such file or "
+     "directory: unknown", "ldconfig-path", "nvidia.toolkit_config", None),
+    ("Error response from daemon: failed to create task for container: error modifying OCI "
+     "spec: failed to inject CDI devices: unresolvable CDI devices nvidia.com/gpu=all",
+     "cdi-unresolvable", "nvidia.cdi_mode", "nvidia.cdi_regenerate"),
+    ("stderr: Using requested mode 'cdi'\ninvoking the NVIDIA Container Runtime Hook directly "
+     "(e.g. specifying the docker --gpus flag) is not supported. Please use the NVIDIA Container "
+     "Runtime (e.g. specify the --runtime=nvidia flag) instead.: unknown",
+     "hook-mode-not-legacy", "nvidia.toolkit_config", None),
+    ("error running hook #0: ... /usr/lib/x86_64-linux-gnu/libEGL_nvidia.so.535.161.07: no such "
+     "file or directory", "cdi-spec-stale", "nvidia.cdi_mode", "nvidia.cdi_regenerate"),
+])
+def test_cause_table_maps_each_error_to_its_check_and_fix(text: str, rule: str, check: str,
+                                                          fix: str | None) -> None:
+    from gpudoctor.verify.causes import map_error
+
+    cause = map_error(text)
+    assert cause is not None and cause.id == rule
+    assert check in cause.checks
+    if fix:
+        assert fix in cause.fixes
