@@ -31,8 +31,6 @@ ADVISORIES = "nvidia_advisories.json"
 CUDA_TABLE = "cuda_driver_versions.json"
 #: A report this long after the advisory table's date says the table may be stale.
 STALE_AFTER_DAYS = 365
-#: Device files of the NVIDIA driver whose /dev/char/MAJ:MIN links runc needs (toolkit#48).
-NODE_PATTERN = re.compile(r"^nvidia(\d+|ctl|-uvm|-uvm-tools|-modeset)$")
 CMD_NVIDIA_SMI = "nvidia-smi"
 CMD_NVIDIA_SMI_MIG = "nvidia-smi-mig"
 SMI_TIMEOUT = 10.0
@@ -180,19 +178,27 @@ class CharLink:
         return f"/dev/char/{self.major}:{self.minor}"
 
 
+def nvidia_node_paths(facts: Facts) -> list[str]:
+    """The NVIDIA device files a container gets: /dev/nvidiaN of every NVIDIA GPU (its Device
+    Minor), then the shared ones. Named, never found by listing /dev (a snapshot records what
+    is read, and /dev holds much else)."""
+    from gpudoctor.facts.gpus import nvidia_device_minor
+
+    paths = []
+    for gpu in facts.gpus.by_vendor("nvidia", selected_only=False):
+        minor = nvidia_device_minor(facts.host, gpu.pci)
+        if minor is not None:
+            paths.append(f"/dev/nvidia{minor}")
+    return [*paths, "/dev/nvidiactl", "/dev/nvidia-uvm", "/dev/nvidia-uvm-tools",
+            "/dev/nvidia-modeset"]
+
+
 def dev_char_links(facts: Facts) -> list[CharLink]:
     """Each NVIDIA device file and whether its /dev/char/MAJ:MIN link exists."""
     def compute() -> list[CharLink]:
         host = facts.host
-        try:
-            names = host.listdir("/dev")
-        except HostError:
-            return []
         found: list[CharLink] = []
-        for name in sorted(names, key=_node_order):
-            if not NODE_PATTERN.match(name):
-                continue
-            path = f"/dev/{name}"
+        for path in nvidia_node_paths(facts):
             try:
                 node = host.device_node(path)
             except HostError:
@@ -208,11 +214,6 @@ def dev_char_links(facts: Facts) -> list[CharLink]:
         return found
 
     return facts.memo("nvidia_layer.char_links", compute)
-
-
-def _node_order(name: str) -> tuple[int, str]:
-    digits = re.sub(r"\D", "", name)
-    return (int(digits) if digits and name[6:].isdigit() else 1_000_000, name)
 
 
 # ----- containers ---------------------------------------------------------------------------------
@@ -447,6 +448,9 @@ def image_requirement(env: dict[str, str]) -> str | None:
 # ----- CDI refresh units and specs -------------------------------------------------------------
 REFRESH_UNITS = ("nvidia-cdi-refresh.service", "nvidia-cdi-refresh.path")
 UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
+#: Where `systemctl enable` links the refresh units (named: a listing would be recorded whole).
+WANTS = ("multi-user.target.wants", "paths.target.wants", "sysinit.target.wants",
+         "default.target.wants")
 
 
 def refresh_units(facts: Facts) -> tuple[list[str], list[str]]:
@@ -458,11 +462,7 @@ def refresh_units(facts: Facts) -> tuple[list[str], list[str]]:
             if unit not in shipped and host.exists(f"{folder}/{unit}"):
                 shipped.append(unit)
     enabled: list[str] = []
-    try:
-        wants = [n for n in host.listdir("/etc/systemd/system") if n.endswith(".wants")]
-    except HostError:
-        wants = []
-    for folder in wants:
+    for folder in WANTS:
         for unit in REFRESH_UNITS:
             path = f"/etc/systemd/system/{folder}/{unit}"
             if unit not in enabled and (host.is_link(path) or host.exists(path)):
@@ -563,6 +563,6 @@ __all__ = [
     "SecurityVerdict", "ToolkitMode", "classify_container", "containers", "cuda_for_driver",
     "dev_char_links", "driver_cuda", "image_env", "image_requirement", "judge_requirement",
     "judge_toolkit", "legacy_paths", "load_table", "mig_enabled_gpus", "minimum_safe_version",
-    "mode_for", "nvidia_specs", "nvml_exposure", "parse_requirement", "refresh_units",
-    "toolkit_mode", "version_key",
+    "mode_for", "nvidia_node_paths", "nvidia_specs", "nvml_exposure", "parse_requirement",
+    "refresh_units", "toolkit_mode", "version_key",
 ]
