@@ -93,6 +93,7 @@ def test_cdi_regenerate_shows_the_new_spec_as_a_diff_of_the_stale_one(tmp_path: 
     report = run_gpudoctor("--json", "--root", tmp_path / "root").json
     cdi = next(c for c in report["checks"] if c["id"] == "docker.cdi")
     assert cdi["status"] == "fail"
+    assert cdi["fixes"] == ["nvidia.cdi_regenerate"]
 
 
 def test_cdi_regenerate_is_a_no_op_when_the_spec_matches(tmp_path: Path) -> None:
@@ -152,3 +153,23 @@ def test_cgroupfs_plan_splices_exec_opts_and_restarts(tmp_path: Path) -> None:
 def test_cgroupfs_is_refused_for_rootless_docker(tmp_path: Path) -> None:
     out = plan(cr.rootless_docker(tmp_path / "root"), "docker.cgroupfs_driver")
     assert "rootless Docker needs the systemd cgroup driver" in out
+
+
+def test_an_offline_bundle_that_is_itself_affected_is_refused(tmp_path: Path) -> None:
+    """A release bundle of 1.17.3 (real .deb files built with dpkg-deb) would install a toolkit
+    with known advisories: refused, naming them and the version to get; nothing installed."""
+    from gpudoctor import fixer
+    from gpudoctor.facts import Options
+    from gpudoctor.host.live import LiveHost
+    from gpudoctor.report import Doctor
+    from tests.support import debs
+
+    bundle = debs.build_bundle_dir(tmp_path / "bundle", version="1.17.3", include_extras=False)
+    root = debs.seed_dpkg_root(tmp_path / "root")
+    before = (root / "var/lib/dpkg/status").read_bytes()
+    doctor = Doctor(LiveHost(), Options())
+    [planned] = fixer.plan_fixes(doctor, ["nvidia.install_toolkit"],
+                                 {"bundle": str(bundle), "install_root": str(root)})
+    assert "1.17.3-1 is itself affected by" in planned.blocked
+    assert "CVE-2025-23359" in planned.blocked and "1.17.8 or newer" in planned.blocked
+    assert (root / "var/lib/dpkg/status").read_bytes() == before
