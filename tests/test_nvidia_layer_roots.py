@@ -128,6 +128,12 @@ def test_container_image_needing_newer_cuda(tmp_path: Path) -> None:
                for e in check["evidence"])
 
 
+def test_a_driver_newer_than_the_table_asks_nvidia_smi(tmp_path: Path) -> None:
+    check = _check(nr.newer_driver_than_the_table(tmp_path / "root"), "nvidia.cuda_requirement")
+    assert check["status"] == "pass", check
+    assert any("13.1 (from `nvidia-smi` (its header line))" in e for e in check["evidence"])
+
+
 # ----- 2. advisories, end to end --------------------------------------------------------------
 @pytest.mark.parametrize(("version", "mode", "cves"), [
     ("1.16.1-1", None, "CVE-2024-0132"),       # last affected by 0132/0133

@@ -328,12 +328,20 @@ class DriverCuda:
 
 
 def driver_cuda(facts: Facts) -> DriverCuda:
-    """The CUDA version the loaded driver supports: `nvidia-smi` where recorded, else the table."""
+    """The CUDA version the loaded driver supports: the shipped table, or `nvidia-smi` (run, or
+    recorded in a host root) for a driver newer than the table."""
     def compute() -> DriverCuda:
         from gpudoctor.facts.cdi import loaded_driver_version
 
         host = facts.host
         driver = loaded_driver_version(host)
+        label = f"(dated {load_table(CUDA_TABLE)['date']})"
+        cuda, beyond = cuda_for_driver(driver) if driver else (None, False)
+        if cuda is not None and not beyond:
+            return DriverCuda(driver, cuda, f"driver {driver} in gpudoctor's driver/CUDA "
+                              f"table {label}")
+        # a driver newer than the table (or none readable): ask nvidia-smi, where it is
+        # installed or was recorded
         smi = None
         if not host.live or host.which("nvidia-smi"):
             smi = host.run(CMD_NVIDIA_SMI, ["nvidia-smi"], timeout=SMI_TIMEOUT)
@@ -343,9 +351,8 @@ def driver_cuda(facts: Facts) -> DriverCuda:
                 return DriverCuda(driver, match.group(1), "`nvidia-smi` (its header line)")
         if driver is None:
             return DriverCuda(None, None, "no NVIDIA driver is loaded")
-        cuda, beyond = cuda_for_driver(driver)
         return DriverCuda(driver, cuda, f"driver {driver} in gpudoctor's driver/CUDA table "
-                          f"(dated {load_table(CUDA_TABLE)['date']})", at_least=beyond)
+                          f"{label}", at_least=beyond)
 
     return facts.memo("nvidia_layer.driver_cuda", compute)
 

@@ -172,6 +172,29 @@ def spec_0_7_old_podman(root: Path) -> Path:
     return r.finish()
 
 
+def newer_driver_than_the_table(root: Path) -> Path:
+    """Driver 590.44.01, newer than the shipped driver/CUDA table; `nvidia-smi` recorded with
+    its header (CUDA 13.1); a stopped container of a CUDA 13.1 image."""
+    env13 = ["NVIDIA_REQUIRE_CUDA=" + REQUIRE_CUDA_13_1, "NVIDIA_VISIBLE_DEVICES=all"]
+    r = nvidia_host(root, cgroup="cgroupfs", containers={
+        "new-cuda": container("nvidia/cuda:13.1.0-base-ubuntu24.04", [gpus_request()],
+                              state="exited", env=env13)})
+    r.b.write("/sys/module/nvidia/version", "590.44.01\n")
+    r.b.set_nvidia_driver("590.44.01", open_module=True)
+    r.b.write("/usr/bin/nvidia-smi", "#!/bin/sh\n", mode=0o755)
+    r.b.add_command("nvidia-smi", ["nvidia-smi"], stdout=SMI_HEADER)
+    return r.finish()
+
+
+#: The first lines `nvidia-smi` prints (its header), for a 590 driver.
+SMI_HEADER = """\
+Mon Feb 13 09:30:00 2026
++-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 590.44.01              Driver Version: 590.44.01      CUDA Version: 13.1     |
++-----------------------------------------+------------------------+----------------------+
+"""
+
+
 def image_needs_newer_driver(root: Path) -> Path:
     """Driver 580.95.05 (CUDA 13.0); a stopped `--gpus` container of a CUDA 13.1 image, a
     running one of a 12.8 image, and the image `nvidia/cuda:13.1.0-base-ubuntu24.04` present
@@ -199,4 +222,5 @@ __all__ = ["DRIVER", "REQUIRE_CUDA_12_8", "REQUIRE_CUDA_13_1", "cdi_mode_gpus_us
            "cdi_mode_systemd", "cdi_request", "container", "gpus_request",
            "image_needs_newer_driver", "jit_cdi_1_18", "ldconfig_missing", "legacy_cgroupfs",
            "legacy_systemd_exposed", "legacy_systemd_with_links", "mig_without_mig_spec",
-           "no_cgroups_rootful", "nvidia_host", "spec_0_7_old_podman", "toolkit_version"]
+           "newer_driver_than_the_table", "no_cgroups_rootful", "nvidia_host",
+           "spec_0_7_old_podman", "toolkit_version"]
