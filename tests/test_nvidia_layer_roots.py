@@ -86,7 +86,10 @@ def test_no_cgroups_under_a_rootful_daemon(tmp_path: Path) -> None:
 
 
 def test_cdi_mode_with_gpus_containers(tmp_path: Path) -> None:
-    check = _check(nr.cdi_mode_gpus_used(tmp_path / "root"), "nvidia.toolkit_config")
+    report = report_for(nr.cdi_mode_gpus_used(tmp_path / "root"))
+    containers = check_of(report, "docker.containers")
+    assert any("hook refuses" in e for e in containers["evidence"]), containers
+    check = check_of(report, "nvidia.toolkit_config")
     assert check["status"] == "warn"
     assert check["findings"] == ["nvidia.toolkit_config.cdi_mode_gpus"]
     assert "trainer" in check["summary"]

@@ -243,10 +243,14 @@ def _env(items: Any) -> dict[str, str]:
     return env
 
 
+def _section(detail: dict[str, Any], key: str) -> dict[str, Any]:
+    value = detail.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def classify_container(detail: dict[str, Any]) -> ContainerGpu:
-    hc = detail.get("HostConfig") if isinstance(detail.get("HostConfig"), dict) else {}
-    config = detail.get("Config") if isinstance(detail.get("Config"), dict) else {}
-    state = detail.get("State") if isinstance(detail.get("State"), dict) else {}
+    """How an inspected container got NVIDIA GPUs, from its HostConfig and Config.Env."""
+    hc, config, state = (_section(detail, k) for k in ("HostConfig", "Config", "State"))
     name = str(detail.get("Name") or detail.get("Id", "?"))[:64].lstrip("/")
     env = _env(config.get("Env"))
     item = ContainerGpu(name=name, state=str(state.get("Status") or "?"),
