@@ -10,15 +10,15 @@ driver supports (`nvidia-smi` where recorded, else the driver/CUDA table shipped
 from __future__ import annotations
 
 from gpudoctor.facts import Facts
-from gpudoctor.facts.nvidia_layer import (
+from gpudoctor.facts.nvidia_cuda import (
     DriverCuda,
     RequirementVerdict,
-    containers,
     driver_cuda,
     image_env,
     image_requirement,
     judge_requirement,
 )
+from gpudoctor.facts.nvidia_layer import containers
 from gpudoctor.facts.toolkit import nvidia_skip_reason
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 

@@ -9,7 +9,8 @@ table's date says the table may be stale, since newer advisories cannot be in it
 from __future__ import annotations
 
 from gpudoctor.facts import Facts
-from gpudoctor.facts.nvidia_layer import judge_toolkit, mode_for
+from gpudoctor.facts.nvidia_advisories import judge_toolkit
+from gpudoctor.facts.nvidia_layer import mode_for
 from gpudoctor.facts.toolkit import nvidia_skip_reason
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 

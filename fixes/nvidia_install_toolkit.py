@@ -86,7 +86,8 @@ def dearmor(data: bytes) -> bytes:
 # ----- the fix --------------------------------------------------------------------------------
 def _advisories_for(facts: Facts, version: str | None) -> list[str]:
     """CVE ids of the shipped advisory table that affect this toolkit version here."""
-    from gpudoctor.facts.nvidia_layer import judge_toolkit, mode_for
+    from gpudoctor.facts.nvidia_advisories import judge_toolkit
+    from gpudoctor.facts.nvidia_layer import mode_for
 
     if not version:
         return []
@@ -95,7 +96,7 @@ def _advisories_for(facts: Facts, version: str | None) -> list[str]:
 
 
 def _safe_version() -> str:
-    from gpudoctor.facts.nvidia_layer import minimum_safe_version
+    from gpudoctor.facts.nvidia_advisories import minimum_safe_version
 
     return minimum_safe_version()
 

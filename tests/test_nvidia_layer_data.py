@@ -12,17 +12,15 @@ import time
 
 import pytest
 
-from gpudoctor.facts.nvidia_layer import (
+from gpudoctor.facts.nvidia_advisories import advisories, judge_toolkit, minimum_safe_version
+from gpudoctor.facts.nvidia_cuda import (
     DriverCuda,
-    advisories,
     cuda_for_driver,
     image_requirement,
     judge_requirement,
-    judge_toolkit,
-    minimum_safe_version,
     parse_requirement,
-    version_key,
 )
+from gpudoctor.facts.nvidia_layer import version_key
 from tests.support.nvidia_layer_roots import REQUIRE_CUDA_12_8, REQUIRE_CUDA_13_1
 
 #: The issue's list: CVE -> first fixed version.

@@ -1,13 +1,11 @@
 """The NVIDIA container layer: how GPUs get into containers here, and what can go wrong with it.
 
-Four questions the toolkit's tracker keeps asking, answered from host facts:
+The questions the toolkit's tracker keeps asking, answered from host facts:
 - which mode the toolkit injects GPUs in (legacy hook, CDI, just-in-time CDI) and so whether
   running containers lose their GPUs on `systemctl daemon-reload` (`Failed to initialize NVML:
   Unknown Error`: systemd cgroup driver + hook-injected devices + no /dev/char links, toolkit#48);
-- whether the installed toolkit is covered by a security advisory (a dated table shipped as
-  data, gpudoctor/data/nvidia_advisories.json);
-- which CUDA version the loaded driver supports, to judge an image's NVIDIA_REQUIRE_CUDA
-  (gpudoctor/data/cuda_driver_versions.json, or `nvidia-smi` where recorded);
+- (facts/nvidia_advisories.py) whether the installed toolkit is covered by a security
+  advisory, and (facts/nvidia_cuda.py) which CUDA version the loaded driver supports;
 - which existing containers got their GPUs which way (Engine API inspect bodies).
 """
 
@@ -15,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -27,15 +26,12 @@ if TYPE_CHECKING:
     from gpudoctor.facts.cdi import CdiSpec
     from gpudoctor.facts.toolkit import ToolkitInfo
 
-ADVISORIES = "nvidia_advisories.json"
-CUDA_TABLE = "cuda_driver_versions.json"
-#: A report this long after the advisory table's date says the table may be stale.
-STALE_AFTER_DAYS = 365
-CMD_NVIDIA_SMI = "nvidia-smi"
 CMD_NVIDIA_SMI_MIG = "nvidia-smi-mig"
 SMI_TIMEOUT = 10.0
 API_TIMEOUT = 5.0
 MAX_CONTAINERS = 200
+#: Seconds spent inspecting containers at most (as docker.containers).
+TIME_BUDGET = 10.0
 
 
 # ----- versions and tables ------------------------------------------------------------------------
@@ -91,78 +87,6 @@ def toolkit_mode(tk: ToolkitInfo) -> ToolkitMode:
 
 def mode_for(facts: Facts) -> ToolkitMode:
     return facts.memo("nvidia_layer.mode", lambda: toolkit_mode(facts.toolkit))
-
-
-# ----- security advisories ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Advisory:
-    cve: str
-    last_affected: str
-    fixed: str
-    summary: str
-    source: str
-    not_in_modes: tuple[str, ...] = ()
-    only_cdi_before: str | None = None
-
-    def affects(self, version: tuple[int, ...], mode: str | None) -> bool:
-        """Whether a toolkit of this version, injecting in this mode, is affected."""
-        last = version_key(self.last_affected)
-        if last is None or version > last:
-            return False
-        cdi = mode in ("cdi", "jit-cdi")
-        if cdi and "cdi" in self.not_in_modes:
-            return False
-        before = version_key(self.only_cdi_before)
-        return not (before is not None and version < before and not cdi)
-
-
-@dataclass
-class SecurityVerdict:
-    version: str
-    mode: str | None
-    affected: list[Advisory]
-    table_date: str
-    stale: bool
-    known_missing: str = ""
-
-    @property
-    def fixed_in(self) -> str | None:
-        """The version to upgrade to: the first no advisory in the table affects in any mode
-        (a version between two fixes can be affected by a later advisory)."""
-        return minimum_safe_version() if self.affected else None
-
-
-def advisories() -> tuple[list[Advisory], dict[str, Any]]:
-    table = load_table(ADVISORIES)
-    rows = [Advisory(cve=r["cve"], last_affected=r["last_affected"], fixed=r["fixed"],
-                     summary=r["summary"], source=r["source"],
-                     not_in_modes=tuple(r.get("not_in_modes") or ()),
-                     only_cdi_before=r.get("only_cdi_before"))
-            for r in table["advisories"]]
-    return rows, table
-
-
-def judge_toolkit(version: str, mode: str | None, now: float) -> SecurityVerdict | None:
-    """The advisories that apply to this toolkit version; None when the version is unreadable."""
-    import calendar
-    import time
-
-    key = version_key(version)
-    if key is None:
-        return None
-    rows, table = advisories()
-    date = str(table["date"])
-    dated = calendar.timegm(time.strptime(date, "%Y-%m-%d"))
-    return SecurityVerdict(version=version, mode=mode,
-                           affected=[a for a in rows if a.affects(key, mode)],
-                           table_date=date, stale=now > dated + STALE_AFTER_DAYS * 86400,
-                           known_missing=str(table.get("known_missing") or ""))
-
-
-def minimum_safe_version() -> str:
-    """The first version no advisory in the table affects, in any mode."""
-    rows, _ = advisories()
-    return max((a.fixed for a in rows), key=lambda v: version_key(v) or (0,))
 
 
 # ----- /dev/char links ----------------------------------------------------------------------------
@@ -234,7 +158,7 @@ class ContainerGpu:
         return self.state == "running"
 
 
-def _env(items: Any) -> dict[str, str]:
+def parse_env(items: Any) -> dict[str, str]:
     env: dict[str, str] = {}
     for item in items or []:
         if isinstance(item, str) and "=" in item:
@@ -252,7 +176,7 @@ def classify_container(detail: dict[str, Any]) -> ContainerGpu:
     """How an inspected container got NVIDIA GPUs, from its HostConfig and Config.Env."""
     hc, config, state = (_section(detail, k) for k in ("HostConfig", "Config", "State"))
     name = str(detail.get("Name") or detail.get("Id", "?"))[:64].lstrip("/")
-    env = _env(config.get("Env"))
+    env = parse_env(config.get("Env"))
     item = ContainerGpu(name=name, state=str(state.get("Status") or "?"),
                         image=str(config.get("Image") or detail.get("Image") or "?"), env=env)
     devices = [d.get("PathOnHost", "") for d in hc.get("Devices") or [] if isinstance(d, dict)]
@@ -289,9 +213,12 @@ def containers(facts: Facts) -> list[ContainerGpu] | None:
         if not isinstance(listing, list):
             return None
         found = []
+        started = time.monotonic()
         for summary in listing[:MAX_CONTAINERS]:
             if not isinstance(summary, dict) or not summary.get("Id"):
                 continue
+            if time.monotonic() - started > TIME_BUDGET:
+                break  # huge hosts stay quick; the containers seen so far are judged
             try:
                 detail = facts.host.docker_api(f"/containers/{summary['Id']}/json", d.endpoint,
                                                API_TIMEOUT)
@@ -305,155 +232,6 @@ def containers(facts: Facts) -> list[ContainerGpu] | None:
         return found
 
     return facts.memo("nvidia_layer.containers", compute)
-
-
-# ----- CUDA ---------------------------------------------------------------------------------------
-def cuda_for_driver(driver: str) -> tuple[str | None, bool]:
-    """(newest CUDA the driver supports, whether the driver is newer than the table knows)."""
-    have = version_key(driver)
-    if have is None:
-        return None, False
-    rows = load_table(CUDA_TABLE)["cuda"]
-    best = None
-    for cuda, minimum in rows:
-        if have >= (version_key(minimum) or (0,)):
-            best = cuda
-    newest_minimum = version_key(rows[-1][1]) or (0,)
-    beyond = have[0] > newest_minimum[0] + 5
-    return best, beyond
-
-
-@dataclass
-class DriverCuda:
-    driver: str | None
-    cuda: str | None
-    source: str
-    at_least: bool = False  # the driver is newer than the table: cuda is a lower bound
-
-
-def driver_cuda(facts: Facts) -> DriverCuda:
-    """The CUDA version the loaded driver supports: the shipped table, or `nvidia-smi` (run, or
-    recorded in a host root) for a driver newer than the table."""
-    def compute() -> DriverCuda:
-        from gpudoctor.facts.cdi import loaded_driver_version
-
-        host = facts.host
-        driver = loaded_driver_version(host)
-        label = f"(dated {load_table(CUDA_TABLE)['date']})"
-        cuda, beyond = cuda_for_driver(driver) if driver else (None, False)
-        if cuda is not None and not beyond:
-            return DriverCuda(driver, cuda, f"driver {driver} in gpudoctor's driver/CUDA "
-                              f"table {label}")
-        # a driver newer than the table (or none readable): ask nvidia-smi, where it is
-        # installed or was recorded
-        smi = None
-        if not host.live or host.which("nvidia-smi"):
-            smi = host.run(CMD_NVIDIA_SMI, ["nvidia-smi"], timeout=SMI_TIMEOUT)
-        if smi is not None and smi.ok:
-            match = re.search(r"CUDA Version:\s*(\d+\.\d+)", smi.stdout)
-            if match:
-                return DriverCuda(driver, match.group(1), "`nvidia-smi` (its header line)")
-        if driver is None:
-            return DriverCuda(None, None, "no NVIDIA driver is loaded")
-        return DriverCuda(driver, cuda, f"driver {driver} in gpudoctor's driver/CUDA table "
-                          f"{label}", at_least=beyond)
-
-    return facts.memo("nvidia_layer.driver_cuda", compute)
-
-
-_CONDITION = re.compile(r"^(cuda|driver|arch|brand)\s*(>=|<=|!=|=|>|<)\s*(\S+)$")
-
-
-def parse_requirement(value: str) -> list[list[tuple[str, str, str]]]:
-    """NVIDIA_REQUIRE_* syntax: space-separated alternatives (OR), each a comma-separated list
-    of conditions (AND), e.g. `cuda>=12.4 brand=tesla,driver>=470,driver<471`."""
-    alternatives = []
-    for clause in value.split():
-        conditions = []
-        for part in clause.split(","):
-            match = _CONDITION.match(part.strip())
-            if match:
-                conditions.append((match.group(1), match.group(2), match.group(3)))
-        if conditions:
-            alternatives.append(conditions)
-    return alternatives
-
-
-def _compare(have: tuple[int, ...], op: str, want: tuple[int, ...]) -> bool:
-    width = max(len(have), len(want))
-    have = have + (0,) * (width - len(have))
-    want = want + (0,) * (width - len(want))
-    return {">=": have >= want, "<=": have <= want, "=": have == want, "!=": have != want,
-            ">": have > want, "<": have < want}[op]
-
-
-@dataclass
-class RequirementVerdict:
-    """True: satisfied; False: the toolkit refuses the image; None: cannot be told here."""
-
-    satisfied: bool | None
-    requirement: str
-    needed_cuda: str | None = None
-
-
-def judge_requirement(value: str, info: DriverCuda) -> RequirementVerdict:
-    """Judge an image's NVIDIA_REQUIRE_CUDA against the driver, as libnvidia-container does."""
-    alternatives = parse_requirement(value)
-    needed = None
-    results: list[bool | None] = []
-    for conditions in alternatives:
-        outcome: bool | None = True
-        for name, op, want in conditions:
-            wanted = version_key(want)
-            if name == "cuda" and wanted is not None:
-                if op in (">=", ">"):
-                    needed = want
-                have = version_key(info.cuda)
-                if have is None:
-                    outcome = None if outcome else outcome
-                    continue
-                ok = _compare(have, op, wanted) or (info.at_least and op in (">=", ">"))
-                if not ok:
-                    outcome = False
-            elif name == "driver" and wanted is not None:
-                have = version_key(info.driver)
-                if have is None:
-                    outcome = None if outcome else outcome
-                    continue
-                if not _compare(have, op, wanted):
-                    outcome = False
-            elif outcome:  # brand, arch: not known from host facts
-                outcome = None
-        results.append(outcome)
-    if not results or any(r is True for r in results):
-        return RequirementVerdict(True if results else None, value, needed)
-    if all(r is False for r in results):
-        return RequirementVerdict(False, value, needed)
-    # what remains depends on the GPU's brand (forward compatibility), unknown here
-    return RequirementVerdict(None, value, needed)
-
-
-def image_env(facts: Facts, image: str) -> dict[str, str] | None:
-    """An image's Config.Env from the Engine API; None when it cannot be inspected."""
-    from urllib.parse import quote
-
-    d = facts.docker
-    try:
-        body = facts.host.docker_api(f"/images/{quote(image, safe='')}/json", d.endpoint,
-                                     API_TIMEOUT)
-    except DockerUnavailable:
-        return None
-    config = body.get("Config") if isinstance(body, dict) else None
-    return _env(config.get("Env")) if isinstance(config, dict) else None
-
-
-def image_requirement(env: dict[str, str]) -> str | None:
-    """NVIDIA_REQUIRE_CUDA of an image or container, unless NVIDIA_DISABLE_REQUIRE turns the
-    check off (libnvidia-container skips it then)."""
-    if env.get("NVIDIA_DISABLE_REQUIRE", "").lower() in ("1", "true", "yes"):
-        return None
-    value = env.get("NVIDIA_REQUIRE_CUDA")
-    return value.strip() if value and value.strip() else None
 
 
 # ----- CDI refresh units and specs -------------------------------------------------------------
@@ -570,10 +348,22 @@ def nvml_exposure(facts: Facts) -> NvmlExposure:
 
 
 __all__ = [
-    "Advisory", "CharLink", "ContainerGpu", "DriverCuda", "NvmlExposure", "RequirementVerdict",
-    "SecurityVerdict", "ToolkitMode", "classify_container", "containers", "cuda_for_driver",
-    "dev_char_links", "driver_cuda", "image_env", "image_requirement", "judge_requirement",
-    "judge_toolkit", "legacy_paths", "load_table", "mig_enabled_gpus", "minimum_safe_version",
-    "mode_for", "nvidia_node_paths", "nvidia_specs", "nvml_exposure", "parse_requirement",
-    "refresh_units", "toolkit_mode", "version_key",
+    "CharLink",
+    "ContainerGpu",
+    "NvmlExposure",
+    "ToolkitMode",
+    "classify_container",
+    "containers",
+    "dev_char_links",
+    "legacy_paths",
+    "load_table",
+    "mig_enabled_gpus",
+    "mode_for",
+    "nvidia_node_paths",
+    "nvidia_specs",
+    "nvml_exposure",
+    "parse_env",
+    "refresh_units",
+    "toolkit_mode",
+    "version_key",
 ]

@@ -227,7 +227,7 @@ class _Session:
     def _cuda_requirement_unmet(self, run_args: RunArgs) -> bool:
         """The image's NVIDIA_REQUIRE_CUDA against the loaded driver, before running anything:
         the toolkit would refuse it (`unsatisfied condition: cuda>=X`)."""
-        from gpudoctor.facts.nvidia_layer import (
+        from gpudoctor.facts.nvidia_cuda import (
             driver_cuda,
             image_env,
             image_requirement,
