@@ -87,6 +87,21 @@ class NvidiaCdiMode(Check):
                 "containers fail to start.",
                 remedy=f"`{ENABLE_REFRESH}`", fixes=("nvidia.cdi_regenerate",),
                 id=f"{self.id}.refresh_disabled", commands=(ENABLE_REFRESH,))
+        driver = facts.cdi.driver_version
+        behind = [sp for sp in specs if sp.path.endswith("/cdi/nvidia.yaml") and driver
+                  and sp.driver_versions and driver not in sp.driver_versions]
+        if enabled and behind:
+            spec = behind[0]
+            found.add(
+                Status.WARN, f"nvidia-cdi-refresh is enabled but {spec.path} is still for driver "
+                f"{', '.join(sorted(spec.driver_versions))} (loaded: {driver})",
+                "The refresh unit should have rewritten the spec when the driver changed; it did "
+                "not run, or it failed (it waits for the driver to be ready at boot, and does not "
+                "run on MIG changes). Containers get the old driver's libraries (see docker.cdi).",
+                remedy=f"`{RESTART_REFRESH}`, then `journalctl -u nvidia-cdi-refresh.service` if "
+                       "the spec is still old.",
+                fixes=("nvidia.cdi_regenerate",), id=f"{self.id}.refresh_behind",
+                commands=(RESTART_REFRESH,))
         if mode.mode == "cdi" and not specs:
             found.add(
                 Status.FAIL, "the toolkit is in CDI mode but no CDI spec offers the NVIDIA GPUs",

@@ -105,6 +105,15 @@ def test_refresh_units_installed_but_off(tmp_path: Path) -> None:
     assert "systemctl enable --now nvidia-cdi-refresh.path" in check["commands"][0]
 
 
+def test_refresh_enabled_but_the_spec_is_for_the_old_driver(tmp_path: Path) -> None:
+    report = report_for(nr.jit_cdi_1_18(tmp_path / "root", spec_driver="570.86.10"))
+    check = check_of(report, "nvidia.cdi_mode")
+    assert check["findings"] == ["nvidia.cdi_mode.refresh_behind"]
+    assert "570.86.10 (loaded: 580.95.05)" in check["summary"]
+    assert check["commands"] == ["sudo systemctl restart nvidia-cdi-refresh.service"]
+    assert check_of(report, "docker.cdi")["status"] == "warn"  # the spec's own finding
+
+
 def test_mig_enabled_without_mig_devices_in_the_spec(tmp_path: Path) -> None:
     check = _check(nr.mig_without_mig_spec(tmp_path / "root"), "nvidia.cdi_mode")
     assert check["findings"] == ["nvidia.cdi_mode.mig_missing"]

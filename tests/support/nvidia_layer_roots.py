@@ -114,10 +114,13 @@ def cdi_mode_gpus_used(root: Path) -> Path:
                              state="exited")}).finish()
 
 
-def jit_cdi_1_18(root: Path, refresh_enabled: bool = True) -> Path:
+def jit_cdi_1_18(root: Path, refresh_enabled: bool = True, spec_driver: str = DRIVER) -> Path:
     """Toolkit 1.18.0 (auto means just-in-time CDI) with its nvidia-cdi-refresh units, systemd
-    driver, no links, a spec the refresh unit wrote; refresh units enabled or not."""
-    r = nvidia_host(root, version="1.18.0-1", cdi_spec=True)
+    driver, no links, a spec the refresh unit wrote (for `spec_driver`); refresh units enabled
+    or not."""
+    r = nvidia_host(root, version="1.18.0-1")
+    r.driver_libs(spec_driver)
+    r.cdi_spec(driver=spec_driver)
     for unit in ("nvidia-cdi-refresh.service", "nvidia-cdi-refresh.path"):
         r.b.write(f"/usr/lib/systemd/system/{unit}", f"[Unit]\nDescription={unit}\n")
     if refresh_enabled:
