@@ -65,19 +65,20 @@ class NvidiaToolkitSecurity(Check):
                         f"release bundle of {fixed} or newer. Then restart Docker."),
                 fixes=("nvidia.install_toolkit",), id=f"{self.id}.affected",
                 commands=(UPGRADE_APT,))
+        stale = ""
         if verdict.stale:
-            found.add(
-                Status.WARN, f"the advisory table is dated {verdict.table_date}, more than a "
-                "year before this report: newer advisories are not in it",
-                "gpudoctor judges the toolkit against the advisories it ships with; NVIDIA "
-                "publishes new ones several times a year"
+            # gpudoctor's data is old, not the host: said in every summary, never a warning
+            stale = (f"; the table is dated {verdict.table_date}, more than a year ago, so newer "
+                     "advisories are not in it")
+            found.evidence.append(
+                "advisory table may be stale: check NVIDIA's product security page "
+                "(https://www.nvidia.com/en-us/security/) and update gpudoctor"
                 + (f" (known to be missing: {verdict.known_missing})"
-                   if verdict.known_missing else "") + ".",
-                remedy="Check NVIDIA's product security page "
-                       "(https://www.nvidia.com/en-us/security/) for the toolkit, and update "
-                       "gpudoctor.", id=f"{self.id}.table_stale")
+                   if verdict.known_missing else ""))
+            for item in found.items:
+                item.summary += stale
         return found.result(
             f"nvidia-container-toolkit {tk.version} is not affected by any advisory in "
-            f"gpudoctor's table (dated {verdict.table_date})",
+            f"gpudoctor's table (dated {verdict.table_date})" + stale,
             "The installed version is past every fixed version in the table, for the mode "
             "this host uses.")

@@ -193,7 +193,7 @@ def test_snapshot_of_an_exposed_host_replays_the_same_verdict(tmp_path: Path) ->
     assert before["docker_run_args"] == after["docker_run_args"]
 
 
-def test_a_report_a_year_after_the_table_says_it_may_be_stale(tmp_path: Path) -> None:
+def test_a_year_after_the_table_a_report_says_it_may_be_stale(tmp_path: Path) -> None:
     import json
 
     root = nr.toolkit_version(tmp_path / "root", "1.17.8-1")
@@ -202,7 +202,8 @@ def test_a_report_a_year_after_the_table_says_it_may_be_stale(tmp_path: Path) ->
     doc["captured_at"] = "2026-11-30T12:00:00Z"  # the table is dated 2025-07-17
     host_json.write_text(json.dumps(doc))
     check = _check(root, "nvidia.toolkit_security")
-    assert check["status"] == "warn"
-    assert check["findings"] == ["nvidia.toolkit_security.table_stale"]
-    assert "dated 2025-07-17" in check["summary"]
-    assert "CVE-2026-24260" in check["details"]  # known to exist, not yet in the table
+    # old data is gpudoctor's problem, not the host's: said, never a warning
+    assert check["status"] == "pass"
+    assert check["findings"] == []
+    assert "dated 2025-07-17, more than a year ago" in check["summary"]
+    assert any("CVE-2026-24260" in e for e in check["evidence"])  # known, not yet in the table
