@@ -66,9 +66,16 @@ class NvidiaToolkitConfig(Check):
         if facts.host.exists(path):
             found.evidence.append(f"ldconfig: {path} exists on the host")
             return
+        version = version_key(facts.toolkit.version)
+        base = path.removesuffix(".real")
+        if path.endswith(".real") and version is not None and version >= (1, 15, 0) \
+                and facts.host.exists(base):
+            # NormalizeLDConfigPath (toolkit 1.15+): a missing `.real` falls back to the base
+            found.evidence.append(f"ldconfig: {path} does not exist; toolkit "
+                                  f"{facts.toolkit.version} falls back to {base}, which does")
+            return
         found.evidence.append(f"ldconfig: {path} does not exist on the host")
         fallback = facts.host.exists("/sbin/ldconfig")
-        version = version_key(facts.toolkit.version)
         found.add(
             Status.FAIL, f"{cfg.path} names ldconfig `{value}`, which this host does not have",
             f"nvidia-container-cli runs `{path}` to update the container's library cache when "
@@ -76,8 +83,9 @@ class NvidiaToolkitConfig(Check):
             "a config.toml carried from there onto another distribution makes every GPU "
             f"container fail with `ldcache error: open failed: {path}: no such file or "
             "directory` (nvidia-docker#587)"
-            + (f"; toolkit {facts.toolkit.version} does not correct it itself"
-               if version is not None else "") + ".",
+            + (f"; toolkit {facts.toolkit.version} does not fall back to another ldconfig "
+               "(1.15 and later do, when the path without `.real` exists)"
+               if version is not None and version < (1, 15, 0) else "") + ".",
             remedy=f"Point it at this host's ldconfig: `{ctk_set(cfg.path, 'nvidia-container-cli.ldconfig', '@/sbin/ldconfig')}`"  # noqa: E501
                    + ("" if fallback else " (use the path `command -v ldconfig` prints)")
                    + ".",

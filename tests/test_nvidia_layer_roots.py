@@ -78,6 +78,13 @@ def test_ldconfig_from_another_distribution(tmp_path: Path) -> None:
         "--in-place --set nvidia-container-cli.ldconfig=@/sbin/ldconfig"]
 
 
+def test_a_missing_ldconfig_real_is_fine_where_the_toolkit_falls_back(tmp_path: Path) -> None:
+    check = _check(nr.ldconfig_missing(tmp_path / "root", version="1.17.8-1"),
+                   "nvidia.toolkit_config")
+    assert check["status"] == "pass", check
+    assert any("falls back to /sbin/ldconfig" in e for e in check["evidence"])
+
+
 def test_no_cgroups_under_a_rootful_daemon(tmp_path: Path) -> None:
     check = _check(nr.no_cgroups_rootful(tmp_path / "root"), "nvidia.toolkit_config")
     assert check["status"] == "fail"

@@ -139,9 +139,11 @@ def toolkit_version(root: Path, version: str, mode: str | None = None) -> Path:
                        cdi_spec=mode == "cdi").finish()
 
 
-def ldconfig_missing(root: Path) -> Path:
-    """A config.toml carried from Ubuntu (`@/sbin/ldconfig.real`) on a host without it."""
-    r = nvidia_host(root, cgroup="cgroupfs")
+def ldconfig_missing(root: Path, version: str = "1.14.3-1") -> Path:
+    """A config.toml carried from Ubuntu (`@/sbin/ldconfig.real`) on a host without that file
+    (only /sbin/ldconfig). Toolkit 1.14 uses the path as written; 1.15 and later fall back to
+    /sbin/ldconfig (NormalizeLDConfigPath)."""
+    r = nvidia_host(root, version=version, cgroup="cgroupfs")
     (r.b.root / "sbin/ldconfig.real").unlink()
     return r.finish()
 
