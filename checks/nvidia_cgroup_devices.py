@@ -11,7 +11,7 @@ Warned about before it happens; running containers that are exposed are named.
 from __future__ import annotations
 
 from gpudoctor.facts import Facts
-from gpudoctor.facts.nvidia_layer import NvmlExposure, nvml_exposure
+from gpudoctor.facts.nvidia_layer import NvmlExposure
 from gpudoctor.facts.toolkit import nvidia_skip_reason
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
@@ -44,7 +44,7 @@ class NvidiaCgroupDevices(Check):
         return None
 
     def run(self, facts: Facts) -> Result:
-        x = nvml_exposure(facts)
+        x: NvmlExposure = facts.nvml_exposure
         d = facts.docker
         found = Findings(evidence=[
             f"Docker cgroup driver: {x.cgroup_driver or 'not reported'} "

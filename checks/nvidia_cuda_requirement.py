@@ -13,7 +13,6 @@ from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_cuda import (
     DriverCuda,
     RequirementVerdict,
-    driver_cuda,
     image_env,
     image_requirement,
     judge_requirement,
@@ -53,7 +52,7 @@ class NvidiaCudaRequirement(Check):
         return None
 
     def run(self, facts: Facts) -> Result:
-        info = driver_cuda(facts)
+        info: DriverCuda = facts.driver_cuda
         found = Findings(evidence=[f"driver CUDA version: {info.cuda or 'unknown'}"
                                    + (" or newer" if info.at_least else "")
                                    + f" (from {info.source})"])

@@ -228,7 +228,6 @@ class _Session:
         """The image's NVIDIA_REQUIRE_CUDA against the loaded driver, before running anything:
         the toolkit would refuse it (`unsatisfied condition: cuda>=X`)."""
         from gpudoctor.facts.nvidia_cuda import (
-            driver_cuda,
             image_env,
             image_requirement,
             judge_requirement,
@@ -241,7 +240,7 @@ class _Session:
         requirement = image_requirement(env) if env is not None else None
         if requirement is None:
             return False
-        info = driver_cuda(self.facts)
+        info = self.facts.driver_cuda
         verdict = judge_requirement(requirement, info)
         if verdict.satisfied is not False:
             return False
