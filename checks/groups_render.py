@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from gpudoctor.facts import Facts
 from gpudoctor.facts.runargs import KFD, device_nodes, mode_string
 from gpudoctor.facts.system import udev_rules_mentioning
+from gpudoctor.pasteable import quoted_commands
 from gpudoctor.plugin import Area, Check, Result, Status
 
 #: AMD's ROCm images create `render` with this GID (ROCm/ROCm-docker PR #93).
@@ -131,7 +132,8 @@ class GroupsRender(Check):
                    "no group.")
         if warnings:
             return Result(Status.WARN, "; ".join(warnings), details=details, evidence=evidence,
-                          remedy="\n".join(dict.fromkeys(remedies)), fixes=fixes, data=data)
+                          remedy="\n".join(dict.fromkeys(remedies)), fixes=fixes, data=data,
+                          commands=list(quoted_commands("\n".join(remedies))))
         who = facts.user.name if facts.user else None
         summary = (f"the device files belong to {gid_text}, read-write for the group"
                    if groups else "the device files are open to every user (mode 0666)")

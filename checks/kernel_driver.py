@@ -23,6 +23,7 @@ from gpudoctor.facts.system import (
     mok_key,
     nvidia_module_version,
 )
+from gpudoctor.pasteable import quoted_commands
 from gpudoctor.plugin import Area, Check, Result, Status
 
 #: The driver containers need per vendor (the first one is the module to load).
@@ -116,7 +117,7 @@ class KernelDriver(Check):
         details = " ".join(dict.fromkeys(f.details for f in bad if f.details)) + " " + why
         remedy = "\n\n".join(dict.fromkeys(f.remedy for f in bad if f.remedy))
         return Result(Status.FAIL, summary, details=details.strip(), evidence=evidence,
-                      remedy=remedy, data=data)
+                      remedy=remedy, data=data, commands=list(quoted_commands(remedy)))
 
     # ----- one GPU ------------------------------------------------------------------------------
     def _examine(self, facts: Facts, gpu: Gpu) -> Finding:

@@ -101,7 +101,7 @@ class NvidiaCdiMode(Check):
                 remedy=f"`{RESTART_REFRESH}`, then `journalctl -u nvidia-cdi-refresh.service` if "
                        "the spec is still old.",
                 fixes=("nvidia.cdi_regenerate",), id=f"{self.id}.refresh_behind",
-                commands=(RESTART_REFRESH,))
+                commands=(RESTART_REFRESH, "journalctl -u nvidia-cdi-refresh.service"))
         if mode.mode == "cdi" and not specs:
             found.add(
                 Status.FAIL, "the toolkit is in CDI mode but no CDI spec offers the NVIDIA GPUs",
@@ -111,7 +111,7 @@ class NvidiaCdiMode(Check):
                 remedy=f"Generate the spec: `{REGENERATE}`"
                        + (f" (or `{RESTART_REFRESH}`)" if shipped else "") + ".",
                 fixes=("nvidia.cdi_regenerate",), id=f"{self.id}.no_spec",
-                commands=(REGENERATE,))
+                commands=(REGENERATE, *((RESTART_REFRESH,) if shipped else ())))
         for spec in specs:
             self._engines(facts, spec, found)
         self._mig(facts, specs, found)
@@ -143,7 +143,7 @@ class NvidiaCdiMode(Check):
                     f"{name} containers get no GPU.",
                     remedy=f"Upgrade {name} to {wanted} or newer, or keep the toolkit below "
                            f"1.19.1 and regenerate the spec (`{REGENERATE}`).",
-                    id=f"{self.id}.spec_too_new")
+                    id=f"{self.id}.spec_too_new", commands=(REGENERATE,))
 
     def _mig(self, facts: Facts, specs: list[CdiSpec], found: Findings) -> None:
         enabled = mig_enabled_gpus(facts)

@@ -94,7 +94,8 @@ class NvidiaCgroupDevices(Check):
             "recreated (`docker rm -f NAME` and run again); `docker restart` is not enough "
             "for the ones that already lost their GPUs.")
         fixes = ("nvidia.dev_char_links",)
-        commands = (CHAR_LINKS,)
+        commands = (CHAR_LINKS, CDI_GENERATE,
+                    "sudo gpudoctor fix docker.cgroupfs_driver docker.reload")
         return remedy, fixes, commands
 
     def _containers(self, facts: Facts, x: NvmlExposure, found: Findings) -> None:

@@ -64,7 +64,7 @@ class NvidiaToolkitSecurity(Check):
                         "`sudo gpudoctor fix nvidia.install_toolkit --bundle FILE` with a "
                         f"release bundle of {fixed} or newer. Then restart Docker."),
                 fixes=("nvidia.install_toolkit",), id=f"{self.id}.affected",
-                commands=(UPGRADE_APT,))
+                commands=(UPGRADE_APT, "sudo dnf upgrade nvidia-container-toolkit"))
         stale = ""
         if verdict.stale:
             # gpudoctor's data is old, not the host: said in every summary, never a warning

@@ -117,7 +117,7 @@ def test_refresh_enabled_but_the_spec_is_for_the_old_driver(tmp_path: Path) -> N
     check = check_of(report, "nvidia.cdi_mode")
     assert check["findings"] == ["nvidia.cdi_mode.refresh_behind"]
     assert "570.86.10 (loaded: 580.95.05)" in check["summary"]
-    assert check["commands"] == ["sudo systemctl restart nvidia-cdi-refresh.service"]
+    assert check["commands"][0] == "sudo systemctl restart nvidia-cdi-refresh.service"
     assert check_of(report, "docker.cdi")["status"] == "warn"  # the spec's own finding
 
 

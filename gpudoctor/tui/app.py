@@ -41,6 +41,7 @@ from gpudoctor.tui.model import (
     summarize_host,
 )
 from gpudoctor.tui.screens import FixScreen, RunArgsScreen
+from gpudoctor.tui.verdictmixin import VerdictActions
 from gpudoctor.tui.widgets import AREA_PREFIX, ChecksTable, DetailPane, HostLine
 
 SPIN_INTERVAL = 0.1
@@ -72,7 +73,7 @@ class RunFailed(Message):
         self.generation = generation
 
 
-class DoctorApp(App[int]):
+class DoctorApp(VerdictActions, App[int]):
     """gpudoctor's TUI. The app's result and return code are the exit code of report.md."""
 
     CSS_PATH = "app.tcss"
@@ -82,10 +83,16 @@ class DoctorApp(App[int]):
         Binding("f", "fix", "Fix"),
         Binding("a", "fix_all", "Fix all"),
         Binding("r", "rerun", "Re-run"),
-        Binding("d", "run_args", "Run args"),
+        # Short labels: every key must fit an 80-column footer (the help screen says more).
+        Binding("d", "run_args", "Args"),
+        Binding("c", "copy_command", "Copy"),
         Binding("e", "explain", "Explain"),
         Binding("s", "smoke", "Smoke"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
+        # People expect Ctrl-C to leave a terminal program; it quits like q (with the verdict).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, doctor: Doctor, theme: str | None = None,
@@ -102,6 +109,10 @@ class DoctorApp(App[int]):
         self._idle = asyncio.Event()
         self._spinner = None
         self._initial_theme = theme or choose_theme(os.environ)
+        #: the cursor goes to the first failure once, when the first run ends
+        self._cursor_placed = False
+        #: what was copied: printed on quit too, since a terminal may ignore OSC 52
+        self.copied: list[str] = []
 
     # ----- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -151,7 +162,7 @@ class DoctorApp(App[int]):
 
     def show_header(self) -> None:
         self.query_one(HostLine).show(self.host_summary, counts(self.rows.values()),
-                                      self.variables)
+                                      self.variables, self.verdict())
 
     @property
     def highlighted(self) -> Row | None:
@@ -295,6 +306,7 @@ class DoctorApp(App[int]):
                 table.update_row(self.rows[outcome.id], self.variables)
             self.show_header()
             self.show_details()
+        self._place_cursor_on_first_problem()
 
     def on_run_failed(self, message: RunFailed) -> None:
         if message.generation != self.generation:
@@ -348,6 +360,9 @@ class DoctorApp(App[int]):
             return (not busy and SMOKE_CHECK in self.doctor.load().checks) or None
         if action == "run_args":
             return not self.fixing or None
+        if action == "copy_command":
+            row = self.highlighted
+            return bool(row and row.outcome and row.outcome.result.commands) or None
         return True
 
     def action_rerun(self) -> None:
@@ -401,7 +416,10 @@ class DoctorApp(App[int]):
                 return fixing.apply(self.doctor, proposal, log, self.fix_options)
 
             self.clear_notifications()
-            applied = bool(await self.push_screen_wait(FixScreen(proposal, run_apply)))
+            manual = self.manual_only() if fix_ids is None else []
+            note = (f"Not fixed automatically, whatever you apply here: {', '.join(manual)} "
+                    "(their details say what to do by hand)." if manual else "")
+            applied = bool(await self.push_screen_wait(FixScreen(proposal, run_apply, note)))
         finally:
             self.fixing = False
             self.refresh_bindings()
@@ -428,7 +446,11 @@ class DoctorApp(App[int]):
     @work(exclusive=True, group="run-args", exit_on_error=False)
     async def _run_args_flow(self) -> None:
         command, compose, note = await asyncio.to_thread(self._run_args)
-        await self.push_screen_wait(RunArgsScreen(command, compose, note))
+        verdict = self.verdict()
+        blocked = verdict.works_once() if verdict is not None and command else ""
+        if command and verdict is None:
+            blocked = "Some checks are still running: whether these work is not known yet."
+        await self.push_screen_wait(RunArgsScreen(command, compose, note, blocked))
 
     def _run_args(self) -> tuple[str, str, str]:
         """(docker run line, compose fragment, note) exactly as `gpudoctor devices` shows
