@@ -16,17 +16,22 @@ from gpudoctor.facts.toolkit import (
 )
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
+#: NVIDIA's apt repository setup and install, one pasteable line (report 1.1 `commands`).
+INSTALL_ONLINE = (
+    "curl -fsSL https://nvidia.github.io/libnvidia-container/gpgkey | sudo gpg --dearmor -o "
+    "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg && curl -s -L "
+    "https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list | "
+    "sed 's#deb https://#deb [signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring"
+    ".gpg] https://#g' | sudo tee /etc/apt/sources.list.d/nvidia-container-toolkit.list && "
+    "sudo apt-get update && sudo apt-get install -y nvidia-container-toolkit")
+#: From the release bundle, the four packages in dependency order.
+INSTALL_OFFLINE = ("sudo dpkg -i libnvidia-container1_*.deb libnvidia-container-tools_*.deb "
+                   "nvidia-container-toolkit-base_*.deb nvidia-container-toolkit_*.deb")
+INSTALL_COMMANDS = (INSTALL_ONLINE, INSTALL_OFFLINE)
 INSTALL_REMEDY = (
-    "Install it from NVIDIA's repository: `curl -fsSL https://nvidia.github.io/libnvidia-"
-    "container/gpgkey | sudo gpg --dearmor -o /usr/share/keyrings/nvidia-container-toolkit-"
-    "keyring.gpg && curl -s -L https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-"
-    "container-toolkit.list | sed 's#deb https://#deb [signed-by=/usr/share/keyrings/nvidia-"
-    "container-toolkit-keyring.gpg] https://#g' | sudo tee /etc/apt/sources.list.d/nvidia-"
-    "container-toolkit.list && sudo apt-get update && sudo apt-get install -y "
-    "nvidia-container-toolkit` (dnf/zypper: see NVIDIA's install guide). Offline, from the "
-    "release bundle, in dependency order: `sudo dpkg -i libnvidia-container1_*.deb "
-    "libnvidia-container-tools_*.deb nvidia-container-toolkit-base_*.deb "
-    "nvidia-container-toolkit_*.deb`. Then restart Docker so it finds the hook.")
+    f"Install it from NVIDIA's repository: `{INSTALL_ONLINE}` (dnf/zypper: see NVIDIA's "
+    f"install guide). Offline, from the release bundle, in dependency order: "
+    f"`{INSTALL_OFFLINE}`. Then restart Docker so it finds the hook.")
 
 
 def package_lines(tk: ToolkitInfo) -> list[str]:
@@ -68,7 +73,8 @@ class NvidiaToolkit(Check):
                 f"{HOOK} Docker registers no NVIDIA device driver, so `docker run --gpus all` "
                 "and compose's `driver: nvidia` fail with `could not select device driver "
                 "\"nvidia\" with capabilities: [[gpu]]`, and there is no `nvidia` runtime.",
-                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",))
+                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
+                commands=INSTALL_COMMANDS)
             return found.result("", "")
         self._packages(facts, tk, found)
         self._daemon_side(facts, tk, found)
@@ -86,7 +92,9 @@ class NvidiaToolkit(Check):
                 "toolkit packages (canonical/docker-snap#357).",
                 remedy="Remove the host packages (`sudo apt-get remove nvidia-container-toolkit "
                        "nvidia-container-toolkit-base`), or run with "
-                       "`--gpus \"all,driver=nvidia.runtime-hook\"`.")
+                       "`--gpus \"all,driver=nvidia.runtime-hook\"`.",
+                commands=("sudo apt-get remove nvidia-container-toolkit "
+                          "nvidia-container-toolkit-base",))
         version = tk.version or "(version unknown)"
         return found.result(
             f"nvidia-container-toolkit {version} is installed ({tk.source}) and dockerd found "
@@ -108,7 +116,8 @@ class NvidiaToolkit(Check):
                        "four packages together: `sudo dpkg -i libnvidia-container1_*.deb "
                        "libnvidia-container-tools_*.deb nvidia-container-toolkit-base_*.deb "
                        "nvidia-container-toolkit_*.deb`.",
-                fixes=("nvidia.install_toolkit",))
+                fixes=("nvidia.install_toolkit",),
+                commands=("sudo apt-get -f install", INSTALL_OFFLINE))
         versions = tk.package_versions
         if versions and not tk.versions_match:
             listing = ", ".join(f"{n} {v}" for n, v in versions.items())
@@ -125,7 +134,10 @@ class NvidiaToolkit(Check):
                 remedy="Install one version of all four: `V=<version>-1; sudo apt-get install "
                        "nvidia-container-toolkit=$V nvidia-container-toolkit-base=$V "
                        "libnvidia-container-tools=$V libnvidia-container1=$V`.",
-                fixes=("nvidia.install_toolkit",))
+                fixes=("nvidia.install_toolkit",),
+                commands=("V=<version>-1; sudo apt-get install nvidia-container-toolkit=$V "
+                          "nvidia-container-toolkit-base=$V libnvidia-container-tools=$V "
+                          "libnvidia-container1=$V",))
         missing = [n for n in tk.missing_packages
                    if n in ("nvidia-container-toolkit", "libnvidia-container-tools",
                             "libnvidia-container1")]
@@ -138,13 +150,15 @@ class NvidiaToolkit(Check):
                 f"Only part of the toolkit is installed ({', '.join(tk.installed_packages)}). "
                 f"`--gpus` needs {HOOK} (package nvidia-container-toolkit), which calls "
                 "nvidia-container-cli (libnvidia-container-tools, libnvidia-container1).",
-                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",))
+                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
+                commands=INSTALL_COMMANDS)
         elif tk.hook is None and not missing:
             found.add(
                 Status.FAIL, f"{HOOK} is not on any PATH",
                 f"The toolkit is installed ({tk.source}) but {HOOK} was found nowhere on "
                 f"{tk.search_path}. Docker's `--gpus` needs it.",
-                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",))
+                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
+                commands=INSTALL_COMMANDS)
 
     def _daemon_side(self, facts: Facts, tk: ToolkitInfo, found: Findings) -> None:
         d = facts.docker
@@ -173,7 +187,8 @@ class NvidiaToolkit(Check):
                     "[[gpu]]`.",
                     remedy=(f"Link it into a folder dockerd searches: `sudo ln -s {tk.hook} "
                             f"/usr/bin/{HOOK}`, then `{d.restart_command()}` (a reload is not "
-                            "enough)."))
+                            "enough)."),
+                    commands=(f"sudo ln -s {tk.hook} /usr/bin/{HOOK}", d.restart_command()))
             return
         found.evidence.append(f"hook on dockerd's PATH: {hook.hook} (installed "
                               f"{describe_time(hook.hook_installed)}: {hook.hook_evidence})")
@@ -191,7 +206,7 @@ class NvidiaToolkit(Check):
                 "does.",
                 remedy=f"`{d.restart_command()}` (running containers stop unless live-restore "
                        "is on).",
-                fixes=("docker.reload",))
+                fixes=("docker.reload",), commands=(d.restart_command(),))
         elif hook.upgraded_in_place and tk.dpkg_event is not None:
             found.evidence.append(
                 f"dpkg.log: {tk.dpkg_event.when} upgrade {tk.dpkg_event.old} -> "
