@@ -31,7 +31,7 @@ def test_gpudoctor_on_a_terminal_opens_the_tui_and_q_quits(tmp_path: Path, tmux:
     # The verdict in words leads; at this width the GPU count gives way to it (the table
     # shows the GPUs), the root's name and the counts stay.
     assert lines[0].strip().startswith("Not ready (3 blocking)  ·  ")
-    assert root.name in lines[0] and lines[0].rstrip().endswith("✓ 2  ! 0  ✗ 3  - 5")
+    assert root.name in lines[0] and lines[0].rstrip().endswith("✓ 2  ! 0  ✗ 3  - 10")
     driver_row = next(line for line in lines if "Kernel driver" in line)
     assert driver_row.lstrip().startswith("✗") and "nouveau" in driver_row
     assert any(line.lstrip().startswith("✓") and "A GPU for containers" in line
