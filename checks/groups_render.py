@@ -105,6 +105,8 @@ class GroupsRender(Check):
                             f"call GID {IMAGE_RENDER_GID} render, so `--group-add render` would "
                             f"add {IMAGE_RENDER_GID}: use --group-add={render.gid}")
         fixes: list[str] = []
+        if any("udevadm" in r for r in remedies):
+            fixes.append("devices.udev_rule")  # the rule below, previewed and applied
         missing = self._membership(facts, groups, evidence)
         if missing:
             user = facts.user

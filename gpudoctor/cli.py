@@ -43,10 +43,12 @@ COMMAND_OPTIONS: dict[str, frozenset[str]] = {
     "list": frozenset({"json"}),
     # verify takes --root only to say why a host root cannot be verified
     "verify": frozenset({"root", "json", "verbose", "gpu", "include_integrated", "timeout",
-                         "no_color"}),
+                         "no_color", "hsa_override", "rocm"}),
     "snapshot": frozenset({"root", "json", "gpu", "include_integrated", "timeout"}),
-    "devices": frozenset({"root", "json", "gpu", "include_integrated", "timeout", "no_color"}),
-    "tui": frozenset({"root", "gpu", "include_integrated", "timeout", "no_color"}),
+    "devices": frozenset({"root", "json", "gpu", "include_integrated", "timeout", "no_color",
+                          "hsa_override", "rocm"}),
+    "tui": frozenset({"root", "gpu", "include_integrated", "timeout", "no_color", "hsa_override",
+                      "rocm"}),
 }
 
 EXIT_CODES = """exit codes:
@@ -90,6 +92,15 @@ def _common(parser: argparse.ArgumentParser, top: bool,
         parser.add_argument("--include-integrated", action="store_true",
                             default=False if top else argparse.SUPPRESS,
                             help="also give containers the integrated GPUs")
+    if wanted("hsa_override"):
+        parser.add_argument("--hsa-override", action="store_true",
+                            default=False if top else argparse.SUPPRESS,
+                            help="add HSA_OVERRIDE_GFX_VERSION for AMD GPUs ROCm does not list "
+                                 "(community workaround, off unless asked)")
+    if wanted("rocm"):
+        parser.add_argument("--rocm", metavar="LINE", default=None if top else argparse.SUPPRESS,
+                            help="judge AMD gfx targets for images built on this ROCm release "
+                                 "line, e.g. 6.4 (default: the newest gpudoctor knows)")
     if wanted("timeout"):
         parser.add_argument("--timeout", type=float, metavar="SECONDS",
                             default=20.0 if top else argparse.SUPPRESS,
@@ -223,4 +234,6 @@ def options_from(args: argparse.Namespace):  # -> gpudoctor.facts.Options
         raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
     return Options(gpus=list(args.gpu or []), include_integrated=bool(args.include_integrated),
                    smoke=bool(getattr(args, "smoke", False)), image=getattr(args, "image", None),
-                   check_timeout=float(args.timeout))
+                   check_timeout=float(args.timeout),
+                   extra={"hsa_override": bool(getattr(args, "hsa_override", False)),
+                          "rocm": getattr(args, "rocm", None)})
