@@ -258,8 +258,9 @@ class ContainerRoot:
                     f"{_stamp(installed_at)} {log_action} nvidia-container-toolkit:amd64 "
                     f"{previous or '<none>'} {version}")
             config = self.b.root / "etc/nvidia-container-runtime/config.toml"
-            if name == "libnvidia-container-tools":
-                # what config.toml's `ldconfig = "@/sbin/ldconfig.real"` names (Ubuntu's libc-bin)
+            if not (self.b.root / "sbin/ldconfig.real").exists():
+                # what config.toml's `ldconfig = "@/sbin/ldconfig.real"` names: Ubuntu's libc-bin
+                # has it whatever toolkit packages are installed
                 for ldconfig in ("/sbin/ldconfig", "/sbin/ldconfig.real"):
                     self.b.write(ldconfig, b"\x7fELF", mode=0o755, mtime=TOOLKIT_BUILD)
             if name == "nvidia-container-toolkit-base" and not config.exists():
