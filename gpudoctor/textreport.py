@@ -176,6 +176,11 @@ def render(report: dict[str, Any], verbose: bool = False, stream: TextIO | None 
         if not verdict.ready:
             out.append("  " + verdict.works_once())
         out.append("")
+    for engine, args in (report.get("run_args") or {}).items():
+        if engine != "docker" and args:
+            out.append(p.bold(f"{engine} run arguments for the selected GPUs"))
+            out.append("  " + run_line(args, engine=engine))
+            out.append("")
     counts = report["summary"]
     parts = []
     for key, label in (("fail", "failed"), ("error", "could not be decided"), ("warn", "warned"),

@@ -184,3 +184,46 @@ class Facts:
         from gpudoctor.facts.runargs import compute_run_args
 
         return compute_run_args(self)
+
+    # ----- engines beyond Docker (facts/engines.py) -----------------------------------------------
+    @fact
+    def podman(self) -> Any:
+        """Podman: version, rootful or rootless, CDI spec folders, runtime (facts/podman.py)."""
+        from gpudoctor.facts.podman import inspect_podman
+
+        return inspect_podman(self.host, self.user)
+
+    @fact
+    def containerd(self) -> Any:
+        """containerd and the merged configuration it loads (facts/containerd.py)."""
+        from gpudoctor.facts.containerd import inspect_containerd
+
+        return inspect_containerd(self.host)
+
+    @fact
+    def crio(self) -> Any:
+        """CRI-O and its drop-in configuration (facts/crio.py)."""
+        from gpudoctor.facts.crio import inspect_crio
+
+        return inspect_crio(self.host)
+
+    @fact
+    def kubelet(self) -> Any:
+        """A kubelet on this node: its runtime endpoint and cgroup driver (facts/kubelet.py)."""
+        from gpudoctor.facts.kubelet import inspect_kubelet
+
+        return inspect_kubelet(self.host)
+
+    @fact
+    def engines(self) -> list[Any]:
+        """Every container engine found, with the one in use (facts/engines.py)."""
+        from gpudoctor.facts.engines import discover_engines
+
+        return discover_engines(self)
+
+    @fact
+    def run_args(self) -> dict[str, list[str]]:
+        """Run arguments per engine present (report 1.1 `run_args`)."""
+        from gpudoctor.facts.engines import run_args
+
+        return run_args(self)
