@@ -29,8 +29,9 @@ from gpudoctor.plugin import Area, Check, Findings, Result, Status
 REGENERATE = "sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml"
 RESTART_REFRESH = "sudo systemctl restart nvidia-cdi-refresh.service"
 ENABLE_REFRESH = "sudo systemctl enable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service"
-#: Engines and the versions that read cdiVersion 0.7.0 specs (toolkit#1940).
-ENGINES_FOR_0_7 = (("podman", (5, 1, 0)), ("containerd", (1, 7, 16)), ("crio", (1, 30, 0)))
+#: Engines and the versions that read cdiVersion 0.7.0 specs (toolkit#1940). Docker is judged
+#: by docker.cdi and Podman by podman.cdi; these two have no check of their own for it.
+ENGINES_FOR_0_7 = (("containerd", (1, 7, 16)), ("crio", (1, 30, 0)))
 ENGINE_TIMEOUT = 5.0
 
 
@@ -43,8 +44,8 @@ def engine_version(facts: Facts, name: str) -> str | None:
     result = host.run(f"{name}-version", [binary, "--version"], timeout=ENGINE_TIMEOUT)
     if result is None or not result.ok:
         return None
-    match = re.search(r"(?:version|Version:?)\s+v?(\d+\.\d+(?:\.\d+)?)",
-                      result.stdout + result.stderr)
+    # `containerd github.com/containerd/containerd v1.7.12 ...`, `crio version 1.30.0`
+    match = re.search(r"\bv?(\d+\.\d+\.\d+)", result.stdout + result.stderr)
     return match.group(1) if match else None
 
 

@@ -127,11 +127,11 @@ def test_mig_enabled_without_mig_devices_in_the_spec(tmp_path: Path) -> None:
     assert "GPU 0" in check["summary"]
 
 
-def test_spec_0_7_with_old_podman(tmp_path: Path) -> None:
-    check = _check(nr.spec_0_7_old_podman(tmp_path / "root"), "nvidia.cdi_mode")
+def test_spec_0_7_with_old_containerd(tmp_path: Path) -> None:
+    check = _check(nr.spec_0_7_old_containerd(tmp_path / "root"), "nvidia.cdi_mode")
     assert check["findings"] == ["nvidia.cdi_mode.spec_too_new"]
-    assert "podman 4.9.3" in check["summary"]
-    assert "5.1" in check["details"]
+    assert "containerd 1.7.12" in check["summary"]
+    assert "1.7.16" in check["details"]
 
 
 # ----- 5. images that need a newer driver ------------------------------------------------------

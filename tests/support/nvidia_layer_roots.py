@@ -167,13 +167,14 @@ def mig_without_mig_spec(root: Path) -> Path:
     return r.finish()
 
 
-def spec_0_7_old_podman(root: Path) -> Path:
-    """Toolkit 1.19.1's cdiVersion 0.7.0 spec, with Podman 4.9.3 installed (needs 5.1)."""
+def spec_0_7_old_containerd(root: Path) -> Path:
+    """Toolkit 1.19.1's cdiVersion 0.7.0 spec, with containerd 1.7.12 installed (needs 1.7.16)."""
     r = nvidia_host(root, version="1.19.1-1", cgroup="cgroupfs")
     r.cdi_spec(cdi_version="0.7.0")
-    r.b.write("/usr/bin/podman", "#!/bin/sh\n", mode=0o755)
-    r.b.add_command("podman-version", ["/usr/bin/podman", "--version"],
-                    stdout="podman version 4.9.3\n")
+    r.b.write("/usr/bin/containerd", "#!/bin/sh\n", mode=0o755)
+    r.b.add_command("containerd-version", ["/usr/bin/containerd", "--version"],
+                    stdout="containerd containerd.io 1.7.12 "
+                           "71909c1814c544ac47ab91d2e8b84718e517bb99\n")
     return r.finish()
 
 
@@ -228,4 +229,4 @@ __all__ = ["DRIVER", "REQUIRE_CUDA_12_8", "REQUIRE_CUDA_13_1", "cdi_mode_gpus_us
            "image_needs_newer_driver", "jit_cdi_1_18", "ldconfig_missing", "legacy_cgroupfs",
            "legacy_systemd_exposed", "legacy_systemd_with_links", "mig_without_mig_spec",
            "newer_driver_than_the_table", "no_cgroups_rootful", "nvidia_host",
-           "spec_0_7_old_podman", "toolkit_version"]
+           "spec_0_7_old_containerd", "toolkit_version"]
