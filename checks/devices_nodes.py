@@ -84,8 +84,10 @@ class DevicesNodes(Check):
                           evidence=tally.evidence, remedy="\n".join(tally.remedies), data=data,
                           commands=list(quoted_commands("\n".join(tally.remedies))))
         if tally.warnings:
+            uvm_only = all("/dev/nvidia-uvm" in w for w in tally.warnings)
             return Result(Status.WARN, "; ".join(tally.warnings), details=details,
                           evidence=tally.evidence, remedy="\n".join(tally.remedies), data=data,
+                          cause="nvidia.uvm" if uvm_only and nvidia else None,
                           commands=list(quoted_commands("\n".join(tally.remedies))))
         if tally.uncaptured and not tally.nodes:
             return Result.skip("this root did not capture the device nodes ("

@@ -99,7 +99,7 @@ class Doctor:
         host_info["os"] = facts.os_name
         host_info["hostname"] = hostname_of(self.host)
         try:
-            gpus = [g.to_report() for g in facts.gpus.gpus]
+            gpus = [g.to_report() for g in facts.gpus.gpus + facts.gpus.switches]
         except Exception:  # the gpu.present check reports the reason as an error
             gpus = []
         try:

@@ -127,6 +127,49 @@ class Facts:
 
         return find_pci_ids(self.host)
 
+    # ----- NVIDIA driver and platform (facts/nvidia_driver.py, facts/nvidia_platform.py) -------
+    @fact
+    def nvidia_driver(self) -> Any:
+        """The loaded nvidia module, its params, and the user-space driver on disk."""
+        from gpudoctor.facts.nvidia_driver import inspect_driver
+
+        return inspect_driver(self)
+
+    @fact
+    def nvidia_uvm(self) -> Any:
+        """nvidia_uvm loaded, /dev/nvidia-uvm, loaded at boot, loaded on demand (nvidia_uvm.py)."""
+        from gpudoctor.facts.nvidia_uvm import inspect_uvm
+
+        return inspect_uvm(self)
+
+    @fact
+    def wsl(self) -> Any:
+        """WSL detection and what the Windows driver provides (/dev/dxg, /usr/lib/wsl/lib)."""
+        from gpudoctor.facts.nvidia_platform import inspect_wsl
+
+        return inspect_wsl(self)
+
+    @fact
+    def fabric_manager(self) -> Any:
+        """NVSwitch devices, Fabric Manager's package, service and the fabric state."""
+        from gpudoctor.facts.nvidia_platform import inspect_fabric
+
+        return inspect_fabric(self)
+
+    @fact
+    def nvidia_smi_list(self) -> Any:
+        """`nvidia-smi -L` (recorded as `nvidia-smi-L`)."""
+        from gpudoctor.facts.nvidia_platform import nvidia_smi_list
+
+        return nvidia_smi_list(self.host, wsl=bool(self.wsl.is_wsl))
+
+    @fact
+    def nvidia_kernel_log(self) -> Any:
+        """The NVIDIA driver's messages in this boot's kernel log (facts/kernel_log.py's)."""
+        from gpudoctor.facts.nvidia_platform import read_kernel_log
+
+        return read_kernel_log(self)
+
     @fact
     def amd_targets(self) -> Any:
         """Selected AMD GPUs' gfx targets against ROCm's support table (facts/amd.py)."""
