@@ -84,17 +84,6 @@ class NvidiaToolkit(Check):
                                         cfg.error or f"mode={cfg.mode or 'auto (default)'}, "
                                         "no-cgroups=" + ("true" if cfg.no_cgroups else
                                                          "false")))
-        if cfg.mode in ("cdi", "csv"):
-            found.add(
-                Status.WARN, f"{cfg.path} sets mode = \"{cfg.mode}\": `--gpus` is refused",
-                f"With `mode = \"{cfg.mode}\"` the toolkit's hook refuses to run when Docker "
-                "calls it for `--gpus` (`invoking the NVIDIA Container Runtime Hook directly "
-                "(e.g. specifying the docker --gpus flag) is not supported`).",
-                remedy=f"Use `--runtime=nvidia`, or set mode back: `sudo nvidia-ctk config "
-                       f"--config-file={cfg.path} --set nvidia-container-runtime.mode=auto "
-                       "--in-place`.",
-                commands=(f"sudo nvidia-ctk config --config-file={cfg.path} --set "
-                          "nvidia-container-runtime.mode=auto --in-place",))
         if d.mode == "snap" and tk.source in ("dpkg", "rpm") and d.at_least(29, 2):
             found.add(
                 Status.WARN, "the Docker snap and a host toolkit package are both installed",

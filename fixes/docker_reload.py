@@ -207,7 +207,7 @@ class ReloadDocker(Fix):
     id = "docker.reload"
     title = "Make the running Docker daemon load its configuration"
     after = ("nvidia.install_toolkit", "nvidia.rootless_no_cgroups",
-             "docker.configure_nvidia_runtime")
+             "docker.configure_nvidia_runtime", "docker.cgroupfs_driver")
 
     # ----- plan ---------------------------------------------------------------------------------
     def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
@@ -291,6 +291,8 @@ class ReloadDocker(Fix):
                 restart.append("`features` (CDI) is read only when dockerd starts")
             if {"runtimes", "default-runtime"} & set(keys):
                 reload.append("only `runtimes`/`default-runtime` change, which dockerd reloads")
+        if fixer.is_active(fixer.earlier_plan(options, "docker.cgroupfs_driver")):
+            restart.append("the cgroup driver (`exec-opts`) is read only when dockerd starts")
         late_hook = hook_installed_after_start(facts)
         if late_hook:
             restart.append(late_hook)

@@ -84,6 +84,23 @@ def dearmor(data: bytes) -> bytes:
 
 
 # ----- the fix --------------------------------------------------------------------------------
+def _advisories_for(facts: Facts, version: str | None) -> list[str]:
+    """CVE ids of the shipped advisory table that affect this toolkit version here."""
+    from gpudoctor.facts.nvidia_advisories import judge_toolkit
+    from gpudoctor.facts.nvidia_layer import mode_for
+
+    if not version:
+        return []
+    verdict = judge_toolkit(version, mode_for(facts).mode, facts.host.now())
+    return [a.cve for a in verdict.affected] if verdict else []
+
+
+def _safe_version() -> str:
+    from gpudoctor.facts.nvidia_advisories import minimum_safe_version
+
+    return minimum_safe_version()
+
+
 class InstallToolkit(Fix):
     id = "nvidia.install_toolkit"
     title = "Install the NVIDIA Container Toolkit"
@@ -175,6 +192,12 @@ class InstallToolkit(Fix):
                             "since 1.18 they must match exactly")
             return
         version = max(complete, key=version_key)
+        still = _advisories_for(facts, version)
+        if still:
+            plan.blocked = (f"the bundle's version {version} is itself affected by "
+                            f"{', '.join(still)}; use a release bundle of {_safe_version()} "
+                            "or newer")
+            return
         chosen = dependency_order(list(by_version[version].values()), NEEDED)
         left_out = sorted({p.name for p in packages if p.name not in NEEDED})
         installed = {n: installed_version(status, n) for n in NEEDED} if kind == "deb" else {}
@@ -242,7 +265,8 @@ class InstallToolkit(Fix):
         host = facts.host
         status, _ = self._status(facts, root)
         have = installed_version(status, "nvidia-container-toolkit")
-        if have:
+        upgrade = _advisories_for(facts, have) if have and root == "/" else []
+        if have and not upgrade:
             plan.noop = True
             plan.data["reason"] = f"nvidia-container-toolkit {have} is already installed"
             return
@@ -250,7 +274,13 @@ class InstallToolkit(Fix):
             plan.blocked = "installing into install_root needs --bundle (offline packages)"
             return
         hook = host.which("nvidia-container-runtime-hook")
-        if hook and host.which("nvidia-ctk"):
+        if upgrade:
+            plan.notes.append(f"upgrading nvidia-container-toolkit {have}, affected by "
+                              f"{', '.join(upgrade)}, to the newest release in NVIDIA's "
+                              "repository (the table's first safe version is "
+                              f"{_safe_version()})")
+            plan.data["upgrade_from"] = have
+        elif hook and host.which("nvidia-ctk"):
             plan.noop = True
             plan.data["reason"] = f"the toolkit is already installed ({hook})"
             return

@@ -15,6 +15,7 @@ import pytest
 
 from gpudoctor.explain.text import find_causes
 from tests.support import container_roots as cr
+from tests.support import nvidia_layer_roots as nr
 from tests.support import scenarios as sc
 from tests.support.cli import run_gpudoctor
 from tests.test_verify_errors import SAMPLES
@@ -164,6 +165,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "laptop_nogroups": _edit_host_json(laptop_nogroups, _user_without_groups),
         "laptop_nokfd": _edit_host_json(laptop_nokfd, _no_kfd),
         "daemon_down": _edit_host_json(cr.nvidia_all_good(base / "down"), _daemon_down),
+        "ldconfig_missing": nr.ldconfig_missing(base / "ldconfig_missing"),
+        "cdi_mode_gpus": nr.cdi_mode_gpus_used(base / "cdi_mode_gpus"),
+        "nvml_exposed": nr.legacy_systemd_exposed(base / "nvml_exposed"),
     }
 
 
@@ -180,8 +184,9 @@ PRESENT_ABSENT = {
     "nvml-driver-not-loaded": ("nouveau", "good"),
     "nvml-insufficient-permissions": ("nouveau", "good"),
     "rootless-device-cgroup": ("rootless", "rootless_ok"),
-    "ldconfig-path": ("no_toolkit", "good"),
-    "hook-mode-not-legacy": ("no_toolkit", "good"),
+    "ldconfig-path": ("ldconfig_missing", "good"),
+    "hook-mode-not-legacy": ("cdi_mode_gpus", "good"),
+    "nvml-unknown-error": ("nvml_exposed", "good"),
     "imex-channel": ("no_toolkit", "good"),
     "kfd-not-permitted": ("laptop_nokfd", "nouveau"),
     "no-gpu-visible": ("nouveau", "good"),

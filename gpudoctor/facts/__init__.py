@@ -257,6 +257,21 @@ class Facts:
         return inspect_cdi(self.host, self)
 
     @fact
+    def nvml_exposure(self) -> Any:
+        """Whether GPU containers lose their GPUs on `systemctl daemon-reload`: the cgroup
+        driver, legacy injection, /dev/char links, running containers (facts/nvidia_layer.py)."""
+        from gpudoctor.facts.nvidia_layer import nvml_exposure
+
+        return nvml_exposure(self)
+
+    @fact
+    def driver_cuda(self) -> Any:
+        """The CUDA version the loaded NVIDIA driver supports (facts/nvidia_cuda.py)."""
+        from gpudoctor.facts.nvidia_cuda import driver_cuda
+
+        return driver_cuda(self)
+
+    @fact
     def docker_run_args(self) -> list[str]:
         """The exact `docker run` arguments for the selected GPUs (facts/runargs.py)."""
         from gpudoctor.facts.runargs import compute_run_args

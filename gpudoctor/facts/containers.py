@@ -96,6 +96,12 @@ def _requests(facts: Facts, hc: dict[str, Any], problem: ContainerProblem) -> No
                     f"requests CDI devices {', '.join(gone)} that no current spec offers: "
                     "`unresolvable CDI devices`")
         elif (driver in ("", "nvidia") and "gpu" in flat
+              and nvidia_ways(facts).hook_refused):
+            problem.problems.append(
+                "created with --gpus, which the toolkit's hook refuses in its configured "
+                "mode (see nvidia.toolkit_config): `invoking the NVIDIA Container Runtime "
+                "Hook directly ... is not supported`")
+        elif (driver in ("", "nvidia") and "gpu" in flat
               and nvidia_ways(facts).gpus_driver is False):
             problem.problems.append(
                 f"created with --gpus (driver {driver or 'any'}), but the daemon has no "

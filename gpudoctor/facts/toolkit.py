@@ -82,6 +82,8 @@ class ToolkitConfig:
     no_cgroups: bool | None = None
     mode: str | None = None
     error: str | None = None
+    #: [nvidia-container-cli] ldconfig as written (`@/sbin/ldconfig.real`: `@` = a host path)
+    ldconfig: str | None = None
 
 
 @dataclass
@@ -296,6 +298,8 @@ def read_toolkit_config(host: Host, daemon: DockerDaemon | None = None) -> Toolk
         runtime = doc.get("nvidia-container-runtime")
         if isinstance(cli, dict) and isinstance(cli.get("no-cgroups"), bool):
             cfg.no_cgroups = cli["no-cgroups"]
+        if isinstance(cli, dict) and isinstance(cli.get("ldconfig"), str):
+            cfg.ldconfig = cli["ldconfig"]
         if isinstance(runtime, dict) and isinstance(runtime.get("mode"), str):
             cfg.mode = runtime["mode"]
         return cfg
@@ -308,6 +312,8 @@ def read_toolkit_config(host: Host, daemon: DockerDaemon | None = None) -> Toolk
             key, _, value = (p.strip() for p in line.partition("="))
             if section == "nvidia-container-cli" and key == "no-cgroups":
                 cfg.no_cgroups = value == "true"
+            elif section == "nvidia-container-cli" and key == "ldconfig":
+                cfg.ldconfig = value.strip("\"'")
             elif section == "nvidia-container-runtime" and key == "mode":
                 cfg.mode = value.strip("\"'")
     return cfg

@@ -139,12 +139,14 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "old spec still names the old files until it is generated again.",
         "Regenerate it: `sudo systemctl restart nvidia-cdi-refresh.service` or "
         "`sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml`; find other stale "
-        "specs with `grep -R <old driver version> /etc/cdi /var/run/cdi`.",
-        ("docker.cdi",), (),
+        "specs with `grep -R <old driver version> /etc/cdi /var/run/cdi` (`sudo gpudoctor fix "
+        "nvidia.cdi_regenerate` shows the new spec's difference and writes it).",
+        ("docker.cdi", "nvidia.cdi_mode"), ("nvidia.cdi_regenerate",),
         source="nvidia-container-stack.md §4 (a CDI spec left from an older driver)"),
     ErrorRule(
         "cdi-unresolvable",
-        (r'unresolvable CDI devices? (?P<device>[^\s",]+)',),
+        (r'unresolvable CDI devices? (?P<device>[^\s",]+)',
+         r'CDI device (?P<device>[^\s",]+) not found', r"(?i)CDI device[s]? not found"),
         "no CDI spec offers $device",
         "dockerd looked for $device in its CDI spec folders (/etc/cdi and /var/run/cdi unless "
         "`cdi-spec-dirs` says otherwise) and no spec defines it: it was never generated, "
@@ -152,7 +154,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "is version 0.7.0 (toolkit 1.19.1 and later) and this Docker is older than 26.1.",
         "Generate it: `sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml` (or "
         "`sudo systemctl restart nvidia-cdi-refresh.service`), then check `nvidia-ctk cdi list`.",
-        ("docker.cdi", "nvidia.toolkit"), (),
+        ("docker.cdi", "nvidia.cdi_mode", "nvidia.toolkit"), ("nvidia.cdi_regenerate",),
         source="container-device-interface pkg/cdi; nvidia-container-stack.md §4"),
     ErrorRule(
         "runtime-unknown",
@@ -260,8 +262,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Usually the driver was upgraded while the old module stays loaded; NVML refuses to "
         "work until they match (dmesg: `NVRM: API mismatch`).",
         "Reboot (or unload and reload the nvidia modules); compare "
-        "`cat /sys/module/nvidia/version` with the version in libnvidia-ml.so's name.",
-        ("kernel.driver",), (),
+        "`cat /sys/module/nvidia/version` with the version in libnvidia-ml.so's name. A CDI "
+        "spec generated for the old driver gives containers its libraries too: regenerate it.",
+        ("kernel.driver", "docker.cdi"), ("nvidia.cdi_regenerate",),
         source="NVML (NVML_ERROR_LIB_RM_VERSION_MISMATCH); failure-classes.md",
         vendor="nvidia"),
     ErrorRule(
@@ -293,12 +296,15 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "the container lost its access to the GPU device files",
         "With hook-based injection and the systemd cgroup driver, `systemctl daemon-reload` or "
         "a container update rewrites the device cgroup and drops the GPUs from running "
-        "containers.",
+        "containers (the device files have no /dev/char links, toolkit#48). Under a rootful "
+        "daemon, `no-cgroups = true` in the toolkit's config.toml gives the same error from "
+        "the start.",
         "Recreate the container. To prevent it: `\"exec-opts\": "
         "[\"native.cgroupdriver=cgroupfs\"]` in daemon.json (then restart Docker), CDI "
         "(`--device nvidia.com/gpu=all`), or `sudo nvidia-ctk system create-dev-char-symlinks "
-        "--create-all`.",
-        (), (),
+        "--create-all` with a udev rule (`sudo gpudoctor fix nvidia.dev_char_links`).",
+        ("nvidia.cgroup_devices", "nvidia.toolkit_config"),
+        ("nvidia.dev_char_links",),
         source="NVIDIA/nvidia-container-toolkit#48; failure-classes.md",
         vendor="nvidia"),
     ErrorRule(
@@ -321,8 +327,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "CUDA images declare the CUDA version they need (NVIDIA_REQUIRE_CUDA) and the toolkit "
         "refuses to start them on an older driver.",
         "Upgrade the NVIDIA driver, use an image built for an older CUDA, or run with "
-        "`-e NVIDIA_DISABLE_REQUIRE=true` if you know the image works.",
-        ("kernel.driver",), (),
+        "`-e NVIDIA_DISABLE_REQUIRE=true` only as a last resort, if you know the image works.",
+        ("nvidia.cuda_requirement", "kernel.driver"), (),
         source="libnvidia-container requirement check (NVIDIA_REQUIRE_CUDA); failure-classes.md",
         vendor="nvidia"),
     ErrorRule(
@@ -341,8 +347,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "config.toml's `ldconfig` names a program this distribution does not have "
         "(`@/sbin/ldconfig.real` exists only on Debian and Ubuntu).",
         'Set `ldconfig = "@/sbin/ldconfig"` in /etc/nvidia-container-runtime/config.toml '
-        "(toolkit 1.15 and later set it right themselves).",
-        ("nvidia.toolkit",), (),
+        "(`sudo nvidia-ctk config --in-place --set "
+        "nvidia-container-cli.ldconfig=@/sbin/ldconfig`).",
+        ("nvidia.toolkit_config",), (),
         source="libnvidia-container ldcache; failure-classes.md",
         vendor="nvidia"),
     ErrorRule(
@@ -352,8 +359,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "config.toml sets `mode = \"cdi\"` or `\"csv\"` (Tegra auto-detects csv), and in that "
         "mode only the nvidia runtime may inject GPUs.",
         "Add `--runtime=nvidia`, or set `mode = \"auto\"` under [nvidia-container-runtime] in "
-        "/etc/nvidia-container-runtime/config.toml.",
-        ("nvidia.toolkit", "docker.nvidia_runtime"), (),
+        "/etc/nvidia-container-runtime/config.toml, or give GPUs through CDI "
+        "(`--device=nvidia.com/gpu=all`).",
+        ("nvidia.toolkit_config", "nvidia.cdi_mode", "docker.nvidia_runtime"), (),
         source="nvidia-container-toolkit nvidia-container-runtime-hook; failure-classes.md",
         vendor="nvidia"),
     ErrorRule(

@@ -157,6 +157,8 @@ class _Session:
         try:
             if not self._choose_image(expect):
                 return result
+            if expect.nvidia_requested and self._cuda_requirement_unmet(run_args):
+                return result
             try:
                 self._start_and_probe(run_args, expect)
             except VerifyInterrupted as exc:
@@ -248,6 +250,38 @@ class _Session:
             why, f"Re-run with --pull (it pulls {suggestion}), pull it yourself "
             f"(`docker pull {suggestion}`), or name a present image with --image."))
         return False
+
+    def _cuda_requirement_unmet(self, run_args: RunArgs) -> bool:
+        """The image's NVIDIA_REQUIRE_CUDA against the loaded driver, before running anything:
+        the toolkit would refuse it (`unsatisfied condition: cuda>=X`)."""
+        from gpudoctor.facts.nvidia_cuda import (
+            image_env,
+            image_requirement,
+            judge_requirement,
+        )
+
+        image = self.result.image
+        if not image or any("NVIDIA_DISABLE_REQUIRE=" in t for t in run_args.tokens):
+            return False
+        env = image_env(self.facts, image)
+        requirement = image_requirement(env) if env is not None else None
+        if requirement is None:
+            return False
+        info = self.facts.driver_cuda
+        verdict = judge_requirement(requirement, info)
+        if verdict.satisfied is not False:
+            return False
+        text = f"requirement error: unsatisfied condition: cuda>={verdict.needed_cuda}"
+        import dataclasses
+
+        cause = map_error(text)
+        assert cause is not None
+        cause = dataclasses.replace(cause, details=(
+            f"{image} sets NVIDIA_REQUIRE_CUDA={requirement}; the loaded driver "
+            f"{info.driver or '?'} supports CUDA {info.cuda or '?'} (from {info.source}). "
+            "Found before running anything. " + cause.details), matched="")
+        self._error(cause, verdict="fail")
+        return True
 
     def _pull(self, image: str) -> bool:
         assert self.cli is not None

@@ -258,6 +258,11 @@ class ContainerRoot:
                     f"{_stamp(installed_at)} {log_action} nvidia-container-toolkit:amd64 "
                     f"{previous or '<none>'} {version}")
             config = self.b.root / "etc/nvidia-container-runtime/config.toml"
+            if not (self.b.root / "sbin/ldconfig.real").exists():
+                # what config.toml's `ldconfig = "@/sbin/ldconfig.real"` names: Ubuntu's libc-bin
+                # has it whatever toolkit packages are installed
+                for ldconfig in ("/sbin/ldconfig", "/sbin/ldconfig.real"):
+                    self.b.write(ldconfig, b"\x7fELF", mode=0o755, mtime=TOOLKIT_BUILD)
             if name == "nvidia-container-toolkit-base" and not config.exists():
                 self.b.write("/etc/nvidia-container-runtime/config.toml", DEFAULT_CONFIG_TOML,
                              mtime=installed_at)
@@ -274,6 +279,14 @@ class ContainerRoot:
         if text is None:
             text = nvidia_cdi_yaml(driver, gpus, cdi_version)
         self.b.write(path, text)
+
+    def dev_char_links(self) -> None:
+        """/dev/char/MAJ:MIN links for every /dev/nvidia* node, as `nvidia-ctk system
+        create-dev-char-symlinks --create-all` (or udev, for nodes it knows) makes them."""
+        nodes = self.b._host.get("device_nodes", {})
+        for path, node in nodes.items():
+            if path.startswith("/dev/nvidia") and node["type"] == "char":
+                self.b.symlink(f"/dev/char/{node['major']}:{node['minor']}", f"..{path[4:]}")
 
     # ----- finishing -------------------------------------------------------------------------
     def finish(self) -> Path:
@@ -316,9 +329,11 @@ def nvidia_cdi_yaml(driver: str, gpus: int, cdi_version: str = "0.5.0") -> str:
 # ----- the scenarios ----------------------------------------------------------------------------
 def nvidia_all_good(root: Path) -> Path:
     """8 x H100, toolkit 1.17.8 installed a month before dockerd started, runtime declared in
-    /etc/docker/daemon.json and loaded, CDI spec current: everything passes; `--gpus=all`."""
+    /etc/docker/daemon.json and loaded, CDI spec current, /dev/char links in place (so the
+    systemd cgroup driver is safe): everything passes; `--gpus=all`."""
     r = ContainerRoot(root)
     r.toolkit(installed_at=DOCKERD_START - 30 * 86400)
+    r.dev_char_links()
     r.b.write("/etc/docker/daemon.json", NVIDIA_CTK_DAEMON_JSON)
     r.system_dockerd()
     r.answers(docker_info(nvidia=True))

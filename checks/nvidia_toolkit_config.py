@@ -1,0 +1,137 @@
+"""nvidia.toolkit_config: settings in the toolkit's config.toml that cannot work on this host.
+
+Three that come up again and again: an `ldconfig` path from another distribution (a config
+carried from Ubuntu, `@/sbin/ldconfig.real`, onto a host without that file: every `--gpus`
+container fails in the hook, nvidia-docker#587); `no-cgroups = true` under a rootful daemon
+(meant for rootless Docker: rootful containers then get the device files but no permission to
+open them); `mode = "cdi"` while containers are started with `--gpus` (the hook refuses,
+toolkit#1246). Package versions that do not match stay with nvidia.toolkit.
+"""
+
+from __future__ import annotations
+
+from gpudoctor.facts import Facts
+from gpudoctor.facts.nvidia_args import nvidia_ways
+from gpudoctor.facts.nvidia_layer import containers, version_key
+from gpudoctor.facts.toolkit import nvidia_skip_reason
+from gpudoctor.plugin import Area, Check, Findings, Result, Status
+
+
+def ctk_set(path: str, key: str, value: str) -> str:
+    """The nvidia-ctk command that sets one config.toml key in place."""
+    return f"sudo nvidia-ctk config --config-file={path} --in-place --set {key}={value}"
+
+
+class NvidiaToolkitConfig(Check):
+    id = "nvidia.toolkit_config"
+    title = "The NVIDIA toolkit's config.toml fits this host"
+    area = Area.CONTAINER
+    order = 74
+
+    def applies(self, facts: Facts) -> str | None:
+        skip = nvidia_skip_reason(facts)
+        if skip:
+            return skip
+        if not facts.toolkit.installed:
+            return "the toolkit is not installed (see nvidia.toolkit)"
+        return None
+
+    def run(self, facts: Facts) -> Result:
+        cfg = facts.toolkit.config
+        if not cfg.exists:
+            return Result.passed(f"{cfg.path} does not exist: the toolkit's defaults apply",
+                                 details="The defaults fit the distribution the package was "
+                                         "built for.")
+        if cfg.error:
+            return Result.skip(f"{cfg.path} cannot be read: {cfg.error}")
+        found = Findings(evidence=[
+            f"{cfg.path}: ldconfig = {cfg.ldconfig or '(default)'}, "
+            f"no-cgroups = {str(cfg.no_cgroups).lower() if cfg.no_cgroups is not None else '(default false)'}, "  # noqa: E501
+            f"mode = {cfg.mode or '(default auto)'}"])
+        self._ldconfig(facts, found)
+        self._no_cgroups(facts, found)
+        self._cdi_mode(facts, found)
+        return found.result(
+            f"{cfg.path} fits this host (ldconfig exists, cgroups and mode match how Docker "
+            "runs)",
+            "The ldconfig it names exists here, `no-cgroups` matches a rootful or rootless "
+            "daemon, and its mode lets the ways of giving GPUs in use work.")
+
+    def _ldconfig(self, facts: Facts, found: Findings) -> None:
+        cfg = facts.toolkit.config
+        value = cfg.ldconfig
+        if not value or not value.startswith("@"):
+            return  # without "@" the path is inside the container (not checked here)
+        path = value[1:]
+        if facts.host.exists(path):
+            found.evidence.append(f"ldconfig: {path} exists on the host")
+            return
+        version = version_key(facts.toolkit.version)
+        base = path.removesuffix(".real")
+        if path.endswith(".real") and version is not None and version >= (1, 15, 0) \
+                and facts.host.exists(base):
+            # NormalizeLDConfigPath (toolkit 1.15+): a missing `.real` falls back to the base
+            found.evidence.append(f"ldconfig: {path} does not exist; toolkit "
+                                  f"{facts.toolkit.version} falls back to {base}, which does")
+            return
+        found.evidence.append(f"ldconfig: {path} does not exist on the host")
+        fallback = facts.host.exists("/sbin/ldconfig")
+        found.add(
+            Status.FAIL, f"{cfg.path} names ldconfig `{value}`, which this host does not have",
+            f"nvidia-container-cli runs `{path}` to update the container's library cache when "
+            "it injects the driver. `@/sbin/ldconfig.real` exists only on Debian and Ubuntu; "
+            "a config.toml carried from there onto another distribution makes every GPU "
+            f"container fail with `ldcache error: open failed: {path}: no such file or "
+            "directory` (nvidia-docker#587)"
+            + (f"; toolkit {facts.toolkit.version} does not fall back to another ldconfig "
+               "(1.15 and later do, when the path without `.real` exists)"
+               if version is not None and version < (1, 15, 0) else "") + ".",
+            remedy=f"Point it at this host's ldconfig: `{ctk_set(cfg.path, 'nvidia-container-cli.ldconfig', '@/sbin/ldconfig')}`"  # noqa: E501
+                   + ("" if fallback else " (use the path `command -v ldconfig` prints)")
+                   + ".",
+            id=f"{self.id}.ldconfig_missing",
+            commands=(ctk_set(cfg.path, "nvidia-container-cli.ldconfig", "@/sbin/ldconfig"),))
+
+    def _no_cgroups(self, facts: Facts, found: Findings) -> None:
+        cfg = facts.toolkit.config
+        d = facts.docker
+        if cfg.no_cgroups is not True or d.mode not in ("system", "snap"):
+            return
+        found.add(
+            Status.FAIL, f"{cfg.path} sets no-cgroups = true, but Docker runs as root",
+            "`no-cgroups = true` is for rootless Docker, which cannot change device cgroups. "
+            "Under a rootful daemon it tells nvidia-container-cli not to allow the GPUs in the "
+            "container's device cgroup, so `--gpus` containers see /dev/nvidia* but may not "
+            "open them: `nvidia-smi` says `Failed to initialize NVML: Unknown Error`.",
+            remedy="Set it back for a rootful daemon: "
+                   f"`{ctk_set(cfg.path, 'nvidia-container-cli.no-cgroups', 'false')}` (if a "
+                   "rootless Docker on this host needs it, give rootless users their own "
+                   "config through XDG_CONFIG_HOME).",
+            id=f"{self.id}.no_cgroups_rootful",
+            commands=(ctk_set(cfg.path, "nvidia-container-cli.no-cgroups", "false"),))
+
+    def _cdi_mode(self, facts: Facts, found: Findings) -> None:
+        cfg = facts.toolkit.config
+        if cfg.mode not in ("cdi", "csv"):
+            return
+        ways = nvidia_ways(facts)
+        if ways.gpus_via_cdi:
+            return  # Docker 29.2+ serves --gpus through CDI, not the hook
+        gpus_users = [c.name for c in containers(facts) or [] if c.injection == "hook"]
+        if not gpus_users:
+            found.evidence.append(f"mode = \"{cfg.mode}\": `--gpus` would be refused; no "
+                                  "existing container uses it")
+            return
+        found.add(
+            Status.WARN, f"{cfg.path} sets mode = \"{cfg.mode}\": `docker run --gpus` is refused "
+            f"(used by {', '.join(gpus_users[:4])})",
+            f"In {cfg.mode} mode the toolkit's hook refuses to run when Docker calls it for "
+            "`--gpus`: `Using requested mode '" + cfg.mode + "' invoking the NVIDIA Container "
+            "Runtime Hook directly (e.g. specifying the docker --gpus flag) is not supported` "
+            "(toolkit#1246). Existing containers created with `--gpus` will not start again: "
+            f"{', '.join(gpus_users)}.",
+            remedy="Give GPUs through CDI (`--device=nvidia.com/gpu=all`, the run arguments "
+                   "gpudoctor prints) or `--runtime=nvidia`; or set the mode back: "
+                   f"`{ctk_set(cfg.path, 'nvidia-container-runtime.mode', 'auto')}`.",
+            id=f"{self.id}.cdi_mode_gpus",
+            commands=(ctk_set(cfg.path, "nvidia-container-runtime.mode", "auto"),))

@@ -1,0 +1,1 @@
+"""Dated reference tables shipped with gpudoctor (read with importlib.resources)."""
