@@ -16,6 +16,7 @@ import pytest
 from gpudoctor.explain.text import find_causes
 from tests.support import container_roots as cr
 from tests.support import nvidia_layer_roots as nr
+from tests.support import nvidia_roots as host_roots
 from tests.support import scenarios as sc
 from tests.support.cli import run_gpudoctor
 from tests.test_verify_errors import SAMPLES
@@ -168,6 +169,12 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "ldconfig_missing": nr.ldconfig_missing(base / "ldconfig_missing"),
         "cdi_mode_gpus": nr.cdi_mode_gpus_used(base / "cdi_mode_gpus"),
         "nvml_exposed": nr.legacy_systemd_exposed(base / "nvml_exposed"),
+        "hgx": host_roots.build(base / "hgx"),
+        "hgx_mismatch": host_roots.build(base / "hgx_mismatch", host_roots.mismatch_spec()),
+        "hgx_no_fm": host_roots.build(base / "hgx_no_fm",
+                                      host_roots.Spec(fabric_manager=None)),
+        "wsl": host_roots.wsl2(base / "wsl"),
+        "wsl_no_dxg": host_roots.wsl2(base / "wsl_no_dxg", dxg=False),
     }
 
 
@@ -180,7 +187,9 @@ PRESENT_ABSENT = {
     "runtime-unknown": ("no_toolkit", "good"),
     "runtime-binary-missing": ("no_toolkit", "good"),
     "nvml-library-missing": ("nouveau", "good"),
-    "nvml-version-mismatch": ("nouveau", "good"),
+    "nvml-version-mismatch": ("hgx_mismatch", "hgx"),
+    "cuda-system-not-ready": ("hgx_no_fm", "hgx"),
+    "wsl-no-adapters": ("wsl_no_dxg", "wsl"),
     "nvml-driver-not-loaded": ("nouveau", "good"),
     "nvml-insufficient-permissions": ("nouveau", "good"),
     "rootless-device-cgroup": ("rootless", "rootless_ok"),

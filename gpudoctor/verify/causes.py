@@ -264,7 +264,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Reboot (or unload and reload the nvidia modules); compare "
         "`cat /sys/module/nvidia/version` with the version in libnvidia-ml.so's name. A CDI "
         "spec generated for the old driver gives containers its libraries too: regenerate it.",
-        ("kernel.driver", "docker.cdi"), ("nvidia.cdi_regenerate",),
+        ("nvidia.driver_mismatch", "kernel.driver", "docker.cdi"), ("nvidia.cdi_regenerate",),
         source="NVML (NVML_ERROR_LIB_RM_VERSION_MISMATCH); failure-classes.md",
         vendor="nvidia"),
     ErrorRule(
@@ -337,7 +337,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "WSL has no GPU adapter",
         "WSL 1, no NVIDIA GPU, or a missing or old Windows driver (no /dev/dxg).",
         "Use WSL 2 with a current Windows NVIDIA driver (`wsl --update`).",
-        ("gpu.present",), (),
+        ("nvidia.wsl", "gpu.present"), (),
         source="libnvidia-container WSL support; nvidia-container-stack.md §4",
         vendor="nvidia"),
     ErrorRule(
@@ -558,7 +558,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "host so /dev/nvidia-uvm is missing, or NVIDIA_VISIBLE_DEVICES names no GPU.",
         "Start the container with `--gpus=all` (compose: a device reservation); on the host, "
         "`sudo modprobe nvidia_uvm` if /dev/nvidia-uvm is missing.",
-        ("devices.nodes", "kernel.driver"), (),
+        ("devices.nodes", "nvidia.uvm", "kernel.driver"), ("nvidia.load_uvm",),
         source="CUDA Runtime API, cudaErrorNoDevice (error 100)",
         vendor="nvidia"),
     ErrorRule(
@@ -572,7 +572,7 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "with error 802 `system not yet initialized`.",
         "`sudo systemctl enable --now nvidia-fabricmanager` (its version must equal the "
         "driver's).",
-        (), (),
+        ("nvidia.fabric_manager",), (),
         source="failure-classes.md (pytorch/pytorch#35710); CUDA Runtime API error 802",
         vendor="nvidia"),
     ErrorRule(
