@@ -57,6 +57,13 @@ def test_snapshot_output_refuses_devices_fifos_sockets_and_links(tmp_path: Path)
         assert (after.st_mode, after.st_ino, after.st_rdev) == \
             (before.st_mode, before.st_ino, before.st_rdev)
     assert not list(tmp_path.glob(".gpudoctor-snapshot-*"))  # no partial archive left
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    run = run_gpudoctor("snapshot", "--root", root, "-o", folder, timeout=60)
+    assert run.returncode == 2 and run.stderr == (
+        f"gpudoctor: error: refusing to write the snapshot to {folder}: it is a folder; give a "
+        f"file name, e.g. -o {folder}/snapshot.tar.gz\n")
+    assert list(folder.iterdir()) == []
     regular = tmp_path / "old.tar.gz"
     regular.write_bytes(b"an older snapshot")
     run = run_gpudoctor("snapshot", "--root", root, "-o", regular, timeout=60)

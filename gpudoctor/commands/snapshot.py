@@ -26,14 +26,17 @@ def human_size(size: int) -> str:
 
 
 def choose_output(requested: str | None) -> str:
-    """The archive to write: -o FILE, a default name inside -o FOLDER, or one in the cwd."""
+    """The archive to write: -o FILE (new, or a regular file to replace), or a default name in
+    the current folder. Anything else at FILE (a folder, device, FIFO, socket or link) is
+    refused: the snapshot never replaces or writes through what is not a plain file."""
     from gpudoctor.host.regular import NotRegular, replaceable
     from gpudoctor.snapshot import default_output
 
     if not requested:
         return default_output()
     if os.path.isdir(requested) and not os.path.islink(requested):
-        return default_output(folder=requested)
+        raise UserError(f"refusing to write the snapshot to {requested}: it is a folder; give "
+                        f"a file name, e.g. -o {os.path.join(requested, 'snapshot.tar.gz')}")
     folder = os.path.dirname(os.path.abspath(requested))
     if not os.path.isdir(folder):
         raise UserError(f"cannot write {requested}: the folder {folder} does not exist")
