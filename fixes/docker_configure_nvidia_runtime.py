@@ -18,8 +18,9 @@ from typing import Any
 from gpudoctor import fixer
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import flag_conflicts, parse_daemon_json
+from gpudoctor.fixer import Log
 from gpudoctor.host import changes, safefile
-from gpudoctor.plugin import Fix, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, Plan, Step, StepKind
 
 RUNTIME_NAME = "nvidia"
 #: What nvidia-ctk writes by default (configure.go: relative path, "args": []).
@@ -253,11 +254,11 @@ def ctk_error(stderr: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _wanted_flags(options: dict[str, Any]) -> list[str]:
+def _wanted_flags(ctx: FixContext) -> list[str]:
     flags = []
-    if options.get("set_default_runtime"):
+    if ctx.options.set_default_runtime:
         flags.append("--set-as-default")
-    if options.get("enable_cdi"):
+    if ctx.options.enable_cdi:
         flags.append("--cdi.enabled")
     return flags
 
@@ -277,9 +278,10 @@ def _runtime_resolves(facts: Facts, entry: Any) -> str | None:
 class ConfigureNvidiaRuntime(Fix):
     id = "docker.configure_nvidia_runtime"
     title = "Declare the nvidia runtime in the Docker daemon's configuration file"
+    order = 30
     after = ("nvidia.install_toolkit",)
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         daemon = facts.docker
         path = daemon.config_path
@@ -310,7 +312,7 @@ class ConfigureNvidiaRuntime(Fix):
                             "an object (or remove it) first")
             return plan
         features = data.get("features")
-        if options.get("enable_cdi") and features is not None and not isinstance(features, dict):
+        if ctx.options.enable_cdi and features is not None and not isinstance(features, dict):
             plan.blocked = f"`features` in {path} is not an object; fix it first"
             return plan
         if "--add-runtime" in daemon.flags and "runtimes" not in data:
@@ -323,27 +325,27 @@ class ConfigureNvidiaRuntime(Fix):
             return plan
 
         existing = (runtimes or {}).get(RUNTIME_NAME)
-        wants_default = bool(options.get("set_default_runtime"))
-        wants_cdi = bool(options.get("enable_cdi"))
+        wants_default = bool(ctx.options.set_default_runtime)
+        wants_cdi = bool(ctx.options.enable_cdi)
         default_ok = not wants_default or data.get("default-runtime") == RUNTIME_NAME
         cdi_ok = not wants_cdi or (isinstance(features, dict) and features.get("cdi") is True)
         resolved = _runtime_resolves(facts, existing)
         if existing is not None and resolved and default_ok and cdi_ok:
             plan.noop = True
-            plan.data["reason"] = (f"{path} already declares the nvidia runtime "
-                                   f"(path {existing.get('path')}, found at {resolved})")
+            plan.reason = (f"{path} already declares the nvidia runtime "
+                           f"(path {existing.get('path')}, found at {resolved})")
             return plan
 
-        entry, default_runtime, ctk_step, notes = self._intended(facts, options, path, cfg.state,
+        entry, default_runtime, ctk_step, notes = self._intended(facts, ctx, path, cfg.state,
                                                                  plan)
         if plan.blocked:
             return plan
         plan.notes.extend(notes)
         if existing is not None and existing == entry and default_ok and cdi_ok:
             plan.noop = True
-            plan.data["reason"] = (f"{path} already declares the nvidia runtime as nvidia-ctk "
-                                   f"would ({entry.get('path')}); nvidia.install_toolkit "
-                                   "provides the executable")
+            plan.reason = (f"{path} already declares the nvidia runtime as nvidia-ctk "
+                           f"would ({entry.get('path')}); nvidia.install_toolkit "
+                           "provides the executable")
             return plan
 
         changes: list[tuple[list[str], Any]] = [(["runtimes", RUNTIME_NAME], entry)]
@@ -370,7 +372,7 @@ class ConfigureNvidiaRuntime(Fix):
         new_bytes = new_text.encode()
         if old_bytes == new_bytes:
             plan.noop = True
-            plan.data["reason"] = f"{path} already holds exactly this configuration"
+            plan.reason = f"{path} already holds exactly this configuration"
             return plan
         if ctk_step is not None:
             plan.steps.append(ctk_step)
@@ -388,29 +390,28 @@ class ConfigureNvidiaRuntime(Fix):
         if existing is not None:
             plan.notes.append(f"the existing nvidia entry {json.dumps(existing)} names a runtime "
                               "that dockerd cannot find; it is replaced")
-        plan.data.update({
-            "old_sha": fixer.sha256(old_bytes), "changed_keys": changed_keys, "entry": entry,
-            "mode": daemon.mode,
-        })
+        plan.changed_keys = changed_keys
+        plan.data.update({"old_sha": fixer.sha256(old_bytes), "entry": entry,
+                          "mode": daemon.mode})
         if daemon.mode == "rootless":
             plan.notes.append(
                 "rootless Docker: the toolkit's hook must also run with `no-cgroups = true` in "
                 "its config.toml (a host-wide setting); planned as nvidia.rootless_no_cgroups")
-            plan.data["suggests"] = ["nvidia.rootless_no_cgroups"]
+            plan.suggests = ["nvidia.rootless_no_cgroups"]
         plan.notes.append("dockerd reads this file only when it starts or reloads: "
                           "docker.reload makes it take effect")
         return plan
 
-    def _intended(self, facts: Facts, options: dict[str, Any], path: str, state: str,
+    def _intended(self, facts: Facts, ctx: FixContext, path: str, state: str,
                   plan: Plan) -> tuple[dict[str, Any], str | None, Step | None, list[str]]:
         """nvidia-ctk's intended entry (and default-runtime), the step that ran it, notes."""
         host = facts.host
         ctk = find_nvidia_ctk(facts)
         notes: list[str] = []
         if ctk is None:
-            install = fixer.earlier_plan(options, "nvidia.install_toolkit")
+            install = ctx.earlier("nvidia.install_toolkit")
             if fixer.is_active(install):
-                plan.data["deferred"] = True
+                plan.deferred = True
                 notes.append("nvidia-ctk comes with the toolkit: the entry shown is nvidia-ctk's "
                              "default, and it is asked again once nvidia.install_toolkit has run")
                 return dict(DEFAULT_ENTRY), None, None, notes
@@ -427,7 +428,7 @@ class ConfigureNvidiaRuntime(Fix):
             # An empty file makes nvidia-ctk fail with EOF: ask it about a missing file instead.
             target = os.path.join(tmp, "daemon.json") if state == "empty" else path
             argv = [ctk, "runtime", "configure", "--runtime=docker", f"--config={target}",
-                    "--dry-run", *_wanted_flags(options)]
+                    "--dry-run", *_wanted_flags(ctx)]
             result = host.run("nvidia-ctk-runtime-configure-dry-run", argv, CTK_TIMEOUT)
         if result is None:
             notes.append("nvidia-ctk's answer was not recorded in this root: the entry shown is "
@@ -447,13 +448,14 @@ class ConfigureNvidiaRuntime(Fix):
             plan.blocked = f"nvidia-ctk's --dry-run output is not the expected JSON ({exc})"
             return {}, None, None, notes
         shown = [a if not a.startswith("--config=") else f"--config={path}" for a in argv]
-        step = Step(kind="command", description="asked nvidia-ctk (read-only, already run) for "
-                    "the entry it would write; only that entry is taken from its answer",
+        step = Step(kind=StepKind.COMMAND,
+                    description="asked nvidia-ctk (read-only, already run) for the entry it "
+                    "would write; only that entry is taken from its answer",
                     argv=shown)
-        default = intended.get("default-runtime") if options.get("set_default_runtime") else None
+        default = intended.get("default-runtime") if ctx.options.set_default_runtime else None
         return entry, default, step, notes
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         path = plan.data["path"]
         write = next(s for s in plan.steps if s.kind == "write")
         current = safefile.read_current(path)
@@ -461,7 +463,7 @@ class ConfigureNvidiaRuntime(Fix):
             raise fixer.PlanOutdated(f"{path} changed since the plan was made")
         assert write.new_content is not None
         result = safefile.atomic_write(path, write.new_content, backup=True)
-        fixer.record_write(options, self.id, result, write.new_content)
+        fixer.record_write(ctx, self.id, result, write.new_content)
         if result.backup:
             log(f"  kept the previous {path} as {result.backup}")
         log(f"  wrote {path} ({'created' if result.created else 'replaced atomically'})")

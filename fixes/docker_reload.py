@@ -20,9 +20,10 @@ from gpudoctor import fixer
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import CMD_DOCKERD_VALIDATE, parse_daemon_json
+from gpudoctor.fixer import Log
 from gpudoctor.host import changes, dockerapi, safefile
 from gpudoctor.host.base import Host
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Outcome, Plan, Step, StepKind
 
 HOOKS = ("nvidia-container-runtime-hook", "nvidia-cdi-hook")
 TOOLKIT_LISTS = ("/var/lib/dpkg/info/nvidia-container-toolkit.list",
@@ -206,11 +207,12 @@ def _log_message(line: str) -> str:
 class ReloadDocker(Fix):
     id = "docker.reload"
     title = "Make the running Docker daemon load its configuration"
+    order = 40
     after = ("nvidia.install_toolkit", "nvidia.rootless_no_cgroups",
              "docker.configure_nvidia_runtime")
 
     # ----- plan ---------------------------------------------------------------------------------
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         daemon = facts.docker
         if daemon.mode in ("desktop", "remote"):
@@ -221,11 +223,11 @@ class ReloadDocker(Fix):
             plan.blocked = (f"no running Docker daemon was found ({daemon.error or 'no answer'}); "
                             "start it first (`systemctl start docker`)")
             return plan
-        restart, reload = self._reasons(facts, options)
+        restart, reload = self._reasons(facts, ctx)
         if not restart and not reload:
             plan.noop = True
-            plan.data["reason"] = ("the running daemon has loaded every runtime and the "
-                                   f"default runtime that {daemon.config_path} declares")
+            plan.reason = ("the running daemon has loaded every runtime and the "
+                           f"default runtime that {daemon.config_path} declares")
             return plan
         if daemon.conflicts:
             plan.blocked = (
@@ -244,11 +246,11 @@ class ReloadDocker(Fix):
         if action == "reload":
             plan.notes.append(f"a reload is enough and keeps running containers up: {why}")
             if manager == "systemd-system":
-                plan.steps.append(Step("command", "reload dockerd's configuration (SIGHUP)",
+                plan.steps.append(Step(StepKind.COMMAND, "reload dockerd's configuration (SIGHUP)",
                                        argv=["systemctl", "reload", unit]))
             elif proc is not None:
                 plan.steps.append(Step(
-                    "signal", f"send SIGHUP to dockerd (pid {proc.pid}), what "
+                    StepKind.SIGNAL, f"send SIGHUP to dockerd (pid {proc.pid}), what "
                     "`systemctl reload docker` does", argv=["kill", "-HUP", str(proc.pid)]))
             else:
                 plan.blocked = "dockerd's process was not found, so it cannot be signalled"
@@ -265,28 +267,28 @@ class ReloadDocker(Fix):
                     f"it the way it was started: `kill -TERM {pid}`, wait for it to exit, then "
                     f"run `{cmdline}` again")
                 return plan
-            plan.steps.append(Step("command", "restart the Docker daemon", argv=argv))
+            plan.steps.append(Step(StepKind.COMMAND, "restart the Docker daemon", argv=argv))
             self._containers(facts, plan)
         names, _ = _declared(daemon.config.data)
-        if fixer.is_active(fixer.earlier_plan(options, "docker.configure_nvidia_runtime")):
+        if fixer.is_active(ctx.earlier("docker.configure_nvidia_runtime")):
             names.add("nvidia")
         plan.steps.append(Step(
-            "note", "verify through the Engine API that the daemon answers and lists its "
+            StepKind.NOTE, "verify through the Engine API that the daemon answers and lists its "
             "runtimes" + (f" ({', '.join(sorted(names))})" if names else "")
             + "; if it does not, put back the files this run changed and reload again"))
         return plan
 
-    def _reasons(self, facts: Facts, options: dict[str, Any]) -> tuple[list[str], list[str]]:
+    def _reasons(self, facts: Facts, ctx: FixContext) -> tuple[list[str], list[str]]:
         daemon = facts.docker
         restart: list[str] = []
         reload: list[str] = []
-        install = fixer.earlier_plan(options, "nvidia.install_toolkit")
-        if fixer.is_active(install) and install.data.get("affects_host", True):  # type: ignore[union-attr]
+        install = ctx.earlier("nvidia.install_toolkit")
+        if install is not None and fixer.is_active(install) and install.affects_host:
             restart.append("nvidia.install_toolkit installs the hook, and dockerd registers its "
                            "--gpus driver only when it starts")
-        configure = fixer.earlier_plan(options, "docker.configure_nvidia_runtime")
-        if fixer.is_active(configure):
-            keys = configure.data.get("changed_keys", ["runtimes"])  # type: ignore[union-attr]
+        configure = ctx.earlier("docker.configure_nvidia_runtime")
+        if configure is not None and fixer.is_active(configure):
+            keys = configure.changed_keys or ["runtimes"]
             if "features" in keys:
                 restart.append("`features` (CDI) is read only when dockerd starts")
             if {"runtimes", "default-runtime"} & set(keys):
@@ -337,21 +339,21 @@ class ReloadDocker(Fix):
                               "(turn on live-restore to avoid that)")
 
     # ----- apply --------------------------------------------------------------------------------
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         data = plan.data
         action, manager, unit = data["action"], data["manager"], data["unit"]
         config_path = data["config_path"]
         dlog = DaemonLog(facts.host, data.get("pid"), manager, unit)
-        self._prevalidate(facts, config_path, options, log)
+        self._prevalidate(facts, config_path, ctx, log)
         met_before = self._met_now(data, config_path)
-        if action == "reload" and met_before and not fixer.written_files(options):
+        if action == "reload" and met_before and not ctx.written:
             # Planned before another run (or a person) reloaded: nothing left to load.
-            plan.data["outcome"] = "unchanged"
+            plan.outcome = Outcome.UNCHANGED
             log("  nothing to do now: the daemon already shows the runtimes its file declares")
             return
         dlog.reset()
         self._act(plan, log)
-        ok, problem = self._verify(data, config_path, dlog, action, options, met_before)
+        ok, problem = self._verify(data, config_path, dlog, action, ctx, met_before)
         if ok:
             log(f"  verified: the daemon answers and has loaded its configuration ({problem})")
             return
@@ -360,7 +362,7 @@ class ReloadDocker(Fix):
             if ok_file is False:
                 problem = f"{problem}; `dockerd --validate` says: {message}"
         log(f"  the daemon did not take the new configuration: {problem}")
-        restored = self._roll_back(facts.host, config_path, options, log)
+        restored = self._roll_back(facts.host, config_path, ctx, log)
         if not restored:
             raise FixFailed(f"dockerd did not take its configuration after the {action}: "
                             f"{problem}")
@@ -395,7 +397,7 @@ class ReloadDocker(Fix):
                                                        result.returncode == 0 else "no output")
         return result.returncode == 0, last
 
-    def _prevalidate(self, facts: Facts, config_path: str, options: dict[str, Any],
+    def _prevalidate(self, facts: Facts, config_path: str, ctx: FixContext,
                      log: Any) -> None:
         """Ask dockerd itself whether the file is valid before touching a running daemon."""
         ok, message = self.validate(facts, config_path)
@@ -404,7 +406,7 @@ class ReloadDocker(Fix):
         if ok:
             log(f"  dockerd --validate: {message}")
             return
-        restored = self._roll_back(facts.host, config_path, options, log)
+        restored = self._roll_back(facts.host, config_path, ctx, log)
         extra = f"; restored {', '.join(restored)}" if restored else ""
         raise FixFailed(f"`dockerd --validate` rejects {config_path}: {message} (the daemon was "
                         f"not touched{extra})")
@@ -456,14 +458,14 @@ class ReloadDocker(Fix):
         return problems
 
     def _verify(self, data: dict[str, Any], config_path: str, dlog: DaemonLog, action: str,
-                options: dict[str, Any], met_before: bool) -> tuple[bool, str]:
+                ctx: FixContext, met_before: bool) -> tuple[bool, str]:
         """Poll the Engine API until the daemon shows its file's runtimes, or its log an error.
 
         When the daemon already showed them before the reload, success also needs dockerd's
         `Reloaded configuration` line (or 3 s without an error), since /info alone cannot tell.
         """
         runtimes, default = self.expectations(config_path)
-        limit = float(options.get("verify_timeout") or
+        limit = float(ctx.options.verify_timeout or
                       (RESTART_TIMEOUT if action == "restart" else RELOAD_TIMEOUT))
         started = time.monotonic()
         endpoint = data["endpoint"]
@@ -514,23 +516,23 @@ class ReloadDocker(Fix):
         return False
 
     @staticmethod
-    def _roll_back(host: Host, config_path: str, options: dict[str, Any],
+    def _roll_back(host: Host, config_path: str, ctx: FixContext,
                    log: Any) -> list[str]:
         """Put back the daemon configuration files this run wrote (newest first)."""
         real = host.realpath(config_path)
         restored = []
-        for entry in reversed(fixer.written_files(options)):
-            if entry["path"] != real:
+        for entry in reversed(ctx.written):
+            if entry.path != real:
                 continue
             current = safefile.read_current(real)
-            if fixer.sha256(current) != entry["sha"]:
+            if fixer.sha256(current) != entry.sha:
                 log(f"  {real} changed again since it was written; left as it is")
                 continue
-            safefile.restore(real, entry["backup"])
-            entry["restored"] = True
-            if entry["backup"]:
-                log(f"  restored {real} from {entry['backup']}")
-                restored.append(f"{real} (from {entry['backup']})")
+            safefile.restore(real, entry.backup)
+            entry.restored = True
+            if entry.backup:
+                log(f"  restored {real} from {entry.backup}")
+                restored.append(f"{real} (from {entry.backup})")
             else:
                 log(f"  removed {real}, which did not exist before")
                 restored.append(f"{real} (removed; it did not exist before)")

@@ -21,6 +21,7 @@ from typing import Any
 from gpudoctor import fixer
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.facts import Facts
+from gpudoctor.fixer import Log
 from gpudoctor.host import safefile
 from gpudoctor.host.base import Host
 from gpudoctor.host.rootfs import RootHost
@@ -33,7 +34,7 @@ from gpudoctor.packages import (
     parse_dpkg_status,
     version_key,
 )
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 NEEDED = ("libnvidia-container1", "libnvidia-container-tools", "nvidia-container-toolkit-base",
           "nvidia-container-toolkit")
@@ -87,23 +88,24 @@ def dearmor(data: bytes) -> bytes:
 class InstallToolkit(Fix):
     id = "nvidia.install_toolkit"
     title = "Install the NVIDIA Container Toolkit"
+    order = 10
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
-        root = options.get("install_root") or "/"
+        root = ctx.options.install_root or "/"
         if root != "/" and (not os.path.isabs(root) or not os.path.isdir(root)):
             raise UserError(f"install_root {root}: must be an existing absolute folder")
         plan.data["root"] = root
-        plan.data["affects_host"] = root == "/"
-        if options.get("bundle"):
-            self._plan_bundle(facts, options, plan, root)
+        plan.affects_host = root == "/"
+        if ctx.options.bundle:
+            self._plan_bundle(facts, ctx, plan, root)
         else:
             self._plan_online(facts, plan, root)
         if fixer.is_active(plan) and root == "/":
             plan.notes.append("Docker must then be restarted, not reloaded: dockerd registers its "
                               "--gpus driver only when it starts and finds the hook "
                               "(docker.reload)")
-            plan.data["suggests"] = ["docker.reload"]
+            plan.suggests = ["docker.reload"]
         return plan
 
     # ----- status of the target root ----------------------------------------------------------
@@ -139,8 +141,8 @@ class InstallToolkit(Fix):
         return result.stdout.strip() if result is not None and result.ok else None
 
     # ----- offline ----------------------------------------------------------------------------
-    def _plan_bundle(self, facts: Facts, options: dict[str, Any], plan: Plan, root: str) -> None:
-        bundle = str(options["bundle"])
+    def _plan_bundle(self, facts: Facts, ctx: FixContext, plan: Plan, root: str) -> None:
+        bundle = str(ctx.options.bundle)
         packages = collect_bundle(bundle)
         status, has_db = self._status(facts, root)
         kind = self._host_kind(facts, root, has_db)
@@ -180,8 +182,8 @@ class InstallToolkit(Fix):
         installed = {n: installed_version(status, n) for n in NEEDED} if kind == "deb" else {}
         if installed and all(v == version for v in installed.values()):
             plan.noop = True
-            plan.data["reason"] = (f"{', '.join(NEEDED)} {version} are already installed"
-                                   + (f" under {root}" if root != "/" else ""))
+            plan.reason = (f"{', '.join(NEEDED)} {version} are already installed"
+                           + (f" under {root}" if root != "/" else ""))
             return
         newer = [f"{n} {v}" for n, v in installed.items()
                  if v and version_key(v) > version_key(version)]
@@ -206,7 +208,8 @@ class InstallToolkit(Fix):
                     *[p.path for p in chosen]]
         upgrading = [f"{n} {v} -> {version}" for n, v in installed.items() if v]
         plan.steps.append(Step(
-            "command", f"install {', '.join(p.name for p in chosen)} {version} together, in the "
+            StepKind.COMMAND,
+            f"install {', '.join(p.name for p in chosen)} {version} together, in the "
             "order their dependencies require" + (f" (upgrading {', '.join(upgrading)})"
                                                  if upgrading else "")
             + (f", into {root}" if root != "/" else ""), argv=argv))
@@ -244,7 +247,7 @@ class InstallToolkit(Fix):
         have = installed_version(status, "nvidia-container-toolkit")
         if have:
             plan.noop = True
-            plan.data["reason"] = f"nvidia-container-toolkit {have} is already installed"
+            plan.reason = f"nvidia-container-toolkit {have} is already installed"
             return
         if root != "/":
             plan.blocked = "installing into install_root needs --bundle (offline packages)"
@@ -252,7 +255,7 @@ class InstallToolkit(Fix):
         hook = host.which("nvidia-container-runtime-hook")
         if hook and host.which("nvidia-ctk"):
             plan.noop = True
-            plan.data["reason"] = f"the toolkit is already installed ({hook})"
+            plan.reason = f"the toolkit is already installed ({hook})"
             return
         family, label = self._family(facts)
         plan.data["family"] = family
@@ -260,28 +263,29 @@ class InstallToolkit(Fix):
         if family == "apt":
             if not host.exists(KEYRING):
                 plan.steps.append(Step(
-                    "command", f"download NVIDIA's signing key from {GPG_URL} and store it "
+                    StepKind.COMMAND, f"download NVIDIA's signing key from {GPG_URL} and store it "
                     f"dearmored in {KEYRING} (what `curl -fsSL {GPG_URL} | gpg --dearmor -o "
                     f"{KEYRING}` does)", argv=[], path=KEYRING))
             self._repo_file(facts, plan, APT_LIST, APT_LIST_CONTENT)
-            plan.steps.append(Step("command", "refresh the package lists of that source only",
+            plan.steps.append(Step(StepKind.COMMAND,
+                                   "refresh the package lists of that source only",
                                    argv=["apt-get", "update", "-o",
                                          f"Dir::Etc::sourcelist={APT_LIST}", "-o",
                                          "Dir::Etc::sourceparts=-", "-o",
                                          "APT::Get::List-Cleanup=0"]))
-            plan.steps.append(Step("command", "install the four packages",
+            plan.steps.append(Step(StepKind.COMMAND, "install the four packages",
                                    argv=["apt-get", "install", "-y", *packages]))
         elif family == "dnf":
             self._repo_file(facts, plan, YUM_REPO, YUM_REPO_CONTENT)
             tool = "dnf" if host.which("dnf") or not host.which("yum") else "yum"
-            plan.steps.append(Step("command", "install the four packages",
+            plan.steps.append(Step(StepKind.COMMAND, "install the four packages",
                                    argv=[tool, "install", "-y", *packages]))
         elif family == "zypper":
             if not host.exists(ZYPPER_REPO_FILE):
-                plan.steps.append(Step("command", "add NVIDIA's repository",
+                plan.steps.append(Step(StepKind.COMMAND, "add NVIDIA's repository",
                                        argv=["zypper", "--non-interactive", "ar",
                                              ZYPPER_REPO_URL]))
-            plan.steps.append(Step("command", "install the four packages",
+            plan.steps.append(Step(StepKind.COMMAND, "install the four packages",
                                    argv=["zypper", "--non-interactive", "--gpg-auto-import-keys",
                                          "install", *packages]))
         else:
@@ -305,11 +309,11 @@ class InstallToolkit(Fix):
                                            f"write NVIDIA's package source {path}"))
 
     # ----- apply ------------------------------------------------------------------------------
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         if plan.data.get("packages"):
             self._apply_bundle(plan, facts, log)
         else:
-            self._apply_online(plan, options, log)
+            self._apply_online(plan, ctx, log)
 
     def _apply_bundle(self, plan: Plan, facts: Facts, log: Any) -> None:
         root, kind, version = plan.data["root"], plan.data["kind"], plan.data["version"]
@@ -353,14 +357,14 @@ class InstallToolkit(Fix):
             return []
         return new
 
-    def _apply_online(self, plan: Plan, options: dict[str, Any], log: Any) -> None:
+    def _apply_online(self, plan: Plan, ctx: FixContext, log: Any) -> None:
         created: list[tuple[str, safefile.WriteResult]] = []
         try:
             for step in plan.steps:
                 if step.kind == "write":
                     assert step.new_content is not None
                     result = safefile.atomic_write(step.path, step.new_content)
-                    fixer.record_write(options, self.id, result, step.new_content)
+                    fixer.record_write(ctx, self.id, result, step.new_content)
                     created.append((step.path, result))
                     log(f"  wrote {step.path}")
                 elif step.path == KEYRING:

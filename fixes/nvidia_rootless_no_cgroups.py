@@ -16,8 +16,9 @@ from typing import Any
 from gpudoctor import fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
+from gpudoctor.fixer import Log
 from gpudoctor.host import safefile
-from gpudoctor.plugin import Fix, Plan
+from gpudoctor.plugin import Fix, FixContext, Plan
 
 SYSTEM_CONFIG = "/etc/nvidia-container-runtime/config.toml"
 TABLE = "nvidia-container-cli"
@@ -106,9 +107,10 @@ def _value(text: str) -> Any:
 class RootlessNoCgroups(Fix):
     id = "nvidia.rootless_no_cgroups"
     title = "Let the NVIDIA hook run without cgroups, as rootless Docker needs"
+    order = 20
     after = ("nvidia.install_toolkit",)
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         daemon = facts.docker
         if daemon.mode != "rootless":
@@ -133,7 +135,7 @@ class RootlessNoCgroups(Fix):
         new_text, change = set_no_cgroups(text or "")
         if not change:
             plan.noop = True
-            plan.data["reason"] = f"{path} already sets {KEY} = true in [{TABLE}]"
+            plan.reason = f"{path} already sets {KEY} = true in [{TABLE}]"
             return plan
         if toml_problem(new_text) or _value(new_text) not in (True, None):
             plan.blocked = f"editing {path} would not give a valid `{KEY} = true`; edit it by hand"
@@ -149,14 +151,14 @@ class RootlessNoCgroups(Fix):
         plan.data["old_sha"] = fixer.sha256(old)
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         path = plan.data["path"]
         step = plan.steps[0]
         if fixer.sha256(safefile.read_current(path)) != plan.data["old_sha"]:
             raise fixer.PlanOutdated(f"{path} changed since the plan was made")
         assert step.new_content is not None
         result = safefile.atomic_write(path, step.new_content)
-        fixer.record_write(options, self.id, result, step.new_content)
+        fixer.record_write(ctx, self.id, result, step.new_content)
         if result.backup:
             log(f"  kept the previous {path} as {result.backup}")
         log(f"  wrote {path}")

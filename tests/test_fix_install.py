@@ -93,7 +93,7 @@ def test_release_tarball_installs_the_four_packages_in_dependency_order(tarball,
 
     _, again = plan_install({"bundle": str(tarball), "install_root": str(root)})
     assert again.noop
-    assert "already installed" in again.data["reason"]
+    assert "already installed" in again.reason
 
 
 def test_a_bundle_folder_is_ordered_by_depends_not_by_name(tmp_path):

@@ -16,7 +16,7 @@ from gpudoctor.facts.docker import DockerDaemon, read_daemon_config
 from gpudoctor.host import open_host
 from gpudoctor.host.base import ProcessInfo
 from gpudoctor.host.live import LiveHost
-from gpudoctor.plugin import Area, Check, Fix, Plan, Result, Step
+from gpudoctor.plugin import Area, Check, Fix, FixContext, Plan, Result, Step, StepKind
 from gpudoctor.report import Doctor
 from tests.support import container_roots, debs
 from tests.support.cli import run_gpudoctor
@@ -119,8 +119,8 @@ def test_render_plan_shows_commands_diffs_interruptions_noops_and_blocks():
     plans = [
         Plan("a.fix", "Write a file", steps=[write], notes=["a note"]),
         Plan("b.fix", "Restart something", interrupts_containers=True,
-             steps=[Step("command", "restart it", argv=["systemctl", "restart", "docker"])]),
-        Plan("c.fix", "Nothing", noop=True, data={"reason": "already fine"}),
+             steps=[Step(StepKind.COMMAND, "restart it", argv=["systemctl", "restart", "docker"])]),
+        Plan("c.fix", "Nothing", noop=True, reason="already fine"),
         Plan("d.fix", "Blocked", blocked="cannot here: do X"),
     ]
     text = fixer.render_plan(plans)
@@ -204,22 +204,22 @@ def test_rootless_no_cgroups_edits_one_line_atomically(tmp_path):
     config.write_text(original)
     facts = _rootless_facts(tmp_path)
     fix = RootlessNoCgroups()
-    plan = fix.plan(facts, {})
+    plan = fix.plan(facts, FixContext())
     assert not plan.blocked and plan.steps[0].path == str(config)
     assert "dockerd's XDG_CONFIG_HOME" in plan.steps[0].description
     log: list[str] = []
-    options: dict = {}
-    fix.apply(plan, facts, options, log.append)
+    ctx = FixContext()
+    fix.apply(plan, facts, ctx, log.append)
     new = config.read_text()
     assert new == original.replace("#no-cgroups = false", "no-cgroups = true")
     [backup] = config.parent.glob("config.toml.gpudoctor-*.bak")
     assert backup.read_text() == original
-    assert options["_written"][0]["path"] == str(config)
-    again = fix.plan(_rootless_facts(tmp_path), {})
-    assert again.noop and "already sets no-cgroups = true" in again.data["reason"]
+    assert ctx.written[0].path == str(config) and ctx.written[0].fix == fix.id
+    again = fix.plan(_rootless_facts(tmp_path), FixContext())
+    assert again.noop and "already sets no-cgroups = true" in again.reason
 
     config.write_text("[nvidia-container-cli\nno-cgroups = false\n")
-    broken = fix.plan(_rootless_facts(tmp_path), {})
+    broken = fix.plan(_rootless_facts(tmp_path), FixContext())
     assert "is not valid TOML" in broken.blocked and "line 1" in broken.blocked
 
 
@@ -228,5 +228,5 @@ def test_no_cgroups_is_refused_for_a_root_daemon(tmp_path):
 
     facts = _rootless_facts(tmp_path)
     facts.docker.mode = "system"
-    plan = RootlessNoCgroups().plan(facts, {})
+    plan = RootlessNoCgroups().plan(facts, FixContext())
     assert "not rootless" in plan.blocked and "isolation" in plan.blocked

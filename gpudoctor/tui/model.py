@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gpudoctor.plugin import offered_fixes
 from gpudoctor.textreport import AREA_ORDER, MARKS
 
 if TYPE_CHECKING:
@@ -226,14 +227,8 @@ def affected_checks(fix_ids: Iterable[str], rows: Sequence[Row],
 
 
 def fixable_ids(rows: Iterable[Row]) -> list[str]:
-    """Every fix the problem checks offer, in row order, each once."""
-    ids: list[str] = []
-    for row in rows:
-        if row.fixable:
-            for fix_id in row.fixes:
-                if fix_id not in ids:
-                    ids.append(fix_id)
-    return ids
+    """Every fix the problem checks offer, in row order, each once (plugin.offered_fixes)."""
+    return offered_fixes(r.outcome.result for r in rows if r.outcome)
 
 
 def parse_environment_flag(environ: Mapping[str, str]) -> str | None:
