@@ -176,7 +176,7 @@ def test_rootless_docker_gets_the_no_cgroups_step(tmp_path):
     assert ids.index("docker.configure_nvidia_runtime") < ids.index("docker.reload")
     text = fixer.render_plan(plans)
     assert "+++ /home/alice/.config/docker/daemon.json" in text
-    assert "-#no-cgroups = false" in text and "+no-cgroups = true" in text
+    assert "+no-cgroups = true" in text and "-#no-cgroups" not in text  # nothing else changes
     assert "rootless Docker: the toolkit's hook must also run with `no-cgroups = true`" in text
     assert "host-wide" in text
 
@@ -195,7 +195,7 @@ def _rootless_facts(tmp_path: Path) -> Facts:
     return facts
 
 
-def test_rootless_no_cgroups_edits_one_line_atomically(tmp_path):
+def test_rootless_no_cgroups_sets_one_key_and_keeps_every_line_atomically(tmp_path):
     from gpudoctor.fixes.nvidia_rootless_no_cgroups import RootlessNoCgroups
 
     config = tmp_path / "xdg/nvidia-container-runtime/config.toml"
@@ -211,7 +211,10 @@ def test_rootless_no_cgroups_edits_one_line_atomically(tmp_path):
     ctx = FixContext()
     fix.apply(plan, facts, ctx, log.append)
     new = config.read_text()
-    assert new == original.replace("#no-cgroups = false", "no-cgroups = true")
+    # tomlkit adds the one key to [nvidia-container-cli]; every line of the file stays
+    assert [ln for ln in new.splitlines() if ln != "no-cgroups = true"] == original.splitlines()
+    table = new.split("[nvidia-container-cli]")[1].split("\n[")[0]
+    assert "\nno-cgroups = true\n" in table
     [backup] = config.parent.glob("config.toml.gpudoctor-*.bak")
     assert backup.read_text() == original
     assert ctx.written[0].path == str(config) and ctx.written[0].fix == fix.id

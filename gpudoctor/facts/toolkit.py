@@ -9,6 +9,7 @@ dockerd process's PATH and start time against the hook's (or its package's) inst
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,8 @@ class ToolkitConfig:
     """The toolkit's config.toml, reduced to what decides whether containers get a GPU."""
 
     path: str
+    #: why the hook reads this file (XDG_CONFIG_HOME, or the toolkit's default)
+    why: str = "the toolkit's default"
     exists: bool = False
     no_cgroups: bool | None = None
     mode: str | None = None
@@ -266,14 +269,28 @@ def _dpkg_list_mtime(host: Host, package: str) -> tuple[float, str] | None:
     return None
 
 
+def toolkit_config_path(env: Mapping[str, str]) -> tuple[str, str]:
+    """The config.toml the toolkit reads with this environment, and why that one.
+
+    The toolkit takes `$XDG_CONFIG_HOME/nvidia-container-runtime/config.toml` whenever
+    XDG_CONFIG_HOME is set (a missing file then means built-in defaults, not /etc), and the
+    hook gets dockerd's own environment (nvidia-container-stack.md §4, GetConfigFilePath).
+    Facts and the no-cgroups fix both call this, so they always name the same file.
+    """
+    xdg = env.get("XDG_CONFIG_HOME")
+    if xdg:
+        return (f"{xdg.rstrip('/')}/nvidia-container-runtime/config.toml",
+                "dockerd's XDG_CONFIG_HOME (the hook gets dockerd's environment)")
+    return TOOLKIT_CONFIG, "the toolkit's default"
+
+
 def read_toolkit_config(host: Host, daemon: DockerDaemon | None = None) -> ToolkitConfig:
-    """config.toml as the hook started by this dockerd reads it (its XDG_CONFIG_HOME first)."""
-    path = TOOLKIT_CONFIG
+    """config.toml as the hook started by this dockerd reads it (toolkit_config_path)."""
+    from gpudoctor import tomlfile
+
     proc = daemon.process if daemon else None
-    xdg = proc.env.get("XDG_CONFIG_HOME") if proc else None
-    if xdg and host.exists(f"{xdg}/nvidia-container-runtime/config.toml"):
-        path = f"{xdg}/nvidia-container-runtime/config.toml"
-    cfg = ToolkitConfig(path=path)
+    path, why = toolkit_config_path(proc.env if proc else {})
+    cfg = ToolkitConfig(path=path, why=why)
     try:
         text = host.read_optional(path, 1024 * 1024)
     except HostError as exc:
@@ -283,33 +300,14 @@ def read_toolkit_config(host: Host, daemon: DockerDaemon | None = None) -> Toolk
         return cfg
     cfg.exists = True
     try:
-        import tomllib
-    except ImportError:  # Python 3.10: read the two keys by hand
-        tomllib = None  # type: ignore[assignment]
-    if tomllib is not None:
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            cfg.error = f"not valid TOML: {exc}"
-            return cfg
-        cli = doc.get("nvidia-container-cli")
-        runtime = doc.get("nvidia-container-runtime")
-        if isinstance(cli, dict) and isinstance(cli.get("no-cgroups"), bool):
-            cfg.no_cgroups = cli["no-cgroups"]
-        if isinstance(runtime, dict) and isinstance(runtime.get("mode"), str):
-            cfg.mode = runtime["mode"]
+        doc = tomlfile.loads(text)
+    except tomlfile.TomlError as exc:
+        cfg.error = f"not valid TOML: {exc}"
         return cfg
-    section = ""
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line.startswith("["):
-            section = line.strip("[] ")
-        elif "=" in line:
-            key, _, value = (p.strip() for p in line.partition("="))
-            if section == "nvidia-container-cli" and key == "no-cgroups":
-                cfg.no_cgroups = value == "true"
-            elif section == "nvidia-container-runtime" and key == "mode":
-                cfg.mode = value.strip("\"'")
+    no_cgroups = tomlfile.get(doc, "nvidia-container-cli", "no-cgroups")
+    mode = tomlfile.get(doc, "nvidia-container-runtime", "mode")
+    cfg.no_cgroups = no_cgroups if isinstance(no_cgroups, bool) else None
+    cfg.mode = mode if isinstance(mode, str) else None
     return cfg
 
 
@@ -459,5 +457,5 @@ __all__ = [
     "BINARIES", "CDI_HOOK", "HOOK", "PACKAGES", "RUNTIME", "DaemonHook", "DpkgEvent", "Package",
     "ToolkitConfig", "ToolkitInfo", "daemon_hook", "daemon_hook_for", "describe_time",
     "inspect_toolkit", "last_dpkg_event", "nvidia_skip_reason", "parse_dpkg_status",
-    "read_toolkit_config", "toolkit_config_for",
+    "read_toolkit_config", "toolkit_config_for", "toolkit_config_path",
 ]
