@@ -20,14 +20,12 @@ from gpudoctor import fixer
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import CMD_DOCKERD_VALIDATE, parse_daemon_json
+from gpudoctor.facts.toolkit import daemon_hook_for, describe_time
 from gpudoctor.fixer import Log
 from gpudoctor.host import changes, dockerapi, safefile
 from gpudoctor.host.base import Host
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Outcome, Plan, Step, StepKind
 
-HOOKS = ("nvidia-container-runtime-hook", "nvidia-cdi-hook")
-TOOLKIT_LISTS = ("/var/lib/dpkg/info/nvidia-container-toolkit.list",
-                 "/var/lib/dpkg/info/nvidia-container-toolkit-base.list")
 UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 RELOAD_TIMEOUT = 15.0
 RESTART_TIMEOUT = 90.0
@@ -36,10 +34,6 @@ ERROR_MARKERS = ("unable to configure the Docker daemon", "Error reconfiguring",
 RELOADED_MARKER = "Reloaded configuration"
 #: host.run key of `journalctl -u UNIT --since @T`: the lines dockerd logged since an action.
 CMD_JOURNAL_SINCE = "journalctl-docker-since"
-
-
-def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def service_manager(facts: Facts) -> tuple[str, str]:
@@ -97,29 +91,17 @@ def _user_name(facts: Facts, uid: int) -> str:
 
 
 def hook_installed_after_start(facts: Facts) -> str | None:
-    """Why a restart is needed for `--gpus`: the hook appeared after dockerd started."""
-    daemon = facts.docker
-    proc = daemon.process
-    if proc is None or not proc.create_time or proc.env_path is None:
+    """Why a restart is needed for `--gpus`: the hook appeared after dockerd started.
+
+    The same decision the checks show (facts/toolkit.py DaemonHook), never a second rule."""
+    state = daemon_hook_for(facts)
+    proc = facts.docker.process
+    if state.registered is not False or state.hook is None or proc is None:
         return None
-    host = facts.host
-    for name in HOOKS:
-        hook = host.which(name, proc.env_path)
-        if hook is None:
-            continue
-        times = []
-        st = host.stat(hook)
-        if st is not None:
-            times.append(st.mtime)
-        for listing in TOOLKIT_LISTS:
-            lst = host.stat(listing)
-            if lst is not None:
-                times.append(lst.mtime)
-        if times and max(times) > proc.create_time + 1:
-            return (f"{hook} appeared at {_when(max(times))}, after dockerd (pid {proc.pid}) "
-                    f"started at {_when(proc.create_time)}; dockerd registers its --gpus driver "
-                    "only when it starts")
-    return None
+    return (f"{state.hook} appeared at {describe_time(state.hook_installed)} "
+            f"({state.hook_evidence}), after dockerd (pid {proc.pid}) started at "
+            f"{describe_time(state.daemon_started)}; dockerd registers its --gpus driver only "
+            "when it starts")
 
 
 def _declared(data: dict[str, Any] | None) -> tuple[set[str], str | None]:

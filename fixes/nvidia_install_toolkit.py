@@ -21,6 +21,8 @@ from typing import Any
 from gpudoctor import fixer
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.facts import Facts
+from gpudoctor.facts.dpkg import InstalledPackage, installed_version, parse_dpkg_status
+from gpudoctor.facts.toolkit import PACKAGES
 from gpudoctor.fixer import Log
 from gpudoctor.host import safefile
 from gpudoctor.host.base import Host
@@ -29,15 +31,13 @@ from gpudoctor.packages import (
     Package,
     collect_bundle,
     dependency_order,
-    installed_version,
     package_sha,
-    parse_dpkg_status,
-    version_key,
 )
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
+from gpudoctor.versions import debian_version
 
-NEEDED = ("libnvidia-container1", "libnvidia-container-tools", "nvidia-container-toolkit-base",
-          "nvidia-container-toolkit")
+#: The four packages of a toolkit install, in the order dpkg must install them.
+NEEDED = PACKAGES
 REPO_BASE = "https://nvidia.github.io/libnvidia-container"
 GPG_URL = f"{REPO_BASE}/gpgkey"
 KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
@@ -115,7 +115,7 @@ class InstallToolkit(Fix):
         return facts.host if root == "/" else RootHost(root)
 
     @classmethod
-    def _status(cls, facts: Facts, root: str) -> tuple[dict[str, tuple[str, str]], bool]:
+    def _status(cls, facts: Facts, root: str) -> tuple[dict[str, InstalledPackage], bool]:
         """(packages, the root has a dpkg database)."""
         try:
             text = cls._target(facts, root).read_optional("/var/lib/dpkg/status",
@@ -176,7 +176,7 @@ class InstallToolkit(Fix):
             plan.blocked = (f"the four packages in {bundle} do not share one version ({seen}); "
                             "since 1.18 they must match exactly")
             return
-        version = max(complete, key=version_key)
+        version = max(complete, key=debian_version)
         chosen = dependency_order(list(by_version[version].values()), NEEDED)
         left_out = sorted({p.name for p in packages if p.name not in NEEDED})
         installed = {n: installed_version(status, n) for n in NEEDED} if kind == "deb" else {}
@@ -186,7 +186,7 @@ class InstallToolkit(Fix):
                            + (f" under {root}" if root != "/" else ""))
             return
         newer = [f"{n} {v}" for n, v in installed.items()
-                 if v and version_key(v) > version_key(version)]
+                 if v and debian_version(v) > debian_version(version)]
         if newer:
             plan.blocked = (f"newer packages are installed ({', '.join(newer)}) than the bundle's "
                             f"{version}; gpudoctor does not downgrade")
@@ -332,7 +332,7 @@ class InstallToolkit(Fix):
                                         f"({', '.join(undone)})" if undone else "")) from exc
         if kind == "deb":
             after, _ = self._status(facts, root)
-            wrong = [f"{n} ({after.get(n, ('not installed', ''))[0]})" for n in NEEDED
+            wrong = [f"{n} ({after[n].status if n in after else 'not installed'})" for n in NEEDED
                      if installed_version(after, n) != version]
             if wrong:
                 raise FixFailed(f"dpkg finished but these are not installed at {version}: "
@@ -341,7 +341,7 @@ class InstallToolkit(Fix):
             + (f" under {root}" if root != "/" else ""))
 
     def _undo_new(self, facts: Facts, root: str, kind: str,
-                  before: dict[str, tuple[str, str]], log: Any) -> list[str]:
+                  before: dict[str, InstalledPackage], log: Any) -> list[str]:
         if kind != "deb":
             return []  # rpm transactions are all or nothing
         after, _ = self._status(facts, root)

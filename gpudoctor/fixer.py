@@ -33,7 +33,7 @@ import contextlib
 import os
 import shlex
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ from gpudoctor import plugin
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.host import changes, safefile
 from gpudoctor.host.base import CommandResult
+from gpudoctor.host.signals import SignalHold
 from gpudoctor.plugin import (
     Fix,
     FixContext,
@@ -103,39 +104,19 @@ class ApplyResult:
 
 
 # ----- interruptions ---------------------------------------------------------------------------
-_critical_depth = 0
-_pending_signal: int | None = None
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-    """SIGTERM/SIGHUP/SIGINT become KeyboardInterrupt, so every `finally` cleans up; inside a
-    critical section (a package manager running) the interruption waits for it to end."""
-    global _pending_signal
-    if _critical_depth:
-        _pending_signal = signum
-        return
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+#: SIGTERM/SIGHUP/SIGINT become KeyboardInterrupt, so every `finally` cleans up; inside a
+#: critical section (a package manager running) the interruption waits for it to end.
+_SIGNALS = SignalHold((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
 
 
 def install_signal_handlers() -> None:
     """Called by `gpudoctor fix`: an interrupted run still leaves every file old or new."""
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        with contextlib.suppress(ValueError, OSError):  # not the main thread (TUI workers)
-            signal.signal(sig, _on_signal)
+    _SIGNALS.install()
 
 
-@contextlib.contextmanager
-def critical() -> Iterator[None]:
+def critical() -> contextlib.AbstractContextManager[None]:
     """Hold interruptions back while a command that must not be cut short runs."""
-    global _critical_depth, _pending_signal
-    _critical_depth += 1
-    try:
-        yield
-    finally:
-        _critical_depth -= 1
-        if not _critical_depth and _pending_signal is not None:
-            signum, _pending_signal = _pending_signal, None
-            raise KeyboardInterrupt(signal.Signals(signum).name)
+    return _SIGNALS.critical()
 
 
 # ----- helpers the fix modules use ------------------------------------------------------------

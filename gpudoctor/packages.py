@@ -157,12 +157,6 @@ def package_sha(path: str) -> str | None:
     return sha256(safefile.read_current(path, MAX_PACKAGE))
 
 
-def version_key(version: str) -> list[tuple[int, Any]]:
-    """A natural sort key (1.17.10 after 1.17.8) good enough for NVIDIA's x.y.z-r versions."""
-    parts = re.findall(r"\d+|[a-zA-Z]+|~", version)
-    return [(-1, p) if p == "~" else ((1, int(p)) if p.isdigit() else (0, p)) for p in parts]
-
-
 def dependency_order(chosen: list[Package], preferred: Sequence[str] = ()) -> list[Package]:
     """Each package after the ones among `chosen` it depends on (`preferred` order on ties)."""
     names = {p.name for p in chosen}
@@ -180,24 +174,3 @@ def dependency_order(chosen: list[Package], preferred: Sequence[str] = ()) -> li
             ordered.extend(pending)
             break
     return ordered
-
-
-def parse_dpkg_status(text: str | None) -> dict[str, tuple[str, str]]:
-    """Package -> (Status, Version) from a dpkg status file."""
-    found: dict[str, tuple[str, str]] = {}
-    for stanza in (text or "").split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            if line[:1] in (" ", "\t"):
-                continue
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key.strip()] = value.strip()
-        if "Package" in fields:
-            found[fields["Package"]] = (fields.get("Status", ""), fields.get("Version", ""))
-    return found
-
-
-def installed_version(status: dict[str, tuple[str, str]], name: str) -> str | None:
-    state, version = status.get(name, ("", ""))
-    return version if state.endswith("installed") and "not-installed" not in state else None

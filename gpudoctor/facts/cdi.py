@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import Host
+from gpudoctor.versions import version_tuple
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -58,10 +59,7 @@ class CdiSpec:
 
     @property
     def version_tuple(self) -> tuple[int, int, int] | None:
-        match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", self.cdi_version or "")
-        if not match:
-            return None
-        return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+        return version_tuple(self.cdi_version)
 
 
 @dataclass

@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
+from gpudoctor.facts import dpkg
+from gpudoctor.facts.dpkg import InstalledPackage
+from gpudoctor.host.base import DEFAULT_PATH as SERVICE_PATH
 from gpudoctor.host.base import Host
+from gpudoctor.versions import version_tuple
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -34,11 +38,10 @@ BINARIES = {
 HOOK = "nvidia-container-runtime-hook"
 CDI_HOOK = "nvidia-cdi-hook"
 RUNTIME = "nvidia-container-runtime"
-DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_STATUS = dpkg.DPKG_STATUS
 DPKG_INFO = "/var/lib/dpkg/info"
 DPKG_LOG = "/var/log/dpkg.log"
 TOOLKIT_CONFIG = "/etc/nvidia-container-runtime/config.toml"
-SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 COMMAND_TIMEOUT = 5.0
 #: psutil derives a start time from the boot time in whole seconds, so it can read up to a
 #: second early; an install this close to the start is not called "after".
@@ -53,25 +56,8 @@ VERSION_COMMANDS = (
 CMD_RPM = "rpm-nvidia-container-toolkit"
 
 
-@dataclass
-class Package:
-    """One package as the package database records it."""
-
-    name: str
-    version: str | None
-    status: str  # dpkg's Status field ("install ok installed"), or "installed" for rpm
-    source: str  # "dpkg" or "rpm"
-
-    @property
-    def installed(self) -> bool:
-        return self.status.endswith(" installed") or self.status == "installed"
-
-    @property
-    def half_installed(self) -> bool:
-        """Unpacked or half-configured: dpkg stopped in the middle (a failed install)."""
-        state = self.status.split()[-1] if self.status else ""
-        return state in ("unpacked", "half-configured", "half-installed", "triggers-awaited",
-                         "triggers-pending")
+#: One package as the package database records it (facts/dpkg.py).
+Package = InstalledPackage
 
 
 @dataclass
@@ -150,48 +136,19 @@ class ToolkitInfo:
 
     @property
     def version_tuple(self) -> tuple[int, int, int] | None:
-        match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", self.version or "")
-        if not match:
-            return None
-        return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+        return version_tuple(self.version)
 
     @property
     def exact_match_required(self) -> bool:
         """Since 1.18 the packages depend on each other with `=`: a mix does not install."""
-        versions = [_version_key(v) for v in self.package_versions.values()]
+        versions = [version_tuple(v) for v in self.package_versions.values()]
         return any(v is not None and v >= (1, 18, 0) for v in versions)
 
 
-def _version_key(version: str | None) -> tuple[int, int, int] | None:
-    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version or "")
-    if not match:
-        return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
-
-
 # ----- package databases -------------------------------------------------------------------------
-_DPKG_PACKAGE = re.compile(
-    r"^Package: (" + "|".join(re.escape(p) for p in PACKAGES) + r")\n", re.MULTILINE)
-
-
 def parse_dpkg_status(text: str) -> dict[str, Package]:
     """The toolkit's packages in a dpkg status file (only their paragraphs are parsed)."""
-    found: dict[str, Package] = {}
-    for match in _DPKG_PACKAGE.finditer(text):
-        end = text.find("\n\n", match.start())
-        paragraph = text[match.start(): end if end >= 0 else len(text)]
-        fields: dict[str, str] = {}
-        for line in paragraph.splitlines():
-            key, sep, value = line.partition(":")
-            if sep and not line.startswith((" ", "\t")):
-                fields[key.strip()] = value.strip()
-        name = match.group(1)
-        pkg = Package(name=name, version=fields.get("Version"),
-                      status=fields.get("Status", ""), source="dpkg")
-        previous = found.get(name)
-        if previous is None or (pkg.installed and not previous.installed):
-            found[name] = pkg  # multi-arch copies: keep the installed one
-    return found
+    return dpkg.parse_dpkg_status(text, PACKAGES)
 
 
 def _read_big(host: Host, path: str, limit: int) -> str | None:

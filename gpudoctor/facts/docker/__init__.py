@@ -9,7 +9,7 @@ Every Engine API call and command here has a timeout; nothing is changed on the 
 from __future__ import annotations
 
 from gpudoctor.facts.docker.config import DaemonConfig, parse_daemon_json, read_daemon_config
-from gpudoctor.facts.docker.daemon import DockerDaemon, version_tuple
+from gpudoctor.facts.docker.daemon import DockerDaemon
 from gpudoctor.facts.docker.discover import (
     check_socket_access,
     discover_daemon,
@@ -41,6 +41,7 @@ from gpudoctor.facts.docker.process import (
     rootless_config_path,
     user_home,
 )
+from gpudoctor.versions import version_tuple
 
 __all__ = [
     "API_TIMEOUT",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from gpudoctor.host.base import DEFAULT_PATH
+
 DEFAULT_SOCKET = "/var/run/docker.sock"
 SYSTEM_CONFIG = "/etc/docker/daemon.json"
 SNAP_CONFIG = "/var/snap/docker/current/config/daemon.json"
 API_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 10.0
 #: systemd's default PATH for services: what dockerd gets when its environment is unreadable.
-SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SERVICE_PATH = DEFAULT_PATH
 
 #: Stable names of the commands this module runs (host.json `commands` keys).
 CMD_DOCKERD_VERSION = "dockerd-version"
