@@ -70,17 +70,16 @@ class GpuPresent(Check):
             return Result.fail("GPUs exist but none is selected", details=details,
                                evidence=evidence,
                                remedy="Choose one with --gpu PCI or add --include-integrated.")
-        data = {"selected": [g.pci for g in selected]}
         if inv.problems:
             return Result.warn(
                 summary + f"; {len(inv.problems)} odd sysfs entr"
                 + ("y" if len(inv.problems) == 1 else "ies") + " skipped",
                 details=details + " Some sysfs entries could not be read or made no sense; "
                 "they are listed in the evidence and were left out.",
-                evidence=evidence, data=data,
+                evidence=evidence,
                 remedy="Compare with `lspci -nnk`; a GPU missing from the list above cannot be "
                        "given to containers until sysfs shows it properly.")
-        return Result.passed(summary, details=details, evidence=evidence, data=data)
+        return Result.passed(summary, details=details, evidence=evidence)
 
 
 def _names(gpus: list[Gpu]) -> str:

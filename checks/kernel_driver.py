@@ -91,7 +91,6 @@ class KernelDriver(Check):
             evidence.extend(finding.evidence)
         versions, data = self._versions(facts, gpus)
         evidence.extend(versions)
-        data["gpus"] = {f.gpu.pci: {"driver": f.gpu.driver, "ok": f.ok} for f in findings}
         bad = [f for f in findings if not f.ok]
         why = ("A container uses the host's kernel: ROCm and CUDA inside the image only reach the "
                "GPU through /dev/kfd, /dev/dri/renderD* and /dev/nvidia*, which exist only while "
@@ -109,14 +108,14 @@ class KernelDriver(Check):
                 target = (where[0] if len(where) == 1 else
                           f"the {len(where)} selected GPUs ({', '.join(where)})")
                 parts.append(f"{name} is loaded and bound to {target}")
-            return Result.passed("; ".join(parts), details=why, evidence=evidence, data=data)
+            return Result.passed("; ".join(parts), details=why, evidence=evidence)
         summary = bad[0].summary if len(bad) == 1 else (
             f"{len(bad)} of {len(findings)} selected GPUs lack their driver: "
             + "; ".join(f.summary for f in bad))
         details = " ".join(dict.fromkeys(f.details for f in bad if f.details)) + " " + why
         remedy = "\n\n".join(dict.fromkeys(f.remedy for f in bad if f.remedy))
         return Result(Status.FAIL, summary, details=details.strip(), evidence=evidence,
-                      remedy=remedy, data=data)
+                      remedy=remedy)
 
     # ----- one GPU ------------------------------------------------------------------------------
     def _examine(self, facts: Facts, gpu: Gpu) -> Finding:

@@ -84,18 +84,16 @@ class PciidsFresh(Check):
         named = [g for g in gpus if g.name]
         if named:
             evidence += [f"{g.pci} {g.ids}: {g.name}" for g in named]
-        data = {"path": db.path, "version": db.version, "age_days": age_days,
-                "unnamed": [g.pci for g in unnamed]}
         if warnings:
             return Result.warn(
                 "; ".join(warnings), details=why + " Names come from the first pci.ids found: "
-                + ", ".join(PCI_IDS_PATHS) + ".", evidence=evidence, data=data,
+                + ", ".join(PCI_IDS_PATHS) + ".", evidence=evidence,
                 remedy=self._remedy(db.path), fixes=["pciids.update"])
         coverage = ("names every GPU found" if not unnamed else
                     "names every GPU whose vendor the PCI ID database lists")
         return Result.passed(
             f"{db.path} ({db.version or 'no version'}) is {age_days} days old and {coverage}",
-            details=why, evidence=evidence, data=data)
+            details=why, evidence=evidence)
 
     @staticmethod
     def _remedy(path: str) -> str:

@@ -61,7 +61,7 @@ class Result:
         tests, `explain` and fleets decide on ids rather than on sentences.
     cause: the id of another check whose failure is the root cause of this one; the views
         say the cause once there and point to it here.
-    data: structured extras for the JSON report and other checks.
+    Everything a result says is in the report; what checks share goes through facts.
     """
 
     status: Status
@@ -73,7 +73,6 @@ class Result:
     commands: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     cause: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def passed(cls, summary: str, **kw: Any) -> Result:
