@@ -56,7 +56,7 @@ class PciidsFresh(Check):
         now = datetime.fromtimestamp(facts.host.now(), tz=timezone.utc)
         age_days = (now - date).days if date else None
         stale = age_days is not None and age_days > STALE_DAYS
-        if age_days is not None:
+        if date is not None and age_days is not None:
             evidence.append(f"age: {age_days} days on {now.strftime('%Y-%m-%d')} "
                             f"({'older' if stale else 'not older'} than {STALE_DAYS} days)")
             if stale:

@@ -89,7 +89,7 @@ def _value_end(text: str, i: int) -> int:
 
 def _scan_object(text: str, i: int) -> _Obj:
     assert text[i] == "{"
-    members = []
+    members: list[Any] = []
     j = _skip_ws(text, i + 1)
     if text[j] == "}":
         return _Obj(i, j, members)

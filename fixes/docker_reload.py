@@ -280,9 +280,10 @@ class ReloadDocker(Fix):
             restart.append(late_hook)
         if daemon.reachable and daemon.config.state == "ok":
             data = daemon.config.data or {}
-            runtimes = data.get("runtimes") if isinstance(data.get("runtimes"), dict) else {}
+            runtimes = data.get("runtimes")
             _, default = _declared(data)
-            for problem in self.unmet(daemon.info, dict(runtimes), default):
+            for problem in self.unmet(daemon.info, dict(runtimes) if isinstance(runtimes, dict)
+                                      else {}, default):
                 reload.append(f"{daemon.config_path} says so, but the running daemon's {problem}"
                               if problem.startswith("default") else
                               f"{daemon.config_path} declares it, but {problem} in the running "
@@ -418,9 +419,9 @@ class ReloadDocker(Fix):
         parsed = parse_daemon_json(config_path, current.decode("utf-8", "replace")
                                    if current is not None else None)
         data = parsed.data or {}
-        runtimes = data.get("runtimes") if isinstance(data.get("runtimes"), dict) else {}
+        runtimes = data.get("runtimes")
         _, default = _declared(data)
-        return dict(runtimes), default
+        return (dict(runtimes) if isinstance(runtimes, dict) else {}), default
 
     @staticmethod
     def unmet(info: dict[str, Any], runtimes: dict[str, Any], default: str | None) -> list[str]:

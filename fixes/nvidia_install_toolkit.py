@@ -346,7 +346,7 @@ class InstallToolkit(Fix):
             return []  # rpm transactions are all or nothing
         after, _ = self._status(facts, root)
         new = [n for n in reversed(NEEDED) if n in after and not installed_version(before, n)
-               and after[n][0] != "unknown ok not-installed"]
+               and after[n].status != "unknown ok not-installed"]
         if not new:
             return []
         root_args = [f"--root={root}"] if root != "/" else []

@@ -8,6 +8,7 @@ Both are imported lazily: `gpudoctor --json` reads config.toml only on NVIDIA ho
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
@@ -17,10 +18,10 @@ class TomlError(ValueError):
 
 def loads(text: str) -> dict[str, Any]:
     """Parse TOML text; raise TomlError with the parser's own message."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef,import-not-found,unused-ignore]
+    else:  # Python 3.10: the same parser, as a package
+        import tomli as tomllib
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

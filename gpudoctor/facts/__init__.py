@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from gpudoctor.facts.cdi import CdiState
     from gpudoctor.facts.docker import DockerDaemon
     from gpudoctor.facts.gpus import Inventory
+    from gpudoctor.facts.pciids import PciIds
     from gpudoctor.facts.system import GroupDb, KernelModule
+    from gpudoctor.facts.toolkit import ToolkitInfo
     from gpudoctor.host.base import Host, UserInfo
 
 T = TypeVar("T")
@@ -121,7 +124,7 @@ class Facts:
         return build_inventory(self.host, self.options, lambda: self.pci_names)
 
     @fact
-    def pci_names(self) -> Any:
+    def pci_names(self) -> PciIds:
         """The pci.ids database the host uses (facts/pciids.py)."""
         from gpudoctor.facts.pciids import find_pci_ids
 
@@ -136,14 +139,14 @@ class Facts:
         return discover_daemon(self.host)
 
     @fact
-    def toolkit(self) -> Any:
+    def toolkit(self) -> ToolkitInfo:
         """nvidia-container-toolkit as installed on the host (facts/toolkit.py)."""
         from gpudoctor.facts.toolkit import inspect_toolkit
 
         return inspect_toolkit(self.host, self.docker)
 
     @fact
-    def cdi(self) -> Any:
+    def cdi(self) -> CdiState:
         """CDI spec files and what they offer (facts/cdi.py)."""
         from gpudoctor.facts.cdi import inspect_cdi
 

@@ -143,7 +143,8 @@ def unpack(archive: str) -> str:
     dest = None
     try:
         try:
-            tar = tarfile.open(fileobj=_BoundedStream(raw, archive), mode="r:")  # noqa: SIM115
+            tar = tarfile.open(fileobj=_BoundedStream(raw, archive),  # type: ignore[call-overload]  # noqa: SIM115
+                               mode="r:")
         except UserError:
             raise
         except Exception as exc:  # tarfile, gzip, zlib, lzma errors: not an archive

@@ -211,7 +211,7 @@ def remove_stale_temps(path: str) -> list[str]:
     writer is gone)."""
     folder, name = os.path.split(path)
     pattern = re.compile(_TEMP_RE_TEMPLATE.format(name=re.escape(name), tag=BACKUP_TAG))
-    removed = []
+    removed: list[str] = []
     try:
         entries = os.listdir(folder or ".")
     except OSError:
@@ -300,7 +300,7 @@ def atomic_write(path: str, data: bytes, *, backup: bool = True, mode: int | Non
         keep_gid = gid if gid is not None else st.st_gid
     else:
         keep_mode = mode if mode is not None else new_file_mode
-        keep_uid, keep_gid = uid, gid
+        keep_uid, keep_gid = uid, gid  # type: ignore[assignment]
     try:
         _write_replace(real, data, keep_mode, keep_uid, keep_gid,
                        source=real if st is not None else None)

@@ -194,7 +194,7 @@ def decide_mode(host: Host, daemon: DockerDaemon, procs: list[ProcessInfo]) -> N
         daemon.mode = "rootless"
         daemon.mode_evidence = "the daemon lists `name=rootless` in its security options"
         return
-    if rootless_parent or (proc is not None and proc.uid > 0):
+    if proc is not None and (rootless_parent or proc.uid > 0):
         daemon.mode = "rootless"
         daemon.mode_evidence = (f"dockerd (pid {proc.pid}) runs as UID {proc.uid}"
                                 + (" under rootlesskit" if rootless_parent else ""))
