@@ -1,7 +1,7 @@
 """nvidia.install_toolkit: install nvidia-container-toolkit, online or from an offline bundle.
 
 Online, NVIDIA's documented package source is set up where it is missing (apt keyring and
-sources list, the dnf/yum .repo file, or `zypper ar`), chosen with `distro`, then the four
+sources list, the dnf/yum .repo file, or `zypper ar`), chosen from os-release, then the four
 packages are installed. Offline (`--bundle PATH`: a folder or NVIDIA's release .tar.gz of
 .deb or .rpm files, as in the field guide) exactly the four needed packages are installed
 together in one dpkg/rpm call, in the order their Depends require (libnvidia-container1,
@@ -223,15 +223,11 @@ class InstallToolkit(Fix):
     # ----- online -----------------------------------------------------------------------------
     @staticmethod
     def _family(facts: Facts) -> tuple[str | None, str]:
-        import distro  # only this fix pays for distro
-
-        host = facts.host
-        dist = (distro.LinuxDistribution(include_lsb=False, include_uname=False)
-                if host.live else
-                distro.LinuxDistribution(include_lsb=False, include_uname=False,
-                                         root_dir=host.root))
-        ids = [dist.id(), *dist.like().split()]
-        label = dist.name(pretty=True) or dist.name() or dist.id() or "this distribution"
+        """The package family from os-release's ID and ID_LIKE, read as the report reads it."""
+        release = facts.os_release
+        ids = [release.get("ID", ""), *release.get("ID_LIKE", "").split()]
+        label = (release.get("PRETTY_NAME") or release.get("NAME") or release.get("ID")
+                 or "this distribution")
         for ident in ids:
             if ident in APT_FAMILY:
                 return "apt", label

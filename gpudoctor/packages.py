@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from gpudoctor.errors import UserError
 from gpudoctor.fixer import sha256
@@ -99,51 +98,29 @@ def _deb_package(path: str, result: CommandResult, guess: Package | None) -> Pac
                    _dep_names(deps))
 
 
-def _safe_member(member: Any) -> bool:
-    """A regular .deb/.rpm member of a tarball, with a name that stays inside."""
-    name = member.name
-    return (member.isfile() and name.endswith((".deb", ".rpm")) and not name.startswith("/")
-            and ".." not in name.split("/") and member.size <= MAX_MEMBER)
-
-
 def collect_bundle(bundle: str) -> list[Package]:
-    """Every .deb/.rpm in the bundle (a tarball is unpacked into a private temporary folder)."""
-    import tarfile
+    """Every .deb/.rpm in the bundle (a tarball is unpacked by host/archive.py's vetted
+    extraction into a private temporary folder)."""
+    from gpudoctor.host import archive
 
     path = os.path.abspath(os.path.expanduser(bundle))
     if not os.path.exists(path):
         raise UserError(f"--bundle {bundle}: no such file or folder")
+    if not os.path.isdir(path):
+        if path.endswith((".deb", ".rpm")):
+            raise UserError(f"--bundle {bundle}: a bundle is a folder or the release .tar.gz "
+                            "holding the four packages, not a single package")
+        path = archive.unpack(path, what="--bundle", prefix="gpudoctor-bundle-")
+        changes.remember_scratch(path)
     files: list[str] = []
-    if os.path.isdir(path):
-        for folder, _, names in os.walk(path):
-            files.extend(os.path.join(folder, n) for n in sorted(names)
-                         if n.endswith((".deb", ".rpm")))
-    elif path.endswith((".deb", ".rpm")):
-        raise UserError(f"--bundle {bundle}: a bundle is a folder or the release .tar.gz holding "
-                        "the four packages, not a single package")
-    else:
-        try:
-            is_tar = tarfile.is_tarfile(path)
-        except OSError as exc:
-            raise UserError(f"--bundle {bundle}: cannot read it: {exc.strerror or exc}") from exc
-        if not is_tar:
-            raise UserError(f"--bundle {bundle}: neither a folder nor a .tar.gz archive")
-        work = changes.scratch_dir("gpudoctor-bundle-")
-        seen: set[str] = set()
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                for member in tar.getmembers():
-                    base = os.path.basename(member.name)
-                    if not _safe_member(member) or base in seen:
-                        continue
-                    source = tar.extractfile(member)
-                    if source is None:
-                        continue
-                    with source:
-                        files.append(changes.write_scratch(work, base, source))
-                    seen.add(base)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise UserError(f"--bundle {bundle}: the archive is damaged: {exc}") from exc
+    seen: set[str] = set()
+    for folder, _, names in sorted(os.walk(path)):
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            if (name.endswith((".deb", ".rpm")) and name not in seen and os.path.isfile(full)
+                    and not os.path.islink(full)):
+                files.append(full)
+                seen.add(name)
     if not files:
         raise UserError(f"--bundle {bundle}: it holds no .deb or .rpm packages")
     packages = [read_package(f) for f in files]

@@ -14,7 +14,13 @@ SECURE_BOOT_VAR = (
 
 
 def os_release(host: Host) -> dict[str, str]:
-    """Parse /etc/os-release (falling back to /usr/lib/os-release) into a dict."""
+    """Parse /etc/os-release (falling back to /usr/lib/os-release) into a dict.
+
+    The one reader of os-release: the report's `host.os` and the install fix's package family
+    both come from here, through the host layer (so a snapshot records it and an archive root
+    answers it). Not the `distro` package: it reads the disk directly, which bypasses the host
+    layer, and costs 5-15 ms of import on the `--json` path.
+    """
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         text = host.read_attr(path)
         if text is None:
