@@ -79,10 +79,12 @@ class DevicesNodes(Check):
         details = " ".join([*tally.details, why])
         if tally.failures:
             return Result(Status.FAIL, "; ".join(tally.failures), details=details,
-                          evidence=tally.evidence, remedy="\n".join(tally.remedies))
+                          evidence=tally.evidence, remedy="\n".join(tally.remedies),
+                          findings=["devices.nodes.unusable"])
         if tally.warnings:
             return Result(Status.WARN, "; ".join(tally.warnings), details=details,
-                          evidence=tally.evidence, remedy="\n".join(tally.remedies))
+                          evidence=tally.evidence, remedy="\n".join(tally.remedies),
+                          findings=["devices.nodes.kfd_unlisted"])
         if tally.uncaptured and not tally.nodes:
             return Result.skip("this root did not capture the device nodes ("
                                + ", ".join(tally.uncaptured) + ")", evidence=tally.evidence,

@@ -97,7 +97,7 @@ class DockerNvidiaRuntime(Check):
                         f"{d.process.pid if d.process else '$(pidof dockerd)'}`), then check "
                         "`docker info --format '{{json .Runtimes}}'`: a reload that fails is "
                         "silent." if d.mode == "system" else f"`{d.restart_command()}`"),
-                fixes=(RELOAD,))
+                fixes=(RELOAD,), id="docker.nvidia_runtime.not_loaded")
         elif not cfg.usable:
             found.add(
                 Status.FAIL, f"the nvidia runtime is not loaded and {d.config_path} cannot be "
@@ -105,7 +105,8 @@ class DockerNvidiaRuntime(Check):
                 f"The daemon has not loaded an `nvidia` runtime, and {cfg.describe_error()}. "
                 "Neither dockerd nor gpudoctor's fixes can use that file until its syntax is "
                 "corrected (see docker.daemon). " + BOTH_PATHS,
-                remedy=f"Correct {d.config_path} first, then declare the runtime.")
+                remedy=f"Correct {d.config_path} first, then declare the runtime.",
+                id="docker.nvidia_runtime.config_unreadable")
         elif elsewhere:
             paths = ", ".join(c.path for c in elsewhere)
             found.add(
@@ -117,7 +118,7 @@ class DockerNvidiaRuntime(Check):
                 "meets a snap, rootless or `--config-file` daemon. " + BOTH_PATHS,
                 remedy=(f"`sudo nvidia-ctk runtime configure --runtime=docker "
                         f"--config={d.config_path}`, then `{d.restart_command()}`."),
-                fixes=(CONFIGURE, RELOAD))
+                fixes=(CONFIGURE, RELOAD), id="docker.nvidia_runtime.declared_elsewhere")
         else:
             ways = nvidia_ways(facts)
             other = ("`--gpus` works without it" if ways.gpus_driver else
@@ -138,7 +139,7 @@ class DockerNvidiaRuntime(Check):
                         if d.mode == "system" else
                         f"`nvidia-ctk runtime configure --runtime=docker "
                         f"--config={d.config_path}` then `{d.restart_command()}`"),
-                fixes=(CONFIGURE, RELOAD))
+                fixes=(CONFIGURE, RELOAD), id="docker.nvidia_runtime.not_declared")
         self._default_runtime(d, loaded, found)
         if d.mode == "rootless":
             self._rootless(facts, found)
@@ -166,7 +167,7 @@ class DockerNvidiaRuntime(Check):
                     remedy="Install nvidia-container-toolkit-base (it ships "
                            "nvidia-container-runtime), or declare the runtime with an absolute "
                            "path such as /usr/bin/nvidia-container-runtime.",
-                    fixes=("nvidia.install_toolkit",))
+                    fixes=("nvidia.install_toolkit",), id="docker.nvidia_runtime.program_missing")
         if not declared and d.config.usable:
             found.add(
                 Status.WARN, f"the nvidia runtime is loaded but no longer declared in "
@@ -176,7 +177,7 @@ class DockerNvidiaRuntime(Check):
                 "stops working.",
                 remedy=f"`sudo nvidia-ctk runtime configure --runtime=docker "
                        f"--config={d.config_path}`",
-                fixes=(CONFIGURE,))
+                fixes=(CONFIGURE,), id="docker.nvidia_runtime.no_longer_declared")
 
     def _default_runtime(self, d: DockerDaemon, loaded: Any, found: Findings) -> None:
         wanted = d.config.values.get("default-runtime")
@@ -187,7 +188,7 @@ class DockerNvidiaRuntime(Check):
                 "that configuration (`specified default runtime 'nvidia' does not exist`) "
                 "until the runtime is declared too, so the next restart or reload fails.",
                 remedy="Declare the runtime (below) or remove default-runtime.",
-                fixes=(CONFIGURE, RELOAD))
+                fixes=(CONFIGURE, RELOAD), id="docker.nvidia_runtime.default_missing")
         elif d.default_runtime == "nvidia":
             found.evidence.append("every container runs with the nvidia runtime "
                                   "(default-runtime), even without --runtime")
@@ -208,4 +209,4 @@ class DockerNvidiaRuntime(Check):
             remedy=f"`sudo nvidia-ctk config --config-file={cfg.path} --set "
                    "nvidia-container-cli.no-cgroups --in-place`, then "
                    "`systemctl --user restart docker`.",
-            fixes=(NO_CGROUPS,))
+            fixes=(NO_CGROUPS,), id="docker.nvidia_runtime.rootless_needs_no_cgroups")

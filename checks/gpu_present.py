@@ -42,7 +42,8 @@ class GpuPresent(Check):
                 "cannot list /sys/bus/pci/devices", evidence=evidence,
                 details="The PCI bus is where every GPU appears; without it nothing can be "
                         "decided.",
-                remedy="Run gpudoctor where /sys is mounted (not inside a restricted container).")
+                remedy="Run gpudoctor where /sys is mounted (not inside a restricted container).",
+                findings=["gpu.present.sysfs_unreadable"])
         usable = [g for g in inv.gpus if g.vendor != "other"]
         if not usable:
             others = [g for g in inv.gpus if g.vendor == "other"]
@@ -54,7 +55,8 @@ class GpuPresent(Check):
                 details=seen + "Containers can only be given a GPU the host has; checks below "
                         "that need one are skipped.",
                 remedy="Check that the card is seated and powered, that the virtual machine "
-                       "has the GPU passed through (VFIO), and look at `lspci -nn`.")
+                       "has the GPU passed through (VFIO), and look at `lspci -nn`.",
+                findings=["gpu.present.none"])
         selected = inv.selected
         left_out = [g for g in usable if not g.selected]
         summary = f"{len(usable)} GPU(s) found; {len(selected)} selected: {_names(selected)}"
@@ -69,7 +71,8 @@ class GpuPresent(Check):
         if not selected:
             return Result.fail("GPUs exist but none is selected", details=details,
                                evidence=evidence,
-                               remedy="Choose one with --gpu PCI or add --include-integrated.")
+                               remedy="Choose one with --gpu PCI or add --include-integrated.",
+                               findings=["gpu.present.none_selected"])
         if inv.problems:
             return Result.warn(
                 summary + f"; {len(inv.problems)} odd sysfs entr"
@@ -78,7 +81,8 @@ class GpuPresent(Check):
                 "they are listed in the evidence and were left out.",
                 evidence=evidence,
                 remedy="Compare with `lspci -nnk`; a GPU missing from the list above cannot be "
-                       "given to containers until sysfs shows it properly.")
+                       "given to containers until sysfs shows it properly.",
+                findings=["gpu.present.odd_sysfs"])
         return Result.passed(summary, details=details, evidence=evidence)
 
 

@@ -125,7 +125,8 @@ class GroupsRender(Check):
                    "no group.")
         if warnings:
             return Result(Status.WARN, "; ".join(warnings), details=details, evidence=evidence,
-                          remedy="\n".join(dict.fromkeys(remedies)), fixes=fixes)
+                          remedy="\n".join(dict.fromkeys(remedies)), fixes=fixes,
+                          findings=["groups.render.user_not_in_group"])
         who = facts.user.name if facts.user else None
         summary = (f"the device files belong to {gid_text}, read-write for the group"
                    if groups else "the device files are open to every user (mode 0666)")

@@ -115,7 +115,7 @@ class KernelDriver(Check):
         details = " ".join(dict.fromkeys(f.details for f in bad if f.details)) + " " + why
         remedy = "\n\n".join(dict.fromkeys(f.remedy for f in bad if f.remedy))
         return Result(Status.FAIL, summary, details=details.strip(), evidence=evidence,
-                      remedy=remedy)
+                      remedy=remedy, findings=["kernel.driver.not_bound"])
 
     # ----- one GPU ------------------------------------------------------------------------------
     def _examine(self, facts: Facts, gpu: Gpu) -> Finding:

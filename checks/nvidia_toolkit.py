@@ -68,7 +68,8 @@ class NvidiaToolkit(Check):
                 f"{HOOK} Docker registers no NVIDIA device driver, so `docker run --gpus all` "
                 "and compose's `driver: nvidia` fail with `could not select device driver "
                 "\"nvidia\" with capabilities: [[gpu]]`, and there is no `nvidia` runtime.",
-                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",))
+                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
+                id="nvidia.toolkit.not_installed")
             return found.result("", "")
         self._packages(facts, tk, found)
         self._daemon_side(facts, tk, found)
@@ -86,7 +87,7 @@ class NvidiaToolkit(Check):
                 "(e.g. specifying the docker --gpus flag) is not supported`).",
                 remedy=f"Use `--runtime=nvidia`, or set mode back: `sudo nvidia-ctk config "
                        f"--config-file={cfg.path} --set nvidia-container-runtime.mode=auto "
-                       "--in-place`.")
+                       "--in-place`.", id="nvidia.toolkit.mode_refuses_gpus")
         if d.mode == "snap" and tk.source in ("dpkg", "rpm") and d.at_least(29, 2):
             found.add(
                 Status.WARN, "the Docker snap and a host toolkit package are both installed",
@@ -95,7 +96,8 @@ class NvidiaToolkit(Check):
                 "toolkit packages (canonical/docker-snap#357).",
                 remedy="Remove the host packages (`sudo apt-get remove nvidia-container-toolkit "
                        "nvidia-container-toolkit-base`), or run with "
-                       "`--gpus \"all,driver=nvidia.runtime-hook\"`.")
+                       "`--gpus \"all,driver=nvidia.runtime-hook\"`.",
+                id="nvidia.toolkit.snap_and_host")
         version = tk.version or "(version unknown)"
         return found.result(
             f"nvidia-container-toolkit {version} is installed ({tk.source}) and dockerd found "
@@ -117,7 +119,7 @@ class NvidiaToolkit(Check):
                        "four packages together: `sudo dpkg -i libnvidia-container1_*.deb "
                        "libnvidia-container-tools_*.deb nvidia-container-toolkit-base_*.deb "
                        "nvidia-container-toolkit_*.deb`.",
-                fixes=("nvidia.install_toolkit",))
+                fixes=("nvidia.install_toolkit",), id="nvidia.toolkit.half_installed")
         versions = tk.package_versions
         if versions and not tk.versions_match:
             listing = ", ".join(f"{n} {v}" for n, v in versions.items())
@@ -134,7 +136,7 @@ class NvidiaToolkit(Check):
                 remedy="Install one version of all four: `V=<version>-1; sudo apt-get install "
                        "nvidia-container-toolkit=$V nvidia-container-toolkit-base=$V "
                        "libnvidia-container-tools=$V libnvidia-container1=$V`.",
-                fixes=("nvidia.install_toolkit",))
+                fixes=("nvidia.install_toolkit",), id="nvidia.toolkit.versions_mixed")
         missing = [n for n in tk.missing_packages
                    if n in ("nvidia-container-toolkit", "libnvidia-container-tools",
                             "libnvidia-container1")]
@@ -147,13 +149,15 @@ class NvidiaToolkit(Check):
                 f"Only part of the toolkit is installed ({', '.join(tk.installed_packages)}). "
                 f"`--gpus` needs {HOOK} (package nvidia-container-toolkit), which calls "
                 "nvidia-container-cli (libnvidia-container-tools, libnvidia-container1).",
-                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",))
+                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
+                id="nvidia.toolkit.packages_missing")
         elif tk.hook is None and not missing:
             found.add(
                 Status.FAIL, f"{HOOK} is not on any PATH",
                 f"The toolkit is installed ({tk.source}) but {HOOK} was found nowhere on "
                 f"{tk.search_path}. Docker's `--gpus` needs it.",
-                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",))
+                remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
+                id="nvidia.toolkit.hook_not_on_path")
 
     def _daemon_side(self, facts: Facts, tk: ToolkitInfo, found: Findings) -> None:
         d = facts.docker
@@ -182,7 +186,7 @@ class NvidiaToolkit(Check):
                     "[[gpu]]`.",
                     remedy=(f"Link it into a folder dockerd searches: `sudo ln -s {tk.hook} "
                             f"/usr/bin/{HOOK}`, then `{d.restart_command()}` (a reload is not "
-                            "enough)."))
+                            "enough)."), id="nvidia.toolkit.hook_not_on_dockerd_path")
             return
         found.evidence.append(f"hook on dockerd's PATH: {hook.hook} (installed "
                               f"{describe_time(hook.hook_installed)}: {hook.hook_evidence})")
@@ -200,7 +204,7 @@ class NvidiaToolkit(Check):
                 "does.",
                 remedy=f"`{d.restart_command()}` (running containers stop unless live-restore "
                        "is on).",
-                fixes=("docker.reload",))
+                fixes=("docker.reload",), id="nvidia.toolkit.installed_after_dockerd")
         elif hook.upgraded_in_place and tk.dpkg_event is not None:
             found.evidence.append(
                 f"dpkg.log: {tk.dpkg_event.when} upgrade {tk.dpkg_event.old} -> "

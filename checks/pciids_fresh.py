@@ -39,7 +39,7 @@ class PciidsFresh(Check):
                 remedy="Install it: `sudo apt install pci.ids` (Debian/Ubuntu) or `sudo dnf "
                        "install hwdata` (Fedora/RHEL), or let gpudoctor fetch it: `sudo "
                        "gpudoctor fix pciids.update`.",
-                fixes=["pciids.update"])
+                fixes=["pciids.update"], findings=["pciids.fresh.missing"])
         evidence = [f"{db.path}: Version {db.version or '(none)'}, Date "
                     f"{db.date.strftime('%Y-%m-%d') if db.date else '(none)'}"]
         evidence += list(db.problems)
@@ -88,7 +88,8 @@ class PciidsFresh(Check):
             return Result.warn(
                 "; ".join(warnings), details=why + " Names come from the first pci.ids found: "
                 + ", ".join(PCI_IDS_PATHS) + ".", evidence=evidence,
-                remedy=self._remedy(db.path), fixes=["pciids.update"])
+                remedy=self._remedy(db.path), fixes=["pciids.update"],
+                findings=["pciids.fresh.stale_or_incomplete"])
         coverage = ("names every GPU found" if not unnamed else
                     "names every GPU whose vendor the PCI ID database lists")
         return Result.passed(

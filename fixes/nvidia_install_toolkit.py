@@ -239,20 +239,26 @@ class InstallToolkit(Fix):
 
     def _plan_online(self, facts: Facts, plan: Plan, root: str) -> None:
         host = facts.host
-        status, _ = self._status(facts, root)
-        have = installed_version(status, "nvidia-container-toolkit")
-        if have:
-            plan.noop = True
-            plan.reason = f"nvidia-container-toolkit {have} is already installed"
-            return
         if root != "/":
-            plan.blocked = "installing into install_root needs --bundle (offline packages)"
+            status, _ = self._status(facts, root)
+            have = installed_version(status, "nvidia-container-toolkit")
+            if have:
+                plan.noop = True
+                plan.reason = f"nvidia-container-toolkit {have} is already installed"
+            else:
+                plan.blocked = "installing into install_root needs --bundle (offline packages)"
             return
-        hook = host.which("nvidia-container-runtime-hook")
-        if hook and host.which("nvidia-ctk"):
+        # The same fact nvidia.toolkit decides with: nothing to do only for a whole install.
+        tk = facts.toolkit
+        if tk.installed and tk.hook and not tk.missing_packages and not tk.broken_packages \
+                and tk.versions_match:
             plan.noop = True
-            plan.reason = f"the toolkit is already installed ({hook})"
+            plan.reason = (f"nvidia-container-toolkit {tk.version or ''} is installed, complete "
+                           f"and of one version ({tk.hook})").replace("  ", " ")
             return
+        if tk.installed:
+            plan.notes.append("the toolkit is partly installed, broken or of mixed versions: "
+                              "the four packages are installed again at one version")
         family, label = self._family(facts)
         plan.data["family"] = family
         packages = list(reversed(NEEDED))
