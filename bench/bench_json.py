@@ -3,7 +3,7 @@
 Each measurement is a fresh `python -m gpudoctor --json --root R` process, as a script or a
 fleet tool would run it, interleaved in one loop with a bare `python -c pass` so that machine
 load hits both alike. The table shows the median of each, its ratio to bare python, and the
-64/8 ratio. Targets (the founders' brief): 8 GPUs within 5x bare python (issue 11); 64 GPUs within 1.5x
+64/8 ratio. Targets: 8 GPUs within 5x bare python (issue 11); 64 GPUs within 1.5x
 of 8. Bytecode is cached in a temporary folder (an installed package has .pyc files; a
 PYTHONDONTWRITEBYTECODE environment would otherwise recompile every module on every run).
 
