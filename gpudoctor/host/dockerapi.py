@@ -3,7 +3,7 @@
 It speaks HTTP/1.0 by hand so that `gpudoctor --json` does not import http.client or
 requests just to ask the daemon for /info. Measured for issue 11 (2-core VM, `python -X
 importtime`, with gpudoctor's --json modules already loaded): importing http.client alone
-(it pulls in email.parser, email.feedparser, ssl-free but still large) cost 51-103 ms
+(it imports the email package to parse headers) cost 51-103 ms
 cumulative, about as much as the interpreter's whole start (60-75 ms in the same runs) and
 more than the 5x budget leaves. An AF_UNIX http.client connection would not keep --json
 within its budget, so this stays.
