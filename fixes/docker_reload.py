@@ -8,6 +8,9 @@ live-restore is on (nvidia-container-stack.md §2.2, §3). A failed reload is si
 returns 0, dockerd only logs), so the result is verified through the Engine API; when the
 daemon did not take the new configuration, the files this run changed are put back, the
 daemon reloaded or restarted again, and the daemon's own error is reported.
+
+Over 500 lines on purpose: planning (which manager, reload or restart), acting, verifying and
+rolling back are one transaction over the same daemon state; the pieces are not used apart.
 """
 
 from __future__ import annotations

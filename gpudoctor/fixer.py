@@ -1,5 +1,7 @@
 """Planning, ordering, showing and applying fixes: what `gpudoctor fix` and the TUI share.
 
+(About 500 lines: the engine that both front ends drive; rendering is its smallest part.)
+
 A fix is planned first, read-only: the commands it will run, a unified diff of each file it
 will change, whether running containers are interrupted, or why there is nothing to do or
 why it cannot be done here. Plans are ordered by the fixes' `after` declarations (install the
