@@ -138,19 +138,6 @@ def backup_name(path: str, when: float | None = None) -> str:
     return candidate
 
 
-def list_backups(path: str) -> list[str]:
-    """Backups gpudoctor kept of FILE, oldest first."""
-    folder, name = os.path.split(path)
-    try:
-        entries = os.listdir(folder or ".")
-    except OSError:
-        return []
-    prefix = f"{name}.{BACKUP_TAG}-"
-    found = [os.path.join(folder, e) for e in entries
-             if e.startswith(prefix) and e.endswith(".bak")]
-    return sorted(found, key=lambda p: (os.path.getmtime(p), p))
-
-
 def make_backup(path: str) -> str | None:
     """Copy FILE (following links) to a timestamped backup beside it; None if it is absent.
 

@@ -153,10 +153,6 @@ def header_parts(host: HostSummary | None, tally: Mapping[str, int],
     return [(where, None), *rest]
 
 
-def header_text(host: HostSummary | None, tally: Mapping[str, int], width: int = 100) -> str:
-    return "".join(text for text, _ in header_parts(host, tally, width))
-
-
 # ----- the detail pane -------------------------------------------------------------------------
 @dataclass
 class FixOffer:
@@ -191,22 +187,6 @@ def detail_sections(row: Row, offers: Sequence[FixOffer],
             lines.append("Press f to see the plan and apply it.")
         sections.append(("Fixes offered", lines))
     return sections
-
-
-def detail_text(row: Row, offers: Sequence[FixOffer], apply_problem: str | None) -> str:
-    """The detail pane as plain text (what the pane shows, less the styling)."""
-    status = row.status
-    head = f"{mark(status)} {row.title}" if status else f"… {row.title}"
-    word = STATUS_WORDS.get(status or "", "running")
-    out = [f"{head}  ({row.id}, {word})"]
-    for heading, lines in detail_sections(row, offers, apply_problem):
-        out.append("")
-        if heading:
-            out.append(heading)
-            out.extend(f"  {line}" for line in lines)
-        else:
-            out.extend(lines)
-    return "\n".join(out)
 
 
 # ----- which checks a fix affects --------------------------------------------------------------
@@ -249,4 +229,3 @@ def choose_theme(environ: Mapping[str, str]) -> str:
     if explicit:
         return explicit
     return "textual-light" if parse_environment_flag(environ) == "light" else "textual-dark"
-
