@@ -10,25 +10,17 @@ wrong GPU over.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from gpudoctor.errors import DockerUnavailable, HostError
+from gpudoctor.errors import DockerUnavailable
 from gpudoctor.facts import Facts
+from gpudoctor.facts.containers import ContainerProblem, fit_to_host
 from gpudoctor.facts.docker import API_TIMEOUT
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 #: Containers inspected at most, and the time spent on them, so huge hosts stay quick.
 MAX_CONTAINERS = 200
 TIME_BUDGET = 10.0
-
-
-@dataclass
-class ContainerProblem:
-    name: str
-    state: str
-    problems: list[str] = field(default_factory=list)
-    integrated: bool = False
 
 
 def _name(summary: dict[str, Any]) -> str:
@@ -78,7 +70,7 @@ class DockerContainers(Check):
                 found.evidence.append(f"{name}: not inspected: {exc}")
                 continue
             checked += 1
-            problem = self._inspect(facts, name, str(summary.get("State", "?")), detail)
+            problem = fit_to_host(facts, name, str(summary.get("State", "?")), detail)
             if problem.problems:
                 bad.append(problem)
                 found.evidence += [f"{name} ({problem.state}): {p}" for p in problem.problems]
@@ -107,81 +99,3 @@ class DockerContainers(Check):
             "no containers exist",
             "Every existing container's device paths exist and none maps an integrated GPU "
             "beside a discrete one; their GPU requests and runtimes are available.")
-
-    def _inspect(self, facts: Facts, name: str, state: str, detail: Any) -> ContainerProblem:
-        problem = ContainerProblem(name=name, state=state)
-        hc = detail.get("HostConfig") if isinstance(detail, dict) else None
-        if not isinstance(hc, dict):
-            return problem
-        self._devices(facts, hc, problem)
-        self._requests(facts, hc, problem)
-        runtime = hc.get("Runtime")
-        daemon = facts.docker
-        if runtime and runtime not in daemon.runtimes and daemon.runtimes:
-            problem.problems.append(
-                f"created with --runtime={runtime}, which the daemon no longer has: `docker "
-                f"start` fails with `{daemon.unknown_runtime_error(runtime)}`")
-        return problem
-
-    def _devices(self, facts: Facts, hc: dict[str, Any], problem: ContainerProblem) -> None:
-        host = facts.host
-        gpus = facts.gpus.gpus
-        has_discrete = any(not g.integrated for g in gpus)
-        for mapping in hc.get("Devices") or []:
-            if not isinstance(mapping, dict):
-                continue
-            path = mapping.get("PathOnHost")
-            if not isinstance(path, str) or not path:
-                continue
-            try:
-                node = host.device_node(path)
-            except HostError as exc:
-                problem.problems.append(f"--device {path}: cannot be checked: {exc.reason}")
-                continue
-            if node is None:
-                problem.problems.append(f"--device {path}: the device file no longer exists")
-                continue
-            if node.kind not in ("char", "block"):
-                problem.problems.append(f"--device {path}: is a {node.kind}, not a device file")
-                continue
-            try:
-                real = host.realpath(path)
-            except (HostError, OSError):
-                real = path
-            for gpu in gpus:
-                nodes = {n for n in (gpu.card, *gpu.render_nodes) if n}
-                if (path in nodes or real in nodes) and gpu.integrated and has_discrete:
-                    problem.integrated = True
-                    problem.problems.append(
-                        f"--device {path}: now belongs to the integrated GPU {gpu.label} "
-                        "(render nodes are numbered at boot and can change)")
-
-    def _requests(self, facts: Facts, hc: dict[str, Any], problem: ContainerProblem) -> None:
-        requests = hc.get("DeviceRequests") or []
-        if not requests:
-            return
-        from gpudoctor.facts.nvidia_args import nvidia_ways
-
-        for req in requests:
-            if not isinstance(req, dict):
-                continue
-            driver = req.get("Driver") or ""
-            caps = req.get("Capabilities") or []
-            flat = {c for group in caps if isinstance(group, list) for c in group}
-            if driver == "cdi":
-                ids = [i for i in req.get("DeviceIDs") or [] if isinstance(i, str)]
-                cdi = facts.cdi
-                gone = [i for i in ids if not cdi.offers(i)]
-                if cdi.enabled is False:
-                    problem.problems.append(
-                        f"requests CDI devices {', '.join(ids)} but the daemon has CDI off")
-                elif gone:
-                    problem.problems.append(
-                        f"requests CDI devices {', '.join(gone)} that no current spec offers: "
-                        "`unresolvable CDI devices`")
-            elif (driver in ("", "nvidia") and "gpu" in flat
-                  and nvidia_ways(facts).gpus_driver is False):
-                problem.problems.append(
-                    f"created with --gpus (driver {driver or 'any'}), but the daemon has no "
-                    "NVIDIA device driver now: `could not select device driver "
-                    f"\"{driver}\" with capabilities: [[gpu]]`")

@@ -28,6 +28,8 @@ COMMANDS = {
     "snapshot": "capture what gpudoctor reads into an archive for bug reports",
     "verify": "start a short-lived container with the GPUs and check what it sees",
     "tui": "open the interactive triage screen (the default on a terminal)",
+    "explain": "start from an error message or a container: name the cause and confirm it here",
+    "compose": "judge a compose file's GPU parts against this host and print the corrections",
 }
 
 
@@ -102,6 +104,16 @@ def build_parser() -> Parser:
     verify.add_argument("--pull", action="store_true", help="pull the image if it is missing")
     verify.add_argument("docker_args", nargs="*", metavar="-- ARGS",
                         help="docker run arguments to test instead of the report's")
+    explain = cmd["explain"]
+    explain.add_argument("text", nargs="*", metavar="TEXT",
+                         help="the error text (`-` or nothing: read it from standard input)")
+    explain.add_argument("--container", metavar="NAME|ID",
+                         help="explain an existing container: its state, error, log and GPUs")
+
+    compose = cmd["compose"]
+    compose.add_argument("file", metavar="FILE", help="the compose file (compose.yaml)")
+    compose.add_argument("--write", action="store_true",
+                         help="write the corrected file (atomically, with a backup)")
     return parser
 
 

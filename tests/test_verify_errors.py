@@ -135,6 +135,45 @@ SAMPLES: list[tuple[str, str, str]] = [
     ("daemon-unreachable", "no Docker socket at /var/run/docker.sock (is the daemon running?)",
      "no Docker daemon"),
     ("gpus-flag-unknown", "unknown flag: --gpus", "19.03"),
+    ("hip-no-binary",
+     "hipErrorNoBinaryForGpu: Unable to find code object for all current "
+                     "devices!",
+     "gfx target"),
+    ("rocm-no-device",
+     "ggml_cuda_init: failed to initialize ROCm: no ROCm-capable device is "
+                      "detected",
+     "ROCm"),
+    ("hsa-out-of-resources",
+     "hsa api call failure at: /long_pathname/rocminfo/rocminfo.cc:1306\n"
+                            "Call returned HSA_STATUS_ERROR_OUT_OF_RESOURCES: The runtime failed "
+                            "to allocate the necessary resources.",
+     "HSA"),
+    ("render-node-permission",
+     "libva error: /dev/dri/renderD128: Permission denied",
+     "/dev/dri/renderD128"),
+    ("level-zero-no-device",
+     "terminate called after throwing an instance of "
+                            "'sycl::_V1::runtime_error'\n  what():  No device of requested type "
+                            "available. -1 (PI_ERROR_DEVICE_NOT_FOUND)",
+     "Level Zero"),
+    ("cuda-driver-too-old",
+     "RuntimeError: CUDA error: CUDA driver version is insufficient for "
+                           "CUDA runtime version",
+     "newer than the host driver"),
+    ("cuda-no-device",
+     "RuntimeError: CUDA error: no CUDA-capable device is detected",
+     "no GPU"),
+    ("cuda-system-not-ready",
+     "RuntimeError: CUDA error: system not yet initialized",
+     "802"),
+    ("compose-v1-gpus",
+     "ERROR: The Compose file './docker-compose.yml' is invalid because:\n"
+                       "Unsupported config option for services.app: 'gpus'",
+     "service app"),
+    ("compose-capabilities-required",
+     "validating compose.yaml: services.app.deploy.resources."
+                                     "reservations.devices.0 capabilities is required",
+     "capabilities"),
 ]
 
 
@@ -151,17 +190,18 @@ def test_each_row_maps_its_exact_text(rule_id: str, text: str, fragment: str) ->
     assert cause.matched and cause.matched in text
 
 
-def test_every_row_has_a_sample() -> None:
+def test_every_row_has_a_sample_and_a_source() -> None:
+    assert [r.id for r in ERROR_RULES if not r.source] == []
     covered = {rule_id for rule_id, _, _ in SAMPLES}
     assert [r.id for r in ERROR_RULES if r.id not in covered] == []
 
 
 def test_rows_point_at_real_checks_and_fixes() -> None:
-    checks = {"gpu.present", "kernel.driver", "pciids.fresh", "devices.nodes", "groups.render",
-              "nvidia.toolkit", "docker.daemon", "docker.nvidia_runtime", "docker.cdi",
-              "docker.containers", "docker.smoke"}
-    fixes = {"docker.configure_nvidia_runtime", "docker.reload", "pciids.update",
-             "groups.add_user_render", "nvidia.install_toolkit", "nvidia.rootless_no_cgroups"}
+    from gpudoctor import registry
+
+    reg = registry.load(third_party=False)
+    checks = {c.id for c in reg.ordered_checks(include_opt_in=True)}
+    fixes = set(reg.fixes)
     for rule in ERROR_RULES:
         assert set(rule.checks) <= checks, rule.id
         assert set(rule.fixes) <= fixes, rule.id

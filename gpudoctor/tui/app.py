@@ -88,6 +88,7 @@ class DoctorApp(App[int]):
         Binding("a", "fix_all", "Fix all"),
         Binding("r", "rerun", "Re-run"),
         Binding("d", "run_args", "Run args"),
+        Binding("e", "explain", "Explain an error"),
         Binding("s", "smoke", "Smoke"),
         Binding("q", "quit", "Quit"),
     ]
@@ -418,6 +419,13 @@ class DoctorApp(App[int]):
 
     def _requires(self) -> dict[str, tuple[str, ...]]:
         return {cid: tuple(cls.requires) for cid, cls in self.doctor.load().checks.items()}
+
+    # ----- explain a pasted error -------------------------------------------------------------
+    def action_explain(self) -> None:
+        if not self.fixing:
+            from gpudoctor.tui.explain import ExplainScreen
+
+            self.push_screen(ExplainScreen(self.doctor))
 
     # ----- docker run arguments ---------------------------------------------------------------
     def action_run_args(self) -> None:

@@ -25,6 +25,13 @@ class Cause:
     fixes: tuple[str, ...] = ()
     #: The exact text this cause was recognised in (empty when it came from the probe).
     matched: str = ""
+    #: The values the pattern picked out of the text (device, runtime, driver...).
+    values: tuple[tuple[str, str], ...] = ()
+    #: The GPU vendor whose stack prints this error ("" for any).
+    vendor: str = ""
+
+    def value(self, name: str) -> str | None:
+        return dict(self.values).get(name)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "summary": self.summary, "details": self.details,
@@ -47,6 +54,11 @@ class ErrorRule:
     remedy: str
     checks: tuple[str, ...] = ()
     fixes: tuple[str, ...] = ()
+    #: Where the error text comes from (the tool's source, its documentation, a tracker issue).
+    source: str = ""
+    #: The GPU vendor whose stack prints it ("nvidia", "amd", "intel"; "" for any): on a host
+    #: without such a GPU the cause is ruled out, whatever else fails there.
+    vendor: str = ""
 
     def match(self, text: str) -> Cause | None:
         for pattern in self.patterns:
@@ -58,7 +70,8 @@ class ErrorRule:
                     id=self.id, summary=Template(self.summary).safe_substitute(values),
                     details=Template(self.details).safe_substitute(values),
                     remedy=Template(self.remedy).safe_substitute(values), checks=self.checks,
-                    fixes=self.fixes, matched=line)
+                    fixes=self.fixes, matched=line, values=tuple(sorted(values.items())),
+                    vendor=self.vendor)
         return None
 
 
@@ -90,7 +103,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Docker has no NVIDIA device driver for --gpus: nvidia-container-runtime-hook was not "
         "on dockerd's PATH when dockerd started",
         _HOOK_DETAILS, _HOOK_REMEDY,
-        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload")),
+        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload"),
+        source="moby daemon/errors.go; nvidia-container-stack.md §4 row 1",
+        vendor="nvidia"),
     ErrorRule(
         "nvidia-driver-not-registered",
         (r'could not select device driver "(?P<driver>nvidia(?:\.[a-z-]+)?)" with '
@@ -99,7 +114,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "nvidia-container-runtime-hook was not on dockerd's PATH when dockerd started",
         _HOOK_DETAILS + " This is the error of the NVIDIA field guide's `docker compose up`.",
         _HOOK_REMEDY,
-        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload")),
+        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload"),
+        source="nvidia-container-stack.md §4 row 2; the NVIDIA field guide",
+        vendor="nvidia"),
     ErrorRule(
         "cdi-disabled",
         (r'could not select device driver "cdi"', r"no CDI device driver registered"),
@@ -110,7 +127,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Docker 28.2 and later enable CDI by default.",
         'Add `"features": {"cdi": true}` to the daemon.json the daemon reads and restart Docker '
         "(`sudo systemctl restart docker`), or pass the GPUs with `--gpus=all` instead.",
-        ("docker.cdi",), ("docker.reload",)),
+        ("docker.cdi",), ("docker.reload",),
+        source="nvidia-container-stack.md §4 row 3 (NVIDIA/nvidia-container-toolkit#434)"),
     ErrorRule(
         "cdi-spec-stale",
         (r'(?i)CDI[^\n]*?(?P<path>/[^\s:"]+\.so[.\d]*)"?: no such file or directory',
@@ -122,7 +140,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Regenerate it: `sudo systemctl restart nvidia-cdi-refresh.service` or "
         "`sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml`; find other stale "
         "specs with `grep -R <old driver version> /etc/cdi /var/run/cdi`.",
-        ("docker.cdi",), ()),
+        ("docker.cdi",), (),
+        source="nvidia-container-stack.md §4 (a CDI spec left from an older driver)"),
     ErrorRule(
         "cdi-unresolvable",
         (r'unresolvable CDI devices? (?P<device>[^\s",]+)',),
@@ -133,7 +152,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "is version 0.7.0 (toolkit 1.19.1 and later) and this Docker is older than 26.1.",
         "Generate it: `sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml` (or "
         "`sudo systemctl restart nvidia-cdi-refresh.service`), then check `nvidia-ctk cdi list`.",
-        ("docker.cdi", "nvidia.toolkit"), ()),
+        ("docker.cdi", "nvidia.toolkit"), (),
+        source="container-device-interface pkg/cdi; nvidia-container-stack.md §4"),
     ErrorRule(
         "runtime-unknown",
         (r"unknown or invalid runtime name: (?P<runtime>[\w.-]*\w)",
@@ -148,7 +168,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "docker.configure_nvidia_runtime`) and reload Docker (`sudo systemctl reload docker`); "
         "`docker info --format '{{json .Runtimes}}'` must then list it.",
         ("docker.nvidia_runtime", "docker.daemon"),
-        ("docker.configure_nvidia_runtime", "docker.reload")),
+        ("docker.configure_nvidia_runtime", "docker.reload"),
+        source="moby daemon runtimes; printed by the test suite's dockerd 20.10"),
     ErrorRule(
         "runtime-binary-missing",
         (r'exec: "(?P<binary>[^"]*nvidia-container-runtime[^"]*)": executable file not found '
@@ -163,7 +184,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Install the toolkit (`sudo gpudoctor fix nvidia.install_toolkit`), or give the "
         'absolute path in daemon.json (`"path": "/usr/bin/nvidia-container-runtime"`) and '
         "reload Docker.",
-        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload")),
+        ("nvidia.toolkit", "docker.nvidia_runtime"), ("nvidia.install_toolkit", "docker.reload"),
+        source="containerd shim exec error; nvidia-container-stack.md §4"),
     ErrorRule(
         "device-missing-on-host",
         (r'error gathering device information while adding custom device "(?P<device>[^"]+)": '
@@ -176,7 +198,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Look at `ls -l $device` and `lsmod | grep -E 'amdgpu|nvidia'` on the host; "
         "`gpudoctor devices` prints the nodes this host really has. Docker Desktop cannot pass "
         "GPUs on Linux: use Docker Engine.",
-        ("devices.nodes", "kernel.driver"), ()),
+        ("devices.nodes", "kernel.driver"), (),
+        source="moby oci/devices_linux.go; amd-container-stack.md §7 row 14"),
     ErrorRule(
         "device-not-a-node",
         (r'error gathering device information while adding custom device "(?P<device>[^"]+)": '
@@ -186,7 +209,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "$device is neither.",
         "Pass the device file itself, for example `--device=/dev/dri/renderD128`; "
         "`gpudoctor devices` prints the right ones.",
-        ("devices.nodes",), ()),
+        (), (),
+        source="moby oci/devices_linux.go; printed by the test suite's dockerd 20.10"),
     ErrorRule(
         "device-path-with-colon",
         (r"bad mode specified: (?P<rest>\S+)",),
@@ -196,7 +220,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "it is (docker read `$rest` as the permissions).",
         "Pass the resolved node, e.g. `--device=$(readlink -f "
         "/dev/dri/by-path/pci-0000:07:00.0-render)`, as `gpudoctor devices` prints it.",
-        ("devices.nodes",), ()),
+        (), (),
+        source="docker CLI device parsing; printed by the test suite's docker 20.10"),
     ErrorRule(
         "group-unknown-in-image",
         (r"[Uu]nable to find group (?P<group>[^\s:]+)",),
@@ -206,14 +231,16 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "groups (AMD's ROCm images make `render` GID 109, rarely the host's render GID).",
         "Give the numeric GID that owns the device on the host, e.g. "
         "`--group-add=$(stat -c %g /dev/kfd)`; in compose, quoted: `group_add: ['993']`.",
-        ("groups.render",), ()),
+        (), (),
+        source="runc libcontainer/user; amd-container-stack.md §5.1"),
     ErrorRule(
         "compose-group-add-int",
         (r"'group_add\[\d+\]' expected type 'string', got unconvertible type 'int'",),
         "Compose v2 needs the GIDs in group_add quoted",
         "Compose v2 reads group_add entries as strings and rejects a YAML number such as 993.",
         "Quote each GID: `group_add: ['993']`.",
-        ("groups.render",), ()),
+        (), (),
+        source="docker/compose#9968, jellyfin/jellyfin#7676; amd-container-stack.md §5.1"),
     ErrorRule(
         "nvml-library-missing",
         (r"load library failed: libnvidia-ml\.so\.1",),
@@ -223,7 +250,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "driver is missing.",
         "Install the NVIDIA driver (your distribution's nvidia-driver package, or "
         "`sudo ubuntu-drivers install`), then check `ldconfig -p | grep libnvidia-ml`.",
-        ("kernel.driver", "nvidia.toolkit"), ()),
+        ("kernel.driver", "nvidia.toolkit"), (),
+        source="libnvidia-container driver initialisation; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "nvml-version-mismatch",
         (r"[Dd]river/library version mismatch",),
@@ -232,7 +261,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "work until they match (dmesg: `NVRM: API mismatch`).",
         "Reboot (or unload and reload the nvidia modules); compare "
         "`cat /sys/module/nvidia/version` with the version in libnvidia-ml.so's name.",
-        ("kernel.driver",), ()),
+        ("kernel.driver",), (),
+        source="NVML (NVML_ERROR_LIB_RM_VERSION_MISMATCH); failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "nvml-driver-not-loaded",
         (r"nvml error: driver not loaded",),
@@ -241,7 +272,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "nova_core holds the GPU, or the DKMS build failed for the running kernel.",
         "Look at `mokutil --sb-state`, `lsmod | grep -E 'nvidia|nouveau'` and `lspci -k`; "
         "blacklist nouveau or enroll the module's key, then `sudo modprobe nvidia`.",
-        ("kernel.driver",), ()),
+        ("kernel.driver",), (),
+        source="libnvidia-container nvml error; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "nvml-insufficient-permissions",
         (r"nvml error: insufficient permissions", r"Failed to initialize NVML: Insufficient "
@@ -251,7 +284,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "containers the devices.",
         "Compare `ls -l /dev/nvidia*` (normally crw-rw-rw-); on SELinux hosts run with "
         "`--security-opt=label=disable` or `sudo setsebool -P container_use_devices=1`.",
-        ("devices.nodes",), ()),
+        ("devices.nodes",), (),
+        source="NVML (NVML_ERROR_NO_PERMISSION); nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "nvml-unknown-error",
         (r"Failed to initialize NVML: Unknown Error",),
@@ -263,7 +298,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "[\"native.cgroupdriver=cgroupfs\"]` in daemon.json (then restart Docker), CDI "
         "(`--device nvidia.com/gpu=all`), or `sudo nvidia-ctk system create-dev-char-symlinks "
         "--create-all`.",
-        ("docker.daemon",), ()),
+        (), (),
+        source="NVIDIA/nvidia-container-toolkit#48; failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "rootless-device-cgroup",
         (r"bpf_prog_query\(BPF_CGROUP_DEVICE\) failed: operation not permitted",
@@ -274,7 +311,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Set `no-cgroups = true` in /etc/nvidia-container-runtime/config.toml "
         "(`sudo gpudoctor fix nvidia.rootless_no_cgroups`; it breaks rootful Docker on the same "
         "host), or use CDI.",
-        ("docker.daemon", "nvidia.toolkit"), ("nvidia.rootless_no_cgroups",)),
+        ("docker.daemon", "nvidia.toolkit"), ("nvidia.rootless_no_cgroups",),
+        source="libnvidia-container device cgroup (bpf); nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "cuda-requirement",
         (r"requirement error: unsatisfied condition: (?P<condition>[^,\s]+)",),
@@ -283,14 +322,18 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "refuses to start them on an older driver.",
         "Upgrade the NVIDIA driver, use an image built for an older CUDA, or run with "
         "`-e NVIDIA_DISABLE_REQUIRE=true` if you know the image works.",
-        ("kernel.driver",), ()),
+        ("kernel.driver",), (),
+        source="libnvidia-container requirement check (NVIDIA_REQUIRE_CUDA); failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "wsl-no-adapters",
         (r"WSL environment detected but no adapters were found",),
         "WSL has no GPU adapter",
         "WSL 1, no NVIDIA GPU, or a missing or old Windows driver (no /dev/dxg).",
         "Use WSL 2 with a current Windows NVIDIA driver (`wsl --update`).",
-        ("gpu.present",), ()),
+        ("gpu.present",), (),
+        source="libnvidia-container WSL support; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "ldconfig-path",
         (r"ldcache error: open failed: (?P<path>\S+)", r"ldconfig\.real[^\n]*failed"),
@@ -299,7 +342,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "(`@/sbin/ldconfig.real` exists only on Debian and Ubuntu).",
         'Set `ldconfig = "@/sbin/ldconfig"` in /etc/nvidia-container-runtime/config.toml '
         "(toolkit 1.15 and later set it right themselves).",
-        ("nvidia.toolkit",), ()),
+        ("nvidia.toolkit",), (),
+        source="libnvidia-container ldcache; failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "hook-mode-not-legacy",
         (r"invoking the NVIDIA Container Runtime Hook directly",),
@@ -308,7 +353,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "mode only the nvidia runtime may inject GPUs.",
         "Add `--runtime=nvidia`, or set `mode = \"auto\"` under [nvidia-container-runtime] in "
         "/etc/nvidia-container-runtime/config.toml.",
-        ("nvidia.toolkit", "docker.nvidia_runtime"), ()),
+        ("nvidia.toolkit", "docker.nvidia_runtime"), (),
+        source="nvidia-container-toolkit nvidia-container-runtime-hook; failure-classes.md",
+        vendor="nvidia"),
     ErrorRule(
         "driver-libs-in-image",
         (r"file creation failed: \S*libnvidia-ml\.so\.1: file exists",),
@@ -316,14 +363,18 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "The toolkit mounts the host driver's libraries into the container; an image that "
         "already has them makes the mount fail.",
         "Use an image without driver libraries (CUDA base images have none).",
-        (), ()),
+        (), (),
+        source="libnvidia-container mount error; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "imex-channel",
         (r"unsupported IMEX channel value",),
         "nvidia-container-toolkit 1.17.0 rejects NVIDIA_IMEX_CHANNELS=all",
         "A regression of toolkit 1.17.0.",
         "Upgrade the toolkit (`sudo gpudoctor fix nvidia.install_toolkit`).",
-        ("nvidia.toolkit",), ("nvidia.install_toolkit",)),
+        ("nvidia.toolkit",), ("nvidia.install_toolkit",),
+        source="nvidia-container-toolkit IMEX channel handling; nvidia-container-stack.md §4",
+        vendor="nvidia"),
     ErrorRule(
         "kfd-permission-denied",
         (r"/dev/kfd[^\n]*Permission denied",),
@@ -333,7 +384,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "in the image instead (ROCm images make `render` GID 109).",
         "Add `--group-add=$(stat -c %g /dev/kfd)` and the GID of each render node "
         "(`gpudoctor devices` prints them), or run the container as root.",
-        ("groups.render",), ()),
+        ("groups.render",), (),
+        source="amd-container-stack.md §7 row 1 (ROCm/ROCm-docker#116)",
+        vendor="amd"),
     ErrorRule(
         "kfd-not-permitted",
         (r"/dev/kfd[^\n]*Operation not permitted",),
@@ -343,7 +396,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "Proxmox) denies it.",
         "Pass it with `--device=/dev/kfd`; in LXC allow it in the container's config "
         "(`lxc.cgroup2.devices.allow`).",
-        ("devices.nodes",), ()),
+        ("devices.nodes",), (),
+        source="amd-container-stack.md §7 row 2 (ollama/ollama#2637)",
+        vendor="amd"),
     ErrorRule(
         "no-gpu-visible",
         (r"No devices were found",),
@@ -352,7 +407,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "that fell off the bus: the host's `nvidia-smi` says the same).",
         "Request the GPUs (`--gpus=all`), and look at `nvidia-smi -L` and "
         "`dmesg | grep -i xid` on the host.",
-        ("gpu.present", "kernel.driver"), ()),
+        ("kernel.driver", "gpu.present"), (),
+        source="nvidia-smi when it finds no GPU"),
     ErrorRule(
         "nvidia-container-cli",
         (r"nvidia-container-cli: (?P<message>[^\n]+)",),
@@ -361,7 +417,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "before it starts; this step failed.",
         "Run `sudo nvidia-container-cli -k -d /dev/tty info` on the host to see the failing "
         "step.",
-        ("nvidia.toolkit", "kernel.driver"), ()),
+        ("nvidia.toolkit", "kernel.driver"), (),
+        source="libnvidia-container: every nvidia-container-cli error has this prefix",
+        vendor="nvidia"),
     ErrorRule(
         "image-no-shell",
         (r'"/bin/sh": stat /bin/sh: no such file or directory',
@@ -369,7 +427,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "the image has no /bin/sh, which the verify probe needs",
         "gpudoctor looks inside the container with a small POSIX shell script.",
         "Choose an image with a shell: `--image busybox` (or `--image ubuntu` for NVIDIA).",
-        (), ()),
+        (), (),
+        source="runc exec; printed by the test suite's dockerd 20.10"),
     ErrorRule(
         "image-missing",
         (r"No such image: (?P<image>\S+)", r"Unable to find image '(?P<image>[^']+)'",
@@ -377,7 +436,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "the image $image is not available",
         "verify never pulls unless asked.",
         "Pull it (`docker pull $image`) or run `gpudoctor verify --pull`.",
-        (), ()),
+        (), (),
+        source="docker CLI and Engine API"),
     ErrorRule(
         "daemon-permission",
         (r"permission denied while trying to connect to the Docker daemon socket",
@@ -385,7 +445,8 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "this user may not use the Docker socket",
         "The socket belongs to root and the `docker` group.",
         "`sudo usermod -aG docker $USER` and log in again, or run gpudoctor with sudo.",
-        ("docker.daemon",), ()),
+        ("docker.daemon",), (),
+        source="docker CLI client connecting to the socket"),
     ErrorRule(
         "daemon-unreachable",
         (r"Cannot connect to the Docker daemon", r"no Docker socket at",
@@ -395,14 +456,142 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "or /var/run/docker.sock names, and nothing answers there.",
         "Start it (`sudo systemctl start docker`), and check `echo $DOCKER_HOST` and "
         "`docker context ls`.",
-        ("docker.daemon",), ()),
+        ("docker.daemon",), (),
+        source="docker CLI client connecting to the socket"),
+    ErrorRule(
+        "hip-no-binary",
+        (r"hipErrorNoBinaryForGpu[^\n]*", r"HIP error: invalid device function"),
+        "the image's HIP code has no kernels for this GPU's gfx target",
+        "ROCm libraries and applications ship code objects for a list of gfx targets. A card "
+        "outside that list (many consumer RDNA2/RDNA3 parts), or an integrated GPU that the "
+        "container got beside the card, has none: HIP fails with `hipErrorNoBinaryForGpu` or "
+        "`invalid device function` at the first kernel launch.",
+        "Give the container only the discrete GPU (`gpudoctor devices` prints the arguments); "
+        "for a consumer card outside ROCm's list, the community override "
+        "`-e HSA_OVERRIDE_GFX_VERSION=...` (10.3.0 for RDNA2, 11.0.0 for RDNA3) may work.",
+        (), (),
+        source="amd-container-stack.md §7 rows 5-6 (ROCm/legacy-rocm-build#4386, "
+               "pytorch/pytorch#147626, l1na-forever/stable-diffusion-rocm-docker#1)",
+        vendor="amd"),
+    ErrorRule(
+        "rocm-no-device",
+        (r"hipErrorNoDevice", r"No HIP GPUs are available",
+         r"no ROCm-capable device is detected", r"no compatible amdgpu devices detected",
+         r"kfd driver not loaded"),
+        "the ROCm runtime in the container found no usable AMD GPU",
+        "HIP needs both /dev/kfd and the GPU's render node inside the container, readable by "
+        "its user. Either one was not passed (`--device /dev/kfd --device /dev/dri/renderD*`), "
+        "the user lacks the group that owns them, or amdgpu is not loaded on the host.",
+        "Start it with the arguments `gpudoctor devices` prints (they include /dev/kfd, the "
+        "render node and the numeric groups).",
+        ("devices.nodes", "groups.render", "kernel.driver"), (),
+        source="amd-container-stack.md §7 rows 4 and 8 (ggml-org/llama.cpp#20142, "
+               "ollama/ollama#10421; ollama discover/amd_linux.go)",
+        vendor="amd"),
+    ErrorRule(
+        "hsa-out-of-resources",
+        (r"HSA_STATUS_ERROR_OUT_OF_RESOURCES",),
+        "the HSA runtime could not open the GPU (usually a permission problem in the "
+        "container)",
+        "`hsa api call failure ... HSA_STATUS_ERROR_OUT_OF_RESOURCES` is what ROCm prints when "
+        "it cannot use /dev/kfd or the render node: it works as root and fails as another user "
+        "without the groups that own them, or no usable GPU node was passed.",
+        "Pass the numeric groups that own /dev/kfd and the render node (`--group-add=GID`, "
+        "printed by `gpudoctor devices`), or run the container as root.",
+        ("groups.render", "devices.nodes"), ("groups.add_user_render",),
+        source="amd-container-stack.md §7 row 3 (ROCm/legacy-rocm-build#1080, #1088, #4382; "
+               "ROCm/rocminfo#34)",
+        vendor="amd"),
+    ErrorRule(
+        "render-node-permission",
+        (r"(?P<device>/dev/dri/renderD\d+)[^\n]*[Pp]ermission denied",
+         r"[Pp]ermission denied[^\n]*(?P<device>/dev/dri/renderD\d+)"),
+        "the container's user may not open $device",
+        "Render nodes are usually mode 0660, owned by root and a `render` group whose number "
+        "differs between the host and the image; a non-root container user needs that numeric "
+        "GID (`--group-add`).",
+        "Add the GID that owns $device on the host: `stat -c %g $device`, then "
+        "`--group-add=<that number>` (compose: quoted, in group_add).",
+        ("groups.render",), ("groups.add_user_render",),
+        source="amd-container-stack.md §5.1 (docker/compose#7277, #9968); Intel compute-runtime "
+               "docs (render group)"),
+    ErrorRule(
+        "level-zero-no-device",
+        (r"ZE_RESULT_ERROR_UNINITIALIZED", r"zeInit\S* failed",
+         r"No device of requested type available"),
+        "Level Zero (Intel GPU compute) found no usable GPU in the container",
+        "Intel's compute runtime opens the GPU through its render node; it reports "
+        "`ZE_RESULT_ERROR_UNINITIALIZED` (SYCL: `No device of requested type available`) when "
+        "the node was not passed, its user lacks the render group, or i915/xe does not drive "
+        "the GPU on the host. The image's own compute-runtime cannot be judged from the host.",
+        "Pass the render node and its numeric group (`gpudoctor devices` prints them).",
+        ("devices.nodes", "groups.render", "kernel.driver"), (),
+        source="oneAPI Level Zero spec (ze_result_t); intel/compute-runtime FAQ",
+        vendor="intel"),
+    ErrorRule(
+        "cuda-driver-too-old",
+        (r"CUDA driver version is insufficient for CUDA runtime version",
+         r"cudaErrorInsufficientDriver"),
+        "the image's CUDA runtime is newer than the host driver supports",
+        "Each driver branch supports CUDA up to one version; an image built for a newer CUDA "
+        "fails at its first CUDA call (or, with NVIDIA_REQUIRE_CUDA set, at start with "
+        "`unsatisfied condition`).",
+        "Install a newer NVIDIA driver on the host, or use an image tag for an older CUDA.",
+        (), (),
+        source="CUDA Runtime API, cudaErrorInsufficientDriver (error 35)",
+        vendor="nvidia"),
+    ErrorRule(
+        "cuda-no-device",
+        (r"no CUDA-capable device is detected", r"cudaErrorNoDevice", r"CUDA_ERROR_NO_DEVICE"),
+        "CUDA in the container found no GPU",
+        "CUDA needs the GPU's /dev/nvidia* nodes, /dev/nvidiactl and /dev/nvidia-uvm in the "
+        "container: no GPU was requested (`--gpus`), the nvidia_uvm module is not loaded on the "
+        "host so /dev/nvidia-uvm is missing, or NVIDIA_VISIBLE_DEVICES names no GPU.",
+        "Start the container with `--gpus=all` (compose: a device reservation); on the host, "
+        "`sudo modprobe nvidia_uvm` if /dev/nvidia-uvm is missing.",
+        ("devices.nodes", "kernel.driver"), (),
+        source="CUDA Runtime API, cudaErrorNoDevice (error 100)",
+        vendor="nvidia"),
+    ErrorRule(
+        "cuda-system-not-ready",
+        (r"system not yet initialized", r"cudaErrorSystemNotReady", r"CUDA_ERROR_SYSTEM_NOT_READY",
+         r"CUDA error 802"),
+        "CUDA reports the system not ready (error 802): on NVSwitch systems, Fabric Manager is "
+        "not running",
+        "HGX and DGX machines route GPU-to-GPU traffic through NVSwitches that "
+        "nvidia-fabricmanager sets up; until it runs, at the driver's exact version, CUDA fails "
+        "with error 802 `system not yet initialized`.",
+        "`sudo systemctl enable --now nvidia-fabricmanager` (its version must equal the "
+        "driver's).",
+        (), (),
+        source="failure-classes.md (pytorch/pytorch#35710); CUDA Runtime API error 802",
+        vendor="nvidia"),
+    ErrorRule(
+        "compose-v1-gpus",
+        (r"Unsupported config option for services\.(?P<service>[\w.-]+): 'gpus'",),
+        "docker-compose v1 does not know the service key `gpus` (service $service)",
+        "`gpus:` is Compose v2 syntax. docker-compose 1.x stops before starting anything.",
+        "Use `deploy.resources.reservations.devices` (`gpudoctor compose FILE` prints the "
+        "corrected file), or run `docker compose` (v2).",
+        (), (),
+        source="docker/compose 1.29 config validation (Unsupported config option)"),
+    ErrorRule(
+        "compose-capabilities-required",
+        (r"capabilities is required", r"'capabilities' is a required property"),
+        "a compose device reservation lacks `capabilities`",
+        "Compose requires `capabilities` on each `deploy.resources.reservations.devices` entry; "
+        "`[gpu]` asks for GPUs.",
+        "Add `capabilities: [gpu]` (`gpudoctor compose FILE` shows the corrected file).",
+        (), (),
+        source="compose-spec deploy.md (devices: capabilities required)"),
     ErrorRule(
         "gpus-flag-unknown",
         (r"unknown flag: --gpus",),
         "this docker client is older than 19.03 and has no --gpus",
         "`--gpus` arrived in Docker 19.03.",
         "Upgrade Docker, or use `--runtime=nvidia -e NVIDIA_VISIBLE_DEVICES=all`.",
-        ("docker.daemon",), ()),
+        (), (),
+        source="docker CLI before 19.03 (--gpus arrived in 19.03)"),
 )
 
 
@@ -422,6 +611,11 @@ def explain_error(text: str, facts: Facts | None = None) -> Cause | None:
     cause = map_error(text)
     if cause is None or facts is None:
         return cause
+    return refine_cause(cause, facts)
+
+
+def refine_cause(cause: Cause, facts: Facts) -> Cause:
+    """A cause from the table, sharpened with what this host's facts say (which fix applies)."""
     try:
         if cause.id in ("gpus-driver-not-registered", "nvidia-driver-not-registered"):
             return _refine_hook(cause, facts)
