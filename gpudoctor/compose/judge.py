@@ -113,8 +113,8 @@ class ServiceJudge:
 
     def _reservations(self) -> list[Any]:
         deploy = self.service.get("deploy")
-        resources = deploy.get("resources") if hasattr(deploy, "get") else None
-        reservations = resources.get("reservations") if hasattr(resources, "get") else None
+        resources: Any = deploy.get("resources") if hasattr(deploy, "get") else None
+        reservations: Any = resources.get("reservations") if hasattr(resources, "get") else None
         devices = reservations.get("devices") if hasattr(reservations, "get") else None
         return list(devices) if isinstance(devices, list) else []
 
