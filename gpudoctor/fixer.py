@@ -54,6 +54,7 @@ from gpudoctor.plugin import (
     Step,
     StepKind,
     WrittenFile,
+    adopt_legacy_keys,
 )
 
 if TYPE_CHECKING:
@@ -149,6 +150,11 @@ def record_write(ctx: FixContext, fix_id: str, result: safefile.WriteResult,
                                    sha256(content)))
 
 
+def earlier_plan(ctx: FixContext, fix_id: str) -> Plan | None:
+    """Transition alias of `ctx.earlier(fix_id)` for fixes written for the options dict."""
+    return ctx.earlier(fix_id)
+
+
 def as_context(options: FixOptions | FixContext | dict[str, Any] | None) -> FixContext:
     """The run's context from what a caller has: a context, options, or an options dict."""
     if isinstance(options, FixContext):
@@ -223,6 +229,7 @@ def _plan_one(fix_cls: type[Fix], facts: Any, ctx: FixContext) -> Plan:
     except Exception as exc:  # a broken fix must not take the plan down
         plan = Plan(fix_cls.id, fix_cls.title,
                     blocked=f"planning this fix crashed: {type(exc).__name__}: {exc}")
+    adopt_legacy_keys(plan)
     if not plan.fix_id:
         plan.fix_id = fix_cls.id
     if not plan.title:
@@ -507,6 +514,7 @@ def _apply_in_order(doctor: Doctor, reg: Any, plans: list[Plan], ctx: FixContext
                     result.applied.remove(other)
                     result.rolled_back.append(other)
             return
+        adopt_legacy_keys(plan)
         if plan.outcome is Outcome.UNCHANGED:
             result.unchanged.append(fid)
         else:

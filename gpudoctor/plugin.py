@@ -249,6 +249,27 @@ class Plan:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+#: Plan.data keys of the options-dict contract that are Plan fields now.
+LEGACY_PLAN_KEYS = ("reason", "deferred", "suggests", "affects_host", "changed_keys", "outcome")
+
+
+def adopt_legacy_keys(plan: Plan) -> None:
+    """Move protocol keys a fix written for the old contract put in `data` into the fields.
+
+    Transition only: a third-party fix that still sets `plan.data["reason"]` keeps working;
+    new fixes set the fields."""
+    for key in LEGACY_PLAN_KEYS:
+        if key not in plan.data:
+            continue
+        value = plan.data.pop(key)
+        if key == "outcome":
+            plan.outcome = Outcome(value)
+        elif key in ("suggests", "changed_keys"):
+            setattr(plan, key, list(value))
+        else:
+            setattr(plan, key, value)
+
+
 @dataclass
 class WrittenFile:
     """A file a fix wrote during this run, so a later fix (docker.reload) can put it back."""

@@ -233,3 +233,39 @@ def test_no_cgroups_is_refused_for_a_root_daemon(tmp_path):
     facts.docker.mode = "system"
     plan = RootlessNoCgroups().plan(facts, FixContext())
     assert "not rootless" in plan.blocked and "isolation" in plan.blocked
+
+
+def test_a_fix_written_for_the_options_dict_contract_still_plans_and_applies(tmp_path):
+    """Transition: `options.get(...)`, `fixer.earlier_plan` and `plan.data["reason"]` of the
+    old contract still work; the engine moves the data keys into the Plan fields."""
+    applied: list[str] = []
+
+    class OldStyle(Fix):
+        id = "old.style"
+        title = "Written against the options dict"
+
+        def plan(self, facts, options):
+            plan = Plan(self.id, self.title)
+            assert fixer.earlier_plan(options, "nothing.before") is None
+            if options.get("dry_run"):
+                plan.noop = True
+                plan.data["reason"] = "asked for a dry run"
+            else:
+                plan.steps.append(Step("note", "do nothing, loudly"))
+                plan.data["suggests"] = ["other.fix"]
+            return plan
+
+        def apply(self, plan, facts, options, log):
+            applied.append(plan.steps[0].kind.value)
+            plan.data["outcome"] = "unchanged"
+
+    ctx = fixer.as_context({"dry_run": True})
+    noop = fixer._plan_one(OldStyle, None, ctx)
+    assert noop.noop and noop.reason == "asked for a dry run" and "reason" not in noop.data
+    real = fixer._plan_one(OldStyle, None, fixer.as_context({}))
+    assert real.suggests == ["other.fix"] and real.steps[0].kind is StepKind.NOTE
+    OldStyle().apply(real, None, fixer.as_context({}), print)
+    from gpudoctor.plugin import Outcome, adopt_legacy_keys
+
+    adopt_legacy_keys(real)
+    assert applied == ["note"] and real.outcome is Outcome.UNCHANGED
