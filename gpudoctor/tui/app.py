@@ -88,7 +88,7 @@ class DoctorApp(App[int]):
         Binding("a", "fix_all", "Fix all"),
         Binding("r", "rerun", "Re-run"),
         Binding("d", "run_args", "Run args"),
-        Binding("e", "explain", "Explain an error"),
+        Binding("e", "explain", "Explain"),
         Binding("s", "smoke", "Smoke"),
         Binding("q", "quit", "Quit"),
     ]
