@@ -28,6 +28,9 @@ from gpudoctor.facts.docker.names import (
     SERVICE_PATH,
     SNAP_CONFIG,
     SYSTEM_CONFIG,
+    ConfigState,
+    DaemonMode,
+    TextEnum,
 )
 from gpudoctor.facts.docker.process import (
     FLAG_KEYS,
@@ -56,8 +59,11 @@ __all__ = [
     "SERVICE_PATH",
     "SNAP_CONFIG",
     "SYSTEM_CONFIG",
+    "ConfigState",
     "DaemonConfig",
+    "DaemonMode",
     "DockerDaemon",
+    "TextEnum",
     "check_socket_access",
     "choose_endpoint",
     "decide_config",

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.facts.docker.config import DaemonConfig
-from gpudoctor.facts.docker.names import SYSTEM_CONFIG
+from gpudoctor.facts.docker.names import SYSTEM_CONFIG, DaemonMode
 from gpudoctor.facts.docker.process import _flag
 from gpudoctor.host.base import CommandResult, ProcessInfo
 from gpudoctor.versions import version_tuple
@@ -28,7 +28,7 @@ class DockerDaemon:
     process: ProcessInfo | None = None
     processes_known: bool = True
     #: "system", "rootless", "snap", "desktop", "remote", or "unknown"
-    mode: str = "unknown"
+    mode: DaemonMode = DaemonMode.UNKNOWN
     mode_evidence: str = ""
     config_path: str = SYSTEM_CONFIG
     config_source: str = "the default for a system daemon"

@@ -2,7 +2,42 @@
 
 from __future__ import annotations
 
+import enum
+
 from gpudoctor.host.base import DEFAULT_PATH
+
+
+class TextEnum(str, enum.Enum):
+    """An enum whose members are their text: equal to it, and printed and serialised as it."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class DaemonMode(TextEnum):
+    """How the Docker daemon the person's `docker` talks to runs."""
+
+    SYSTEM = "system"
+    ROOTLESS = "rootless"
+    SNAP = "snap"
+    DESKTOP = "desktop"
+    REMOTE = "remote"
+    UNKNOWN = "unknown"
+
+
+class ConfigState(TextEnum):
+    """What reading a daemon.json found."""
+
+    OK = "ok"
+    MISSING = "missing"
+    EMPTY = "empty"
+    COMMENTS = "comments"
+    SYNTAX = "syntax"
+    NOT_OBJECT = "not-object"
+    UNREADABLE = "unreadable"
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 SYSTEM_CONFIG = "/etc/docker/daemon.json"
