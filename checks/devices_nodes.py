@@ -16,6 +16,7 @@ from gpudoctor.facts.gpus import nvidia_device_minor, read_kfd_topology, render_
 from gpudoctor.facts.runargs import KFD, describe_stat, node_stat, resolve_node
 from gpudoctor.facts.system import char_majors
 from gpudoctor.host.base import FileStat
+from gpudoctor.pasteable import quoted_commands
 from gpudoctor.plugin import Area, Check, Result, Status
 
 DRM_MAJOR = 226
@@ -80,10 +81,12 @@ class DevicesNodes(Check):
         if tally.failures:
             return Result(Status.FAIL, "; ".join(tally.failures), details=details,
                           evidence=tally.evidence, remedy="\n".join(tally.remedies),
+                          commands=list(quoted_commands("\n".join(tally.remedies))),
                           findings=["devices.nodes.unusable"])
         if tally.warnings:
             return Result(Status.WARN, "; ".join(tally.warnings), details=details,
                           evidence=tally.evidence, remedy="\n".join(tally.remedies),
+                          commands=list(quoted_commands("\n".join(tally.remedies))),
                           findings=["devices.nodes.kfd_unlisted"])
         if tally.uncaptured and not tally.nodes:
             return Result.skip("this root did not capture the device nodes ("

@@ -10,6 +10,7 @@ from __future__ import annotations
 from gpudoctor.facts import Facts
 from gpudoctor.facts.cdi import CdiSpec, CdiState
 from gpudoctor.facts.toolkit import daemon_hook_for
+from gpudoctor.pasteable import quoted_commands
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 #: Device names listed in evidence and summaries before "and N more".
@@ -73,7 +74,7 @@ class DockerCdi(Check):
                 "devices it should offer are unknown and `--device VENDOR/CLASS=NAME` fails "
                 "with `unresolvable CDI devices`.",
                 remedy=f"Fix or regenerate it: {_regenerate_for(spec)}.",
-                id="docker.cdi.spec_unusable")
+                commands=quoted_commands(_regenerate_for(spec)), id="docker.cdi.spec_unusable")
         for spec in state.stale_specs:
             shown = ", ".join(spec.missing[:5]) + (
                 f" and {len(spec.missing) - 5} more" if len(spec.missing) > 5 else "")
@@ -89,7 +90,8 @@ class DockerCdi(Check):
                 f"{spec.path} tells the runtime to mount or create {shown}, which no longer "
                 f"exist.{driver} Containers given {_names(spec.qualified_devices)} fail to "
                 "start (`error mounting ... no such file or directory`).",
-                remedy=f"Regenerate it: {_regenerate_for(spec)}.", id="docker.cdi.spec_stale")
+                remedy=f"Regenerate it: {_regenerate_for(spec)}.",
+                commands=quoted_commands(_regenerate_for(spec)), id="docker.cdi.spec_stale")
         for spec in state.valid_specs:
             if spec.stale or not spec.driver_versions or not state.driver_version:
                 continue
@@ -102,7 +104,7 @@ class DockerCdi(Check):
                     "but they get libraries that do not match the kernel module (`Failed to "
                     "initialize NVML: Driver/library version mismatch`).",
                     remedy=f"Regenerate it: {_regenerate_for(spec)}.",
-                    id="docker.cdi.spec_other_driver")
+                commands=quoted_commands(_regenerate_for(spec)), id="docker.cdi.spec_other_driver")
             v = spec.version_tuple
             if v is not None and v >= (0, 7, 0) and d.at_least(26, 1) is False:
                 found.add(
@@ -144,4 +146,5 @@ class DockerCdi(Check):
                 "does not work here either (see nvidia.toolkit).",
                 remedy=(f"Add `\"features\": {{\"cdi\": true}}` to {d.config_path} (keep its "
                         f"other features) and `{d.restart_command()}`: CDI is registered only "
-                        "at start, a reload is not enough."), id="docker.cdi.disabled")
+                        "at start, a reload is not enough."),
+                commands=(d.restart_command(),), id="docker.cdi.disabled")

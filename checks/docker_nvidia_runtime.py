@@ -3,6 +3,7 @@ and the running daemon has loaded it (Engine API /info `Runtimes`)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gpudoctor.facts import Facts
@@ -30,6 +31,21 @@ def _declared(runtimes: Any) -> dict[str, Any] | None:
         return runtimes["nvidia"]
     return None
 
+
+
+#: Daemons whose configuration belongs to the person, not to root.
+PER_USER_MODES = ("rootless", "desktop")
+
+
+def configure_command(d: DockerDaemon) -> str:
+    """`nvidia-ctk runtime configure` for the file this daemon reads. A per-user daemon's file
+    is the person's: no sudo (it would leave a root-owned file in their home), and an absolute
+    path, since the shell does not expand `~` after `--config=`."""
+    path = d.config_path or "/etc/docker/daemon.json"
+    if path.startswith("~/"):
+        path = "$HOME/" + path[2:]
+    sudo = "" if d.mode in PER_USER_MODES else "sudo "
+    return f"{sudo}nvidia-ctk runtime configure --runtime=docker --config={path}"
 
 class DockerNvidiaRuntime(Check):
     id = "docker.nvidia_runtime"
@@ -59,7 +75,8 @@ class DockerNvidiaRuntime(Check):
                      if _declared(c.values.get("runtimes"))]
         found = Findings(evidence=[
             f"configuration read by the daemon: {d.config_path} ({d.config_source})",
-            f"{d.config_path}: " + (f"declares runtimes.nvidia = {declared}" if declared else
+            f"{d.config_path}: " + (f"declares runtimes.nvidia = {json.dumps(declared)}"
+                                    if declared else
                                     "does not declare runtimes.nvidia" if cfg.usable else
                                     f"cannot be parsed ({cfg.state})"),
         ])
@@ -97,7 +114,11 @@ class DockerNvidiaRuntime(Check):
                         f"{d.process.pid if d.process else '$(pidof dockerd)'}`), then check "
                         "`docker info --format '{{json .Runtimes}}'`: a reload that fails is "
                         "silent." if d.mode == "system" else f"`{d.restart_command()}`"),
-                fixes=(RELOAD,), id="docker.nvidia_runtime.not_loaded")
+                fixes=(RELOAD,),
+                commands=(("sudo systemctl reload docker",
+                           "docker info --format '{{json .Runtimes}}'")
+                          if d.mode == "system" else (d.restart_command(),)),
+                id="docker.nvidia_runtime.not_loaded")
         elif not cfg.usable:
             found.add(
                 Status.FAIL, f"the nvidia runtime is not loaded and {d.config_path} cannot be "
@@ -116,9 +137,10 @@ class DockerNvidiaRuntime(Check):
                 f"({d.config_source}), which does not. This is what happens when "
                 "`nvidia-ctk runtime configure` (it edits /etc/docker/daemon.json by default) "
                 "meets a snap, rootless or `--config-file` daemon. " + BOTH_PATHS,
-                remedy=(f"`sudo nvidia-ctk runtime configure --runtime=docker "
-                        f"--config={d.config_path}`, then `{d.restart_command()}`."),
-                fixes=(CONFIGURE, RELOAD), id="docker.nvidia_runtime.declared_elsewhere")
+                remedy=(f"`{configure_command(d)}`, then `{d.restart_command()}`."),
+                fixes=(CONFIGURE, RELOAD),
+                commands=(configure_command(d), d.restart_command()),
+                id="docker.nvidia_runtime.declared_elsewhere")
         else:
             ways = nvidia_ways(facts)
             other = ("`--gpus` works without it" if ways.gpus_driver else
@@ -134,12 +156,13 @@ class DockerNvidiaRuntime(Check):
                     else " Here CDI gives the GPUs (`--device=nvidia.com/gpu=all`), so this "
                     "matters only for what asks for the runtime by name." if ways.cdi else
                     " Here `--gpus` does not work either (see nvidia.toolkit)."),
-                remedy=(f"`sudo nvidia-ctk runtime configure --runtime=docker "
-                        f"--config={d.config_path}` then `sudo systemctl reload docker`"
+                remedy=(f"`{configure_command(d)}` then `sudo systemctl reload docker`"
                         if d.mode == "system" else
-                        f"`nvidia-ctk runtime configure --runtime=docker "
-                        f"--config={d.config_path}` then `{d.restart_command()}`"),
-                fixes=(CONFIGURE, RELOAD), id="docker.nvidia_runtime.not_declared")
+                        f"`{configure_command(d)}` then `{d.restart_command()}`"),
+                fixes=(CONFIGURE, RELOAD),
+                commands=(configure_command(d), "sudo systemctl reload docker"
+                          if d.mode == "system" else d.restart_command()),
+                id="docker.nvidia_runtime.not_declared")
         self._default_runtime(d, loaded, found)
         if d.mode == "rootless":
             self._rootless(facts, found)
@@ -175,9 +198,9 @@ class DockerNvidiaRuntime(Check):
                 f"The running daemon has `nvidia` loaded, but {d.config_path} no longer "
                 "declares it: the next reload or restart drops it and `--runtime=nvidia` "
                 "stops working.",
-                remedy=f"`sudo nvidia-ctk runtime configure --runtime=docker "
-                       f"--config={d.config_path}`",
-                fixes=(CONFIGURE,), id="docker.nvidia_runtime.no_longer_declared")
+                remedy=f"`{configure_command(d)}`",
+                fixes=(CONFIGURE,), commands=(configure_command(d),),
+                id="docker.nvidia_runtime.no_longer_declared")
 
     def _default_runtime(self, d: DockerDaemon, loaded: Any, found: Findings) -> None:
         wanted = d.config.values.get("default-runtime")
@@ -209,4 +232,8 @@ class DockerNvidiaRuntime(Check):
             remedy=f"`sudo nvidia-ctk config --config-file={cfg.path} --set "
                    "nvidia-container-cli.no-cgroups --in-place`, then "
                    "`systemctl --user restart docker`.",
-            fixes=(NO_CGROUPS,), id="docker.nvidia_runtime.rootless_needs_no_cgroups")
+            fixes=(NO_CGROUPS,),
+            commands=(f"sudo nvidia-ctk config --config-file={cfg.path} --set "
+                      "nvidia-container-cli.no-cgroups --in-place",
+                      "systemctl --user restart docker"),
+            id="docker.nvidia_runtime.rootless_needs_no_cgroups")

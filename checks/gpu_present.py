@@ -47,8 +47,9 @@ class GpuPresent(Check):
         usable = [g for g in inv.gpus if g.vendor != "other"]
         if not usable:
             others = [g for g in inv.gpus if g.vendor == "other"]
-            seen = (f"Only {len(others)} display device(s) of other vendors (a BMC's or a "
-                    "virtual machine's VGA) are on the PCI bus. " if others else
+            seen = (f"Only {len(others)} display device{'' if len(others) == 1 else 's'} of "
+                    "other vendors (a BMC's or a virtual machine's VGA) "
+                    f"{'is' if len(others) == 1 else 'are'} on the PCI bus. " if others else
                     "No display or accelerator device is on the PCI bus. ")
             return Result.fail(
                 "no AMD, NVIDIA or Intel GPU on this host", evidence=evidence,
@@ -56,15 +57,18 @@ class GpuPresent(Check):
                         "that need one are skipped.",
                 remedy="Check that the card is seated and powered, that the virtual machine "
                        "has the GPU passed through (VFIO), and look at `lspci -nn`.",
+                commands=("lspci -nn",),
                 findings=["gpu.present.none"])
         selected = inv.selected
         left_out = [g for g in usable if not g.selected]
-        summary = f"{len(usable)} GPU(s) found; {len(selected)} selected: {_names(selected)}"
+        summary = (f"{len(usable)} GPU{'' if len(usable) == 1 else 's'} found; "
+                   f"{len(selected)} selected: {_names(selected)}")
         details = ("Each GPU is classified integrated or discrete from what the kernel exposes "
                    "(board_info, the GC IP version, the PCI slot), never from its name. "
                    "Containers get every discrete GPU; integrated ones only when there is no "
-                   "discrete GPU, because ROCm can crash or pick the wrong device when an "
-                   "integrated GPU is visible beside a card.")
+                   "discrete GPU" + (", because ROCm can crash or pick the wrong device when an "
+                                     "integrated GPU is visible beside a card."
+                                     if any(g.vendor == "amd" for g in usable) else "."))
         if left_out:
             details += " Left out: " + "; ".join(f"{g.label} ({g.selection_reason})"
                                                  for g in left_out) + "."
@@ -82,6 +86,7 @@ class GpuPresent(Check):
                 evidence=evidence,
                 remedy="Compare with `lspci -nnk`; a GPU missing from the list above cannot be "
                        "given to containers until sysfs shows it properly.",
+                commands=("lspci -nnk",),
                 findings=["gpu.present.odd_sysfs"])
         return Result.passed(summary, details=details, evidence=evidence)
 

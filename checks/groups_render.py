@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from gpudoctor.facts import Facts
 from gpudoctor.facts.runargs import KFD, device_nodes, mode_string
 from gpudoctor.facts.system import udev_rules_mentioning
+from gpudoctor.pasteable import quoted_commands
 from gpudoctor.plugin import Area, Check, Result, Status
 
 #: AMD's ROCm images create `render` with this GID (ROCm/ROCm-docker PR #93).
@@ -104,6 +105,8 @@ class GroupsRender(Check):
                             f"call GID {IMAGE_RENDER_GID} render, so `--group-add render` would "
                             f"add {IMAGE_RENDER_GID}: use --group-add={render.gid}")
         fixes: list[str] = []
+        if any("udevadm" in r for r in remedies):
+            fixes.append("devices.udev_rule")  # the rule below, previewed and applied
         missing = self._membership(facts, groups, evidence)
         if missing:
             user = facts.user
@@ -126,6 +129,7 @@ class GroupsRender(Check):
         if warnings:
             return Result(Status.WARN, "; ".join(warnings), details=details, evidence=evidence,
                           remedy="\n".join(dict.fromkeys(remedies)), fixes=fixes,
+                          commands=list(quoted_commands("\n".join(remedies))),
                           findings=["groups.render.user_not_in_group"])
         who = facts.user.name if facts.user else None
         summary = (f"the device files belong to {gid_text}, read-write for the group"

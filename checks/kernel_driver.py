@@ -23,6 +23,7 @@ from gpudoctor.facts.system import (
     mok_key,
     nvidia_module_version,
 )
+from gpudoctor.pasteable import quoted_commands
 from gpudoctor.plugin import Area, Check, Result, Status
 
 #: The driver containers need per vendor (the first one is the module to load).
@@ -91,6 +92,7 @@ class KernelDriver(Check):
             evidence.extend(finding.evidence)
         versions, data = self._versions(facts, gpus)
         evidence.extend(versions)
+        data["gpus"] = {f.gpu.pci: {"driver": f.gpu.driver, "ok": f.ok} for f in findings}
         bad = [f for f in findings if not f.ok]
         why = ("A container uses the host's kernel: ROCm and CUDA inside the image only reach the "
                "GPU through /dev/kfd, /dev/dri/renderD* and /dev/nvidia*, which exist only while "
@@ -115,7 +117,8 @@ class KernelDriver(Check):
         details = " ".join(dict.fromkeys(f.details for f in bad if f.details)) + " " + why
         remedy = "\n\n".join(dict.fromkeys(f.remedy for f in bad if f.remedy))
         return Result(Status.FAIL, summary, details=details.strip(), evidence=evidence,
-                      remedy=remedy, findings=["kernel.driver.not_bound"])
+                      remedy=remedy, commands=list(quoted_commands(remedy)),
+                      findings=["kernel.driver.not_bound"])
 
     # ----- one GPU ------------------------------------------------------------------------------
     def _examine(self, facts: Facts, gpu: Gpu) -> Finding:

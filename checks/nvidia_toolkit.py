@@ -16,17 +16,22 @@ from gpudoctor.facts.toolkit import (
 )
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
+#: NVIDIA's apt repository setup and install, one pasteable line (report 1.1 `commands`).
+INSTALL_ONLINE = (
+    "curl -fsSL https://nvidia.github.io/libnvidia-container/gpgkey | sudo gpg --dearmor -o "
+    "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg && curl -s -L "
+    "https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-container-toolkit.list | "
+    "sed 's#deb https://#deb [signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring"
+    ".gpg] https://#g' | sudo tee /etc/apt/sources.list.d/nvidia-container-toolkit.list && "
+    "sudo apt-get update && sudo apt-get install -y nvidia-container-toolkit")
+#: From the release bundle, the four packages in dependency order.
+INSTALL_OFFLINE = ("sudo dpkg -i libnvidia-container1_*.deb libnvidia-container-tools_*.deb "
+                   "nvidia-container-toolkit-base_*.deb nvidia-container-toolkit_*.deb")
+INSTALL_COMMANDS = (INSTALL_ONLINE, INSTALL_OFFLINE)
 INSTALL_REMEDY = (
-    "Install it from NVIDIA's repository: `curl -fsSL https://nvidia.github.io/libnvidia-"
-    "container/gpgkey | sudo gpg --dearmor -o /usr/share/keyrings/nvidia-container-toolkit-"
-    "keyring.gpg && curl -s -L https://nvidia.github.io/libnvidia-container/stable/deb/nvidia-"
-    "container-toolkit.list | sed 's#deb https://#deb [signed-by=/usr/share/keyrings/nvidia-"
-    "container-toolkit-keyring.gpg] https://#g' | sudo tee /etc/apt/sources.list.d/nvidia-"
-    "container-toolkit.list && sudo apt-get update && sudo apt-get install -y "
-    "nvidia-container-toolkit` (dnf/zypper: see NVIDIA's install guide). Offline, from the "
-    "release bundle, in dependency order: `sudo dpkg -i libnvidia-container1_*.deb "
-    "libnvidia-container-tools_*.deb nvidia-container-toolkit-base_*.deb "
-    "nvidia-container-toolkit_*.deb`. Then restart Docker so it finds the hook.")
+    f"Install it from NVIDIA's repository: `{INSTALL_ONLINE}` (dnf/zypper: see NVIDIA's "
+    f"install guide). Offline, from the release bundle, in dependency order: "
+    f"`{INSTALL_OFFLINE}`. Then restart Docker so it finds the hook.")
 
 
 def package_lines(tk: ToolkitInfo) -> list[str]:
@@ -69,7 +74,7 @@ class NvidiaToolkit(Check):
                 "and compose's `driver: nvidia` fail with `could not select device driver "
                 "\"nvidia\" with capabilities: [[gpu]]`, and there is no `nvidia` runtime.",
                 remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
-                id="nvidia.toolkit.not_installed")
+                commands=INSTALL_COMMANDS, id="nvidia.toolkit.not_installed")
             return found.result("", "")
         self._packages(facts, tk, found)
         self._daemon_side(facts, tk, found)
@@ -87,7 +92,10 @@ class NvidiaToolkit(Check):
                 "(e.g. specifying the docker --gpus flag) is not supported`).",
                 remedy=f"Use `--runtime=nvidia`, or set mode back: `sudo nvidia-ctk config "
                        f"--config-file={cfg.path} --set nvidia-container-runtime.mode=auto "
-                       "--in-place`.", id="nvidia.toolkit.mode_refuses_gpus")
+                       "--in-place`.",
+                commands=(f"sudo nvidia-ctk config --config-file={cfg.path} --set "
+                          "nvidia-container-runtime.mode=auto --in-place",),
+                id="nvidia.toolkit.mode_refuses_gpus")
         if d.mode == "snap" and tk.source in ("dpkg", "rpm") and d.at_least(29, 2):
             found.add(
                 Status.WARN, "the Docker snap and a host toolkit package are both installed",
@@ -97,7 +105,8 @@ class NvidiaToolkit(Check):
                 remedy="Remove the host packages (`sudo apt-get remove nvidia-container-toolkit "
                        "nvidia-container-toolkit-base`), or run with "
                        "`--gpus \"all,driver=nvidia.runtime-hook\"`.",
-                id="nvidia.toolkit.snap_and_host")
+                commands=("sudo apt-get remove nvidia-container-toolkit "
+                          "nvidia-container-toolkit-base",), id="nvidia.toolkit.snap_and_host")
         version = tk.version or "(version unknown)"
         return found.result(
             f"nvidia-container-toolkit {version} is installed ({tk.source}) and dockerd found "
@@ -119,7 +128,9 @@ class NvidiaToolkit(Check):
                        "four packages together: `sudo dpkg -i libnvidia-container1_*.deb "
                        "libnvidia-container-tools_*.deb nvidia-container-toolkit-base_*.deb "
                        "nvidia-container-toolkit_*.deb`.",
-                fixes=("nvidia.install_toolkit",), id="nvidia.toolkit.half_installed")
+                fixes=("nvidia.install_toolkit",),
+                commands=("sudo apt-get -f install", INSTALL_OFFLINE),
+                id="nvidia.toolkit.half_installed")
         versions = tk.package_versions
         if versions and not tk.versions_match:
             listing = ", ".join(f"{n} {v}" for n, v in versions.items())
@@ -136,7 +147,10 @@ class NvidiaToolkit(Check):
                 remedy="Install one version of all four: `V=<version>-1; sudo apt-get install "
                        "nvidia-container-toolkit=$V nvidia-container-toolkit-base=$V "
                        "libnvidia-container-tools=$V libnvidia-container1=$V`.",
-                fixes=("nvidia.install_toolkit",), id="nvidia.toolkit.versions_mixed")
+                fixes=("nvidia.install_toolkit",),
+                commands=("V=<version>-1; sudo apt-get install nvidia-container-toolkit=$V "
+                          "nvidia-container-toolkit-base=$V libnvidia-container-tools=$V "
+                          "libnvidia-container1=$V",), id="nvidia.toolkit.versions_mixed")
         missing = [n for n in tk.missing_packages
                    if n in ("nvidia-container-toolkit", "libnvidia-container-tools",
                             "libnvidia-container1")]
@@ -150,14 +164,14 @@ class NvidiaToolkit(Check):
                 f"`--gpus` needs {HOOK} (package nvidia-container-toolkit), which calls "
                 "nvidia-container-cli (libnvidia-container-tools, libnvidia-container1).",
                 remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
-                id="nvidia.toolkit.packages_missing")
+                commands=INSTALL_COMMANDS, id="nvidia.toolkit.packages_missing")
         elif tk.hook is None and not missing:
             found.add(
                 Status.FAIL, f"{HOOK} is not on any PATH",
                 f"The toolkit is installed ({tk.source}) but {HOOK} was found nowhere on "
                 f"{tk.search_path}. Docker's `--gpus` needs it.",
                 remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
-                id="nvidia.toolkit.hook_not_on_path")
+                commands=INSTALL_COMMANDS, id="nvidia.toolkit.hook_not_on_path")
 
     def _daemon_side(self, facts: Facts, tk: ToolkitInfo, found: Findings) -> None:
         d = facts.docker
@@ -186,7 +200,9 @@ class NvidiaToolkit(Check):
                     "[[gpu]]`.",
                     remedy=(f"Link it into a folder dockerd searches: `sudo ln -s {tk.hook} "
                             f"/usr/bin/{HOOK}`, then `{d.restart_command()}` (a reload is not "
-                            "enough)."), id="nvidia.toolkit.hook_not_on_dockerd_path")
+                            "enough)."),
+                    commands=(f"sudo ln -s {tk.hook} /usr/bin/{HOOK}", d.restart_command()),
+                    id="nvidia.toolkit.hook_not_on_dockerd_path")
             return
         found.evidence.append(f"hook on dockerd's PATH: {hook.hook} (installed "
                               f"{describe_time(hook.hook_installed)}: {hook.hook_evidence})")
@@ -204,7 +220,8 @@ class NvidiaToolkit(Check):
                 "does.",
                 remedy=f"`{d.restart_command()}` (running containers stop unless live-restore "
                        "is on).",
-                fixes=("docker.reload",), id="nvidia.toolkit.installed_after_dockerd")
+                fixes=("docker.reload",), commands=(d.restart_command(),),
+                id="nvidia.toolkit.installed_after_dockerd")
         elif hook.upgraded_in_place and tk.dpkg_event is not None:
             found.evidence.append(
                 f"dpkg.log: {tk.dpkg_event.when} upgrade {tk.dpkg_event.old} -> "

@@ -200,6 +200,13 @@ class ConfigureNvidiaRuntime(Fix):
                 "rootless Docker: the toolkit's hook must also run with `no-cgroups = true` in "
                 "its config.toml (a host-wide setting); planned as nvidia.rootless_no_cgroups")
             plan.suggests = ["nvidia.rootless_no_cgroups"]
+            owner = _owner_of_folder(facts, path)
+            if owner is not None and old_bytes is None:
+                # The person's own daemon.json: a file root creates there must stay theirs,
+                # or their rootless dockerd could not read it back after the next edit.
+                plan.data["owner"] = list(owner)
+                plan.notes.append(f"{path} is the person's file: it is created with the owner "
+                                  f"of its folder (uid {owner[0]}, gid {owner[1]}), not root")
         plan.notes.append("dockerd reads this file only when it starts or reloads: "
                           "docker.reload makes it take effect")
         return plan
@@ -264,8 +271,22 @@ class ConfigureNvidiaRuntime(Fix):
         if fixer.sha256(current) != plan.data.get("old_sha"):
             raise fixer.PlanOutdated(f"{path} changed since the plan was made")
         assert write.new_content is not None
-        result = safefile.atomic_write(path, write.new_content, backup=True)
+        owner = plan.data.get("owner")
+        uid, gid = (owner[0], owner[1]) if owner else (None, None)
+        result = safefile.atomic_write(path, write.new_content, backup=True, uid=uid, gid=gid)
         fixer.record_write(ctx, self.id, result, write.new_content)
         if result.backup:
             log(f"  kept the previous {path} as {result.backup}")
         log(f"  wrote {path} ({'created' if result.created else 'replaced atomically'})")
+
+
+def _owner_of_folder(facts: Facts, path: str) -> tuple[int, int] | None:
+    """(uid, gid) of the nearest existing folder above `path` (a per-user daemon.json lives in
+    the person's home); None when none can be read."""
+    folder = path.rsplit("/", 1)[0]
+    while folder:
+        st = facts.host.stat(folder)
+        if st is not None:
+            return (st.uid, st.gid) if st.kind == "dir" else None
+        folder = folder.rsplit("/", 1)[0]
+    return None

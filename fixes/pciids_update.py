@@ -90,6 +90,14 @@ def _read_only(host: Host, path: str) -> str | None:
     return None
 
 
+def human_bytes(size: int) -> str:
+    """412 bytes, 3.4 KiB, 1.2 MiB: a small download never reads `0 / 0 KiB`."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
 class _Progress:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
@@ -105,9 +113,9 @@ class _Progress:
         if self.total:
             filled = int(30 * done / self.total)
             sys.stderr.write(f"\r  [{'#' * filled}{'.' * (30 - filled)}] "
-                             f"{done // 1024} / {self.total // 1024} KiB")
+                             f"{human_bytes(done)} / {human_bytes(self.total)}")
         else:
-            sys.stderr.write(f"\r  {done // 1024} KiB")
+            sys.stderr.write(f"\r  {human_bytes(done)}")
         sys.stderr.flush()
 
     def done(self) -> None:

@@ -41,40 +41,98 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _common(parser: argparse.ArgumentParser, top: bool) -> None:
-    """Options every command takes, before or after the command name."""
+#: The shared options each command takes (a command not listed takes them all). `list` reads
+#: no host, so --gpu or --root would only mislead there.
+COMMAND_OPTIONS: dict[str, frozenset[str]] = {
+    "list": frozenset({"json"}),
+    # verify takes --root only to say why a host root cannot be verified
+    "verify": frozenset({"root", "json", "verbose", "gpu", "include_integrated", "timeout",
+                         "no_color", "hsa_override", "rocm"}),
+    "snapshot": frozenset({"root", "json", "gpu", "include_integrated", "timeout"}),
+    "devices": frozenset({"root", "json", "gpu", "include_integrated", "timeout", "no_color",
+                          "hsa_override", "rocm"}),
+    "tui": frozenset({"root", "gpu", "include_integrated", "timeout", "no_color", "hsa_override",
+                      "rocm"}),
+}
+
+EXIT_CODES = """exit codes:
+  0    nothing failed (for `devices`: the arguments work as shown)
+  1    at least one check failed (`fix`: a fix failed, or a check still fails;
+       `devices`: the arguments work only once the blocking checks are fixed)
+  2    the command line was wrong, or --root could not be read
+  3    gpudoctor itself broke (set GPUDOCTOR_DEBUG=1 for a traceback)
+  130  interrupted (Ctrl-C)
+
+docs (in the gpudoctor repository): README.md, docs/checks.md (every check id),
+docs/fixes.md (every fix id); the --json schema is gpudoctor/schema/report.schema.json."""
+
+
+def _common(parser: argparse.ArgumentParser, top: bool,
+            only: frozenset[str] | None = None) -> None:
+    """Options every command takes, before or after the command name (`only`: the subset
+    that applies to one command)."""
     default = None if top else argparse.SUPPRESS
-    parser.add_argument("--root", metavar="DIR|ARCHIVE", default=default,
-                        help="diagnose a host root or snapshot archive instead of this host")
-    parser.add_argument("--json", action="store_true", default=False if top else argparse.SUPPRESS,
-                        help="print the machine-readable report (shared/design/report.md)")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        default=False if top else argparse.SUPPRESS,
-                        help="show what each check looked at")
-    parser.add_argument("--gpu", metavar="PCI", action="append",
-                        default=[] if top else argparse.SUPPRESS,
-                        help="select this GPU (repeatable), e.g. 0000:07:00.0")
-    parser.add_argument("--include-integrated", action="store_true",
-                        default=False if top else argparse.SUPPRESS,
-                        help="also give containers the integrated GPUs")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                        default=20.0 if top else argparse.SUPPRESS,
-                        help="give up on a check after this long (default 20)")
-    parser.add_argument("--no-color", action="store_true",
-                        default=False if top else argparse.SUPPRESS, help="never use colour")
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
+    if wanted("root"):
+        parser.add_argument("--root", metavar="DIR|ARCHIVE", default=default,
+                            help="diagnose a host root or snapshot archive instead of this host")
+    if wanted("json"):
+        parser.add_argument("--json", action="store_true",
+                            default=False if top else argparse.SUPPRESS,
+                            help="print machine-readable JSON (schema: "
+                                 "gpudoctor/schema/report.schema.json)")
+    if wanted("verbose"):
+        parser.add_argument("-v", "--verbose", action="store_true",
+                            default=False if top else argparse.SUPPRESS,
+                            help="show what each check looked at")
+    if wanted("gpu"):
+        parser.add_argument("--gpu", metavar="PCI", action="append",
+                            default=[] if top else argparse.SUPPRESS,
+                            help="select this GPU (repeatable), e.g. 0000:07:00.0")
+    if wanted("include_integrated"):
+        parser.add_argument("--include-integrated", action="store_true",
+                            default=False if top else argparse.SUPPRESS,
+                            help="also give containers the integrated GPUs")
+    if wanted("hsa_override"):
+        parser.add_argument("--hsa-override", action="store_true",
+                            default=False if top else argparse.SUPPRESS,
+                            help="add HSA_OVERRIDE_GFX_VERSION for AMD GPUs ROCm does not list "
+                                 "(community workaround, off unless asked)")
+    if wanted("rocm"):
+        parser.add_argument("--rocm", metavar="LINE", default=None if top else argparse.SUPPRESS,
+                            help="judge AMD gfx targets for images built on this ROCm release "
+                                 "line, e.g. 6.4 (default: the newest gpudoctor knows)")
+    if wanted("timeout"):
+        parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                            default=20.0 if top else argparse.SUPPRESS,
+                            help="give up on a check after this long (default 20)")
+    if wanted("no_color"):
+        parser.add_argument("--no-color", action="store_true",
+                            default=False if top else argparse.SUPPRESS, help="never use colour")
+    if top or (only is not None and "timings" in only):
+        parser.add_argument("--timings", action="store_true",
+                            default=False if top else argparse.SUPPRESS,
+                            help="add each check's duration_ms to the --json report")
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="gpudoctor", description=(
+    parser = Parser(prog="gpudoctor", formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog=EXIT_CODES, description=(
         "Find out why GPU containers cannot work on this Linux host, explain each problem, "
         "give the exact docker run arguments that work, and repair what is safe to repair."))
     parser.add_argument("--version", action="version", version=f"gpudoctor {__version__}")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    cmd = {name: sub.add_parser(name, help=text, description=text)
+    cmd = {name: sub.add_parser(name, help=text, description=text, epilog=EXIT_CODES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
            for name, text in COMMANDS.items()}
-    for p in cmd.values():
-        _common(p, top=False)
+    for name, p in cmd.items():
+        _common(p, top=False, only=COMMAND_OPTIONS.get(name))
+    cmd["check"].add_argument("--timings", action="store_true", default=argparse.SUPPRESS,
+                              help="add each check's duration_ms to the --json report")
 
     cmd["check"].add_argument("--smoke", action="store_true",
                               help="also start a container with the GPUs (docker.smoke)")
@@ -133,6 +191,9 @@ def choose_command(args: argparse.Namespace) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from gpudoctor import encoding
+
+    encoding.install()  # an ASCII or latin-1 terminal gets ASCII glyphs, never a crash
     parser = build_parser()
     args = parser.parse_args(argv)
     command = choose_command(args)
@@ -177,4 +238,6 @@ def options_from(args: argparse.Namespace) -> Options:
         raise UserError(f"--timeout {args.timeout:g}: must be more than 0 seconds")
     return Options(gpus=list(args.gpu or []), include_integrated=bool(args.include_integrated),
                    smoke=bool(getattr(args, "smoke", False)), image=getattr(args, "image", None),
-                   check_timeout=float(args.timeout))
+                   check_timeout=float(args.timeout),
+                   extra={"hsa_override": bool(getattr(args, "hsa_override", False)),
+                          "rocm": getattr(args, "rocm", None)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from gpudoctor import __version__
@@ -17,6 +18,7 @@ from gpudoctor.host.base import Host
 from gpudoctor.plugin import Status
 from gpudoctor.registry import Registry
 from gpudoctor.runner import Outcome, failure_outcome, run_checks
+from gpudoctor.verdict import blocking_checks, is_ready
 
 SCHEMA_ID = "gpudoctor.report/1"
 STATUSES = ("pass", "warn", "fail", "skip", "error")
@@ -27,6 +29,25 @@ def summarize(outcomes: list[Outcome]) -> dict[str, int]:
     for outcome in outcomes:
         counts[outcome.result.status.value] += 1
     return counts
+
+
+def generated_at() -> str:
+    """Now, RFC 3339 in UTC to the second (report.md 1.1 `generated_at`)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def hostname_of(host: Host) -> str | None:
+    """The host's name as its kernel has it (a snapshot replays what was recorded, redacted
+    unless --no-redact); None when it cannot be read."""
+    for path in ("/proc/sys/kernel/hostname", "/etc/hostname"):
+        try:
+            text = host.read_optional(path, 256)
+        except Exception:
+            continue
+        name = (text or "").strip()
+        if name:
+            return name
+    return None
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
@@ -42,6 +63,9 @@ class Doctor:
     registry: Registry | None = None
     facts: Facts | None = None
     outcomes: list[Outcome] = field(default_factory=list)
+    #: Add each check's duration_ms (`--timings`); off by default, so two runs on the same
+    #: host give the same JSON apart from `generated_at` (report.md 1.1).
+    timings: bool = False
 
     def load(self) -> Registry:
         if self.registry is None:
@@ -72,6 +96,7 @@ class Doctor:
         host_info: dict[str, Any] = dict(self.host.meta())
         host_info["kernel"] = facts.kernel_release
         host_info["os"] = facts.os_name
+        host_info["hostname"] = hostname_of(self.host)
         try:
             gpus = [g.to_report() for g in facts.gpus.gpus]
         except Exception:  # the gpu.present check reports the reason as an error
@@ -80,12 +105,20 @@ class Doctor:
             run_args = list(facts.docker_run_args)
         except Exception:
             run_args = []
+        checks = [o.to_report() for o in self.outcomes]
+        if not self.timings:
+            for check in checks:
+                check.pop("duration_ms", None)
+        blocking = blocking_checks(checks)
         return {
             "schema": SCHEMA_ID,
             "gpudoctor_version": __version__,
+            "generated_at": generated_at(),
             "host": host_info,
+            "ready": is_ready(run_args, blocking),
+            "blocking": blocking,
             "gpus": gpus,
-            "checks": [o.to_report() for o in self.outcomes],
+            "checks": checks,
             "docker_run_args": run_args,
             "summary": summarize(self.outcomes),
         }

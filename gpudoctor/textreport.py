@@ -50,25 +50,84 @@ class Painter:
         return self.paint(text, "1")
 
 
+#: A quoted command longer than this is printed once, under Commands, not in the prose too.
+LONG_COMMAND = 100
+#: Stands in for a space inside a `quoted command` while wrapping, so it is never split.
+_GLUE = "\x00"
+
+
+def _glue_quoted(text: str) -> str:
+    """Make each `backtick-quoted` span one word for textwrap (a quoted command stays whole)."""
+    parts = text.split("`")
+    return "`".join(part.replace(" ", _GLUE) if i % 2 else part for i, part in enumerate(parts))
+
+
+def terminal_width(stream: TextIO | None = None, default: int = 100) -> int:
+    """The terminal's width (COLUMNS wins, as shells set it); `default` without a terminal."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    stream = stream or sys.stdout
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        pass
+    return default
+
+
 def _indent(text: str, prefix: str = "      ", width: int = 100,
             first: str | None = None) -> list[str]:
     """Wrap each paragraph under `prefix`; `first` replaces the prefix on a paragraph's first
-    line (a bullet), so continuation lines line up under the text, not under another bullet."""
+    line (a bullet), so continuation lines line up under the text, not under another bullet.
+    A `quoted command` is never split: it moves to the next line whole, and runs past the
+    width rather than break (the terminal scrolls; a pasted half-command would do harm)."""
     lines: list[str] = []
     lead = first if first is not None else prefix
     for para in text.splitlines():
         if not para.strip():
             continue
-        wrapped = textwrap.wrap(para, width=width - len(lead), break_long_words=False,
-                                break_on_hyphens=False) or [""]
+        keep = len(para) - len(para.lstrip(" "))  # an indented line (a file's content) keeps it
+        wrapped = textwrap.wrap(_glue_quoted(para.strip()), width=max(width - len(lead) - keep,
+                                                                      20),
+                                break_long_words=False, break_on_hyphens=False) or [""]
+        wrapped = [" " * keep + w.replace(_GLUE, " ") for w in wrapped]
         lines.append(lead + wrapped[0])
         lines.extend(prefix + " " * (len(lead) - len(prefix)) + w for w in wrapped[1:])
     return lines
 
 
+def refer_to_commands(remedy: str, commands: list[str]) -> str:
+    """The prose with each quoted command that is listed under Commands pointing there, so a
+    long command is printed once, whole, on its own line."""
+    for command in commands:
+        if len(command) > LONG_COMMAND:
+            remedy = remedy.replace(f"`{command}`", "(see Commands below)")
+    return remedy
+
+
+def gpu_counts(gpus: list[dict[str, Any]]) -> str:
+    """"2 GPUs found, 1 selected for containers" counting compute GPUs only (report 1.1
+    `kind`); display-only devices (a BMC's VGA) are named apart."""
+    compute = [g for g in gpus if g.get("kind", "compute") == "compute"
+               and g.get("vendor") != "other"]
+    others = len(gpus) - len(compute)
+    selected = sum(1 for g in compute if g.get("selected"))
+    text = f"{len(compute)} GPU{'' if len(compute) == 1 else 's'} found"
+    if compute:
+        text += f", {selected} selected for containers"
+    if others:
+        text += (f" (and {others} display-only device{'' if others == 1 else 's'}, "
+                 "such as a server's BMC VGA)")
+    return text
+
+
 def render(report: dict[str, Any], verbose: bool = False, stream: TextIO | None = None,
-           colour: bool | None = None) -> str:
+           colour: bool | None = None, width: int | None = None) -> str:
+    from gpudoctor.verdict import run_line, verdict_of
+
     stream = stream or sys.stdout
+    width = width or terminal_width(stream)
     p = Painter(stream, colour)
     host = report["host"]
     out: list[str] = []
@@ -82,9 +141,8 @@ def render(report: dict[str, Any], verbose: bool = False, stream: TextIO | None 
         bits.append(f"snapshot captured {snap.get('captured_at')} by {snap.get('captured_by')}")
     if bits:
         out.append("  " + ", ".join(bits))
-    selected = [g for g in report["gpus"] if g["selected"]]
     if report["gpus"]:
-        out.append(f"  GPUs: {len(report['gpus'])} found, {len(selected)} selected for containers")
+        out.append(f"  GPUs: {gpu_counts(report['gpus'])}")
     out.append("")
     by_area: dict[str, list[dict[str, Any]]] = {}
     for check in report["checks"]:
@@ -96,33 +154,37 @@ def render(report: dict[str, Any], verbose: bool = False, stream: TextIO | None 
             out.append(f"  {p.mark(status)} {check['title']}: {check['summary']}")
             problem = status in ("warn", "fail", "error")
             if verbose:
-                out.extend(_indent(check.get("details", "")))
+                out.extend(_indent(check.get("details", ""), width=width))
                 for line in check.get("evidence", []):
-                    out.extend(_indent(line, first="      • "))
+                    out.extend(_indent(line, first="      • ", width=width))
             if (problem or verbose) and check.get("remedy"):
-                head, _, rest = check["remedy"].partition("\n")
-                out.extend(_indent(head, first="      → "))
-                out.extend(_indent(rest, prefix="        "))
+                remedy = refer_to_commands(check["remedy"], check.get("commands") or [])
+                head, _, rest = remedy.partition("\n")
+                out.extend(_indent(head, first="      → ", width=width))
+                out.extend(_indent(rest, prefix="        ", width=width))
+            if (problem or verbose) and check.get("commands"):
+                out.append("      Commands (each on one line, to paste as it is):")
+                out.extend(f"        {command}" for command in check["commands"])
             if problem and check.get("fixes"):
-                out.extend(_indent("gpudoctor can fix this: sudo gpudoctor fix "
-                                   + " ".join(check["fixes"])))
+                out.append("      gpudoctor can fix this:")
+                out.append("        sudo gpudoctor fix " + " ".join(check["fixes"]))
         out.append("")
+    verdict = verdict_of(report)
     if report.get("docker_run_args"):
         out.append(p.bold("docker run arguments for the selected GPUs"))
-        out.append("  " + " ".join(report["docker_run_args"]))
+        out.append("  " + run_line(report["docker_run_args"]))
+        if not verdict.ready:
+            out.append("  " + verdict.works_once())
         out.append("")
     counts = report["summary"]
-    problems = counts["fail"] + counts["error"]
-    if problems == 0 and counts["warn"] == 0:
-        out.append(p.paint("• No issues found!", COLOURS["pass"]))
-    else:
-        parts = []
-        for key, label in (("fail", "failed"), ("error", "could not be decided"),
-                           ("warn", "warned")):
-            if counts[key]:
-                parts.append(f"{counts[key]} {label}")
-        out.append(f"! Doctor found problems: {', '.join(parts)} "
-                   f"({counts['pass']} passed, {counts['skip']} skipped).")
-        if not verbose:
-            out.append("  Run with -v for what each check looked at.")
+    parts = []
+    for key, label in (("fail", "failed"), ("error", "could not be decided"), ("warn", "warned"),
+                       ("pass", "passed"), ("skip", "skipped")):
+        if counts[key]:
+            parts.append(f"{counts[key]} {label}")
+    out.append("Checks: " + ", ".join(parts) + "."
+               + ("" if verbose else " Run with -v for what each check looked at."))
+    state = "pass" if verdict.ready and not verdict.warnings else (
+        "warn" if verdict.ready else "fail")
+    out.append(f"{p.mark(state)} {p.paint(verdict.line(), COLOURS[state])}")
     return "\n".join(out) + "\n"

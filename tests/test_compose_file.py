@@ -281,3 +281,31 @@ def test_nvidia_guides_file_runs_once_the_hook_is_there(gpu_daemon_for_compose,
                    capture_output=True, env=env, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "NVIDIA_VISIBLE_DEVICES=all" in proc.stdout
+
+
+HSA_FILE = ("services:\n  app:\n    image: rocm/pytorch\n    devices:\n      - /dev/kfd\n"
+            "      - /dev/dri/renderD{render}\n    environment:\n{env}")
+
+
+def test_an_override_from_another_isa_family_is_flagged_and_removed(tmp_path: Path) -> None:
+    from tests.support import amd_intel_roots
+
+    xtx = sc.amd_desktop_two_7900xtx_igpu(tmp_path / "xtx")
+    text = HSA_FILE.format(render=129, env="      - HSA_OVERRIDE_GFX_VERSION=10.3.0\n")
+    found = findings(text, xtx)
+    assert [f.id for f in found] == ["compose.hsa_override_wrong"]
+    assert found[0].summary == ("HSA_OVERRIDE_GFX_VERSION=10.3.0 does not fit 03:00.0 (gfx1100, "
+                                "which takes 11.0.0); 08:00.0 (gfx1100, which takes 11.0.0)")
+    compose = parse(text)
+    fixed = corrected_text(compose, judge(compose, compose_host(Facts(RootHost(str(xtx))))))
+    assert "HSA_OVERRIDE" not in fixed
+    # values that fit stay quiet: the family value, per node on a mixed pair
+    rx = amd_intel_roots.amd_rx6700xt(tmp_path / "rx")
+    assert ids(HSA_FILE.format(render=128, env="      HSA_OVERRIDE_GFX_VERSION: '10.3.0'\n"),
+               rx) == []
+    pair = amd_intel_roots.amd_mixed_pair(tmp_path / "pair")
+    per_node = ("      - HSA_OVERRIDE_GFX_VERSION_2=10.3.0\n"
+                "      - HSA_OVERRIDE_GFX_VERSION_1=11.0.0\n")
+    assert ids(HSA_FILE.format(render=128, env=per_node), pair) == []
+    assert ids(HSA_FILE.format(render=128, env="      - HSA_OVERRIDE_GFX_VERSION=10.3.0\n"),
+               pair) == ["compose.hsa_override_wrong"]

@@ -52,6 +52,7 @@ def test_text_output_for_the_field_guide_laptop(roots):
                          "(use --include-integrated to add it)")
     assert ("  docker run --device=/dev/kfd --device=/dev/dri/renderD128 --group-add=110 IMAGE"
             in lines)
+    assert "Works once" not in run.stdout and "Next step" not in run.stdout  # healthy: ready
     fragment = run.stdout.split("docker compose service fragment:\n", 1)[1]
     fragment = "\n".join(line[2:] for line in fragment.split("\n\n", 1)[0].splitlines())
     assert "      - '110'" in fragment
@@ -66,6 +67,7 @@ def test_json_gives_the_same_data_as_the_report(roots):
     doc = devices_json(root)
     report = report_for(root)
     assert doc["gpus"] == report["gpus"]
+    assert (doc["ready"], doc["blocking"]) == (report["ready"], report["blocking"]) == (True, [])
     assert doc["docker_run_args"] == report["docker_run_args"] == [
         "--device=/dev/kfd", "--device=/dev/dri/renderD128", "--group-add=44", "--group-add=105"]
     assert doc["docker_run"] == ("docker run --device=/dev/kfd --device=/dev/dri/renderD128 "
@@ -112,10 +114,17 @@ def test_partitioned_mi300x_table_and_all_render_nodes(roots):
 def test_nvidia_server_table_marks_the_bmc_and_compose_reserves_gpus(roots):
     root = roots["server_8gpu_bmc"]
     run = run_gpudoctor("devices", "--root", root)
-    assert run.returncode == 0
+    # The toolkit is missing on this server: the line is shown, with what it waits for.
+    assert run.returncode == 1
     bmc = next(line for line in run.stdout.splitlines() if "0000:03:00.0" in line)
-    assert "not a GPU" in bmc and bmc.endswith("no: not a GPU containers can compute on")
-    doc = devices_json(root)
+    assert "display-only" in bmc and bmc.endswith("no: not a GPU containers can compute on")
+    lines = run.stdout.splitlines()
+    at = lines.index("  docker run --gpus=all IMAGE")
+    assert lines[at + 1].startswith("  Works once these are fixed: nvidia.toolkit.")
+    assert lines[at + 3] == "    sudo gpudoctor fix nvidia.install_toolkit"
+    doc = devices_json(root, rc=1)
+    assert (doc["ready"], doc["blocking"]) == (False, ["nvidia.toolkit"])
+    assert [g["kind"] for g in doc["gpus"]] == ["display"] + ["compute"] * 8
     # no daemon captured: the NVIDIA way is the one the fixes lead to, `--gpus=all`
     assert doc["docker_run_args"] == ["--gpus=all"]
     reservation = doc["compose"]["service"]["deploy"]["resources"]["reservations"]

@@ -214,7 +214,7 @@ def test_rows_no_host_check_decides_say_so() -> None:
     text_only = {r.id for r in ERROR_RULES if not r.checks}
     decided = set(PRESENT_ABSENT) | {"device-missing-on-host", "cdi-disabled",
                                      "cuda-requirement", "level-zero-no-device",
-                                     "wsl-no-adapters", *PERMISSION}
+                                     "wsl-no-adapters", "hip-no-binary", *PERMISSION}
     assert text_only | decided == {r.id for r in ERROR_RULES}
 
 

@@ -67,6 +67,7 @@ def assert_same_diagnosis(source: dict[str, Any], copy: dict[str, Any]) -> None:
             a["id"]
     assert copy["gpus"] == source["gpus"]
     assert copy["docker_run_args"] == source["docker_run_args"]
+    assert (copy["ready"], copy["blocking"]) == (source["ready"], source["blocking"])
 
 
 @pytest.mark.parametrize("scenario", ["server_8gpu_bmc", "amd_mi300x_partitioned",

@@ -105,13 +105,25 @@ async def test_detail_pane_shows_evidence_why_and_what_to_do(roots):
         assert app.focused is app.query_one("#checks")
 
 
-async def test_cursor_skips_area_headings(roots):
+async def test_cursor_starts_on_the_first_failure(roots):
     app = make_app(roots["nvidia_nouveau"])
     async with app.run_test(size=SIZE) as pilot:
         await run_to_idle(app, pilot)
         keys = list(table_cells(app))
         table = app.query_one("#checks")
-        assert keys[table.cursor_row] == "gpu.present"  # the first check, not "Hardware"
+        # gpu.present and pciids.fresh pass; the driver is the first thing that fails.
+        assert keys[table.cursor_row] == "kernel.driver"
+        assert "kernel.driver · failed" in detail_text(app)
+
+
+async def test_cursor_skips_area_headings(roots):
+    app = make_app(roots["amd_laptop_field_guide"])
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_idle(app, pilot)
+        keys = list(table_cells(app))
+        table = app.query_one("#checks")
+        # Nothing fails here: the cursor stays on the first check, not on "Hardware".
+        assert keys[table.cursor_row] == "gpu.present"
         seen = []
         for _ in range(len(keys)):
             await pilot.press("down")
@@ -171,10 +183,14 @@ async def test_d_shows_run_args_and_compose_as_gpudoctor_devices_and_copies_them
         assert run_line in screen
         start = screen.index("services:")
         assert [line.strip() for line in screen[start:start + len(compose)]] == compose
+        # c copies the run line alone (pasted, it runs); m copies the compose fragment.
         await pilot.press("c")
-        copied = app.clipboard
-        assert copied.startswith(run_line + "\n\n# compose.yaml\nservices:\n  app:\n")
-        assert [line.strip() for line in copied.splitlines()[3:]] == compose
+        assert app.clipboard == run_line
+        await pilot.press("m")
+        assert app.clipboard.startswith("services:\n  app:\n")
+        assert [line.strip() for line in app.clipboard.splitlines()] == compose
+        assert app.copied == [run_line, app.clipboard]  # printed on quit as well
+        assert "Works once" not in " ".join(screen)  # this laptop is ready
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "Screen"

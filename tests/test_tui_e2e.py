@@ -28,15 +28,24 @@ def test_gpudoctor_on_a_terminal_opens_the_tui_and_q_quits(tmp_path: Path, tmux:
         lambda s: "Kernel driver" in s and "checking" not in s.splitlines()[0]
         and "q Quit" in s, timeout=60, what="every result and the footer")
     lines = [line for line in screen.splitlines() if line.strip()]
-    assert root.name in lines[0] and "1 GPU found" in lines[0]
+    # The verdict in words leads; at this width the GPU count gives way to it (the table
+    # shows the GPUs), the root's name and the counts stay.
+    assert lines[0].strip().startswith("Not ready (3 blocking)  ·  ")
+    assert root.name in lines[0] and lines[0].rstrip().endswith("✓ 2  ! 0  ✗ 3  - 5")
     driver_row = next(line for line in lines if "Kernel driver" in line)
     assert driver_row.lstrip().startswith("✗") and "nouveau" in driver_row
     assert any(line.lstrip().startswith("✓") and "A GPU for containers" in line
                for line in lines)
     assert "q Quit" in lines[-1] and "r Re-run" in lines[-1]
-    # Down past pci.ids and the Kernel heading to the driver row: its details show.
-    tmux.send("Down")
-    tmux.send("Down")
+    # Down past the other Hardware rows and the Kernel heading to the driver row: its
+    # details show (how many rows that is depends on the checks installed).
+    for _ in range(8):
+        tmux.send("Down")
+        try:
+            tmux.wait_for_text("kernel.driver ·", timeout=2)
+            break
+        except AssertionError:
+            continue
     screen = tmux.wait_for_text("kernel.driver · failed", timeout=10)
     assert "blacklist-nouveau" in screen or "What was seen" in screen
     tmux.send("q")
@@ -44,17 +53,39 @@ def test_gpudoctor_on_a_terminal_opens_the_tui_and_q_quits(tmp_path: Path, tmux:
     assert status.read_text().strip() == "1"  # a check failed: report.md's exit code
 
 
-def test_quitting_prints_nothing_to_stdout(tmp_path: Path, tmux: Tmux):
+def test_quitting_leaves_the_verdict_and_run_line_on_the_terminal(tmp_path: Path, tmux: Tmux):
     root = scenarios.amd_laptop_field_guide(tmp_path / "laptop")
     status = tmp_path / "status"
     # The TUI draws on the terminal's alternate screen; after it exits the shell prints a
-    # marker on the normal screen, so anything gpudoctor printed would show above it.
+    # marker on the normal screen: what gpudoctor left behind shows above it.
     argv = gpudoctor_argv("--root", str(root))
     tmux.start(["sh", "-c", " ".join(f"'{a}'" for a in argv)
                 + f"; echo \"rc=$?\" > {status}; echo MARKER; sleep 30"],
                env=child_env())
-    tmux.wait_for_text("A GPU for containers", timeout=60)
-    tmux.send("q")
+    screen = tmux.wait_for_screen(lambda s: "Ready  ·" in s, timeout=60, what="the verdict")
+    assert screen.splitlines()[0].strip().startswith("Ready  ·  ")
+    tmux.send("C-c")  # ctrl+c quits as people expect, and leaves the same as q
     screen = tmux.wait_for_text("MARKER", timeout=20)
     assert status.read_text().strip() == "rc=0"
-    assert screen.strip() == "MARKER"
+    assert [line for line in screen.splitlines() if line.strip()] == [
+        "gpudoctor: Ready: docker run --device=/dev/kfd --device=/dev/dri/renderD128 "
+        "--group-add=110 IMAGE",
+        "MARKER"]
+
+
+def test_quitting_a_broken_host_says_what_blocks(tmp_path: Path, tmux: Tmux):
+    root = scenarios.server_8gpu_bmc(tmp_path / "server")
+    argv = gpudoctor_argv("--root", str(root))
+    tmux.start(["sh", "-c", " ".join(f"'{a}'" for a in argv) + "; echo MARKER; sleep 30"],
+               env=child_env())
+    tmux.wait_for_screen(lambda s: "Not ready (1 blocking)" in s, timeout=60,
+                         what="the verdict")
+    tmux.send("q")
+    screen = tmux.wait_for_text("MARKER", timeout=20)
+    lines = [line for line in screen.splitlines() if line.strip()]
+    assert lines == [
+        "gpudoctor: Not ready: blocked by nvidia.toolkit. Next: sudo gpudoctor fix "
+        "nvidia.install_toolkit",
+        "  docker run --gpus=all IMAGE",
+        "  Works once these are fixed: nvidia.toolkit.",
+        "MARKER"]

@@ -98,3 +98,18 @@ def test_fix_everything_modal_light_80x24(snap_compare):
     app = make_app(fixed_root("nvidia_laptop_docker_without_runtime"), theme="textual-light")
     assert snap_compare(app, terminal_size=(80, 24),
                         run_before=open_fix_modal("gpu.present", "a"))
+
+
+def test_help_screen(snap_compare):
+    app = make_app(fixed_root("amd_laptop_field_guide"), theme="textual-dark")
+    assert snap_compare(app, terminal_size=(100, 30), run_before=settle(None, "question_mark"))
+
+
+def test_run_args_modal_on_a_host_that_is_not_ready(snap_compare):
+    app = make_app(fixed_root("server_8gpu_bmc"), theme="textual-dark")
+    assert snap_compare(app, terminal_size=(100, 30), run_before=settle(None, "d"))
+
+
+def test_main_screen_shows_a_checks_commands(snap_compare):
+    app = make_app(fixed_root("server_8gpu_bmc"), theme="textual-dark")
+    assert snap_compare(app, terminal_size=(160, 50), run_before=settle("nvidia.toolkit"))

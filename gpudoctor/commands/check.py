@@ -10,6 +10,7 @@ from gpudoctor.commands.common import make_doctor, print_json
 
 def run(args: argparse.Namespace) -> int:
     doctor = make_doctor(args)
+    doctor.timings = bool(getattr(args, "timings", False))
     doctor.run()
     report = doctor.report()
     if args.json:

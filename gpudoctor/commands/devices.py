@@ -14,14 +14,15 @@ from typing import Any
 from gpudoctor.commands.common import make_doctor, print_json
 from gpudoctor.facts.gpus import Gpu, Inventory
 from gpudoctor.facts.runargs import compose_service, compose_text, docker_run_line
+from gpudoctor.verdict import Verdict, verdict_of
 
 NAME_WIDTH = 44
 SERVICE = "app"
 
 
 def _kind(gpu: Gpu) -> str:
-    if gpu.vendor == "other":
-        return "not a GPU"
+    if gpu.role != "compute":
+        return f"{gpu.role}-only" if gpu.role == "display" else gpu.role
     return gpu.kind
 
 
@@ -61,10 +62,13 @@ def why_empty(inv: Inventory) -> str:
             "says why")
 
 
-def devices_document(inv: Inventory, run_args: list[str], meta: dict[str, Any]) -> dict:
+def devices_document(inv: Inventory, run_args: list[str], meta: dict[str, Any],
+                     verdict: Verdict | None = None) -> dict:
     """The --json output: the same data as the text, for scripts."""
     return {
         "host": meta,
+        "ready": verdict.ready if verdict else bool(run_args),
+        "blocking": list(verdict.blocking) if verdict else [],
         "gpus": [g.to_report() for g in inv.gpus],
         "docker_run_args": run_args,
         "docker_run": docker_run_line(run_args) if run_args else None,
@@ -81,10 +85,16 @@ def run(args: argparse.Namespace) -> int:
     doctor = make_doctor(args)
     facts = doctor.fresh_facts()
     inv = facts.gpus  # a --gpu that names no GPU raises UserError: one line, exit 2
+    # The checks decide whether the arguments work yet (report.md 1.1 `ready`).
+    doctor.run()
+    facts = doctor.facts or facts
+    inv = facts.gpus
     run_args = list(facts.docker_run_args)
+    verdict = verdict_of(doctor.report())
+    code = 0 if verdict.ready else 1
     if args.json:
-        print_json(devices_document(inv, run_args, doctor.host.meta()))
-        return 0 if run_args else 1
+        print_json(devices_document(inv, run_args, doctor.host.meta(), verdict))
+        return code
     out = sys.stdout
     out.write(f"GPUs on {doctor.host.describe()}:\n")
     if inv.gpus:
@@ -97,13 +107,20 @@ def run(args: argparse.Namespace) -> int:
     out.write("\n")
     if not run_args:
         out.write(f"No docker run arguments: {why_empty(inv)}.\n")
+        if verdict.blocking:
+            out.write(f"Blocked by: {', '.join(verdict.blocking)} (`gpudoctor check` says why).\n")
         return 1
     out.write("docker run arguments for the selected GPUs:\n")
-    out.write(f"  {docker_run_line(run_args)}\n\n")
+    out.write(f"  {docker_run_line(run_args)}\n")
+    if not verdict.ready:
+        out.write(f"  {verdict.works_once()} `gpudoctor check` says why.\n")
+        if verdict.next_command:
+            out.write(f"  Next step:\n    {verdict.next_command}\n")
+    out.write("\n")
     out.write("docker compose service fragment:\n")
     for line in compose_text(run_args, SERVICE).splitlines():
         out.write(f"  {line}\n")
     if any(a.startswith("--group-add=") for a in run_args):
         out.write("\nThe --group-add GIDs (group_add) matter only for a non-root user in the "
                   "container; they are numbers because images name their groups differently.\n")
-    return 0
+    return code

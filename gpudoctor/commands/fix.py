@@ -6,7 +6,8 @@ once, applies under the fix lock, runs the checks again and says what changed.
 
 Exit codes (report.md):
   0  every planned fix was applied or had nothing to do, and no check that offered one of
-     them still fails (nor does a check that passed before)
+     them still fails (nor does a check that passed before); without FIX_IDs ("fix
+     everything"), no check fails at all
   1  a fix failed or could not be applied (blocked, not root, another run holds the lock),
      the person answered no, or a check the fixes were for still fails
   2  bad command line: an unknown fix id, a bundle that cannot be read, or no terminal to
@@ -69,6 +70,27 @@ def _exit_code(doctor: Doctor, plans: list[Plan], targeted: list[str],
     return 0
 
 
+def _manual(doctor: Doctor) -> list[str]:
+    """Failing checks that no fix of this gpudoctor can mend: the person does these by hand."""
+    known = set(doctor.load().fixes)
+    return [o.id for o in doctor.outcomes if o.result.status is Status.FAIL
+            and not (set(o.result.fixes) & known)]
+
+
+def _manual_lines(doctor: Doctor, before: bool) -> list[str]:
+    manual = _manual(doctor)
+    if not manual:
+        return []
+    head = ("Not fixed automatically, whatever you apply here" if before else
+            "Still failing, with no automatic fix")
+    lines = [f"{head}: {', '.join(manual)}."]
+    for outcome in doctor.outcomes:
+        if outcome.id in manual and outcome.result.commands:
+            lines.append(f"  {outcome.id}: by hand (`gpudoctor check -v` explains):")
+            lines.extend(f"    {command}" for command in outcome.result.commands)
+    return lines
+
+
 def _plan_doc(plan: Plan) -> dict[str, Any]:
     return {"id": plan.fix_id, "title": plan.title, "noop": plan.noop,
             "blocked": plan.blocked or None,
@@ -116,11 +138,23 @@ def run(args: argparse.Namespace) -> int:
                            "applied": [], "unchanged": [], "skipped": [], "rolled_back": [],
                            "failed": None, "error": None}
     if not as_json:
+        # Say first what no fix here can mend, so "fix everything" is not mistaken for a cure.
+        if not explicit:
+            for line in _manual_lines(doctor, before=True):
+                out.write(line + "\n")
+            if _manual(doctor):
+                out.write("\n")
         out.write(fixer.render_plan(plans, colour=_colour(args)))
         out.flush()
 
     def finish(code: int, message: str | None = None, stream: Any = None) -> int:
+        if code == 0 and not explicit and any(o.result.status is Status.FAIL
+                                              for o in doctor.outcomes):
+            code = 1  # "fix everything" is done only when nothing fails any more
         if as_json:
+            doc["still_failing"] = [o.id for o in doctor.outcomes
+                                    if o.result.status is Status.FAIL]
+            doc["manual"] = _manual(doctor)
             if message:
                 doc["message"] = message
             doc["exit_code"] = code
@@ -198,5 +232,6 @@ def run(args: argparse.Namespace) -> int:
         lines.append("Result: " + ("; ".join(summary) or "nothing applied") + ".")
         if result.failed:
             lines.append(f"FAILED: {result.failed}: {result.error}")
+        lines.extend(_manual_lines(doctor, before=False))
     code = _exit_code(doctor, plans, targeted, statuses, explicit, bool(result.failed))
     return finish(code, "\n".join(lines) if lines else None)

@@ -126,6 +126,7 @@ class ServiceJudge:
         self.runtime()
         self.gpus_key()
         self.environment()
+        self.hsa_override()
         return self.findings
 
     def devices(self) -> None:
@@ -474,6 +475,38 @@ class ServiceJudge:
                  "The variable is read by the NVIDIA runtime or hook, which runs only for a "
                  "device reservation, `gpus`, or `runtime: nvidia`; alone it gives no GPU.",
                  "Add a device reservation.", self._request_edits())
+
+    def hsa_override(self) -> None:
+        """HSA_OVERRIDE_GFX_VERSION(_n) must fit the GPU it applies to: a value of another ISA
+        family makes ROCm load code the GPU cannot run (facts/amd.py decides what fits)."""
+        from gpudoctor.facts.amd import OVERRIDE_VAR, acceptable_overrides
+
+        env = self.service.get("environment")
+        pairs: list[tuple[str, str, Any]] = []  # (name, value, list item or None)
+        if hasattr(env, "items"):
+            pairs = [(str(k), str(v), None) for k, v in env.items()]
+        elif isinstance(env, list):
+            pairs = [(*str(e).split("=", 1), e) for e in env if "=" in str(e)]
+        set_here = [p for p in pairs if p[0] == OVERRIDE_VAR
+                    or p[0].startswith(OVERRIDE_VAR + "_")]
+        if not set_here:
+            return
+        fits = acceptable_overrides(self.host.facts)
+        for name, value, item in set_here:
+            wrong = [f for f in fits.get(name, []) if value.strip() not in f[2]]
+            if not wrong:
+                continue
+            edits = ([Edit("remove", env, value=item)] if item is not None
+                     else [Edit("delete", env, name)])
+            who = "; ".join(f"{pci} ({gfx}, which takes {' or '.join(sorted(ok))})"
+                            for pci, gfx, ok in wrong)
+            self.add("hsa_override_wrong", Status.WARN, key_position(self.service, "environment"),
+                     f"{name}={value} does not fit {who}",
+                     "The override makes ROCm treat the GPU as another target and load that "
+                     "target's code; from another ISA family the GPU cannot run it (`HIP error: "
+                     "invalid device function`, or a hang).",
+                     "Remove it, or use the value `gpudoctor devices --hsa-override` prints.",
+                     edits, ("amd.gfx_target",))
 
 
 def judge(compose: ComposeFile, host: ComposeHost) -> list[ComposeFinding]:

@@ -130,6 +130,20 @@ class Facts:
 
         return find_pci_ids(self.host)
 
+    @fact
+    def amd_targets(self) -> Any:
+        """Selected AMD GPUs' gfx targets against ROCm's support table (facts/amd.py)."""
+        from gpudoctor.facts.amd import judge_targets
+
+        return judge_targets(self)
+
+    @fact
+    def amdgpu_driver(self) -> Any:
+        """The loaded amdgpu and amdgpu-dkms builds against the running kernel (facts/amd.py)."""
+        from gpudoctor.facts.amd import inspect_amdgpu_driver
+
+        return inspect_amdgpu_driver(self)
+
     # ----- container stack ---------------------------------------------------------------------
     @fact
     def docker(self) -> DockerDaemon:

@@ -154,13 +154,24 @@ class Gpu:
     def kind(self) -> str:
         return "integrated" if self.integrated else "discrete"
 
+    @property
+    def role(self) -> str:
+        """report.md 1.1 `gpus[].kind`: `compute` (containers can compute on it), `display`
+        (a BMC's or a VM's VGA: shows a console, runs no ROCm/CUDA/oneAPI) or `switch`
+        (an NVSwitch-class bridge). "GPUs found" counts `compute` only."""
+        if self.vendor == "other":
+            return "display"
+        if self.vendor == "nvidia" and (self.pci_class >> 8) == 0x0680:
+            return "switch"
+        return "compute"
+
     def to_report(self) -> dict[str, Any]:
         """The report.md `gpus` entry (plus additive keys)."""
         return {
             "pci": self.pci, "vendor": self.vendor, "vendor_id": f"0x{self.vendor_id:04x}",
             "device_id": f"0x{self.device_id:04x}", "name": self.name,
             "integrated": self.integrated, "driver": self.driver, "card": self.card,
-            "render": self.render, "selected": self.selected,
+            "render": self.render, "selected": self.selected, "kind": self.role,
             "pci_class": f"0x{self.pci_class:06x}", "extra_render": list(self.extra_renders),
             "integrated_reason": self.integrated_reason,
             "selection_reason": self.selection_reason,

@@ -136,6 +136,10 @@ def compute_run_args(facts: Facts) -> list[str]:
     args = [f"--device={node}" for node in nodes]
     args += nvidia_args(facts)
     args += [f"--group-add={gid}" for gid in group_ids(facts)]
+    if nodes and facts.gpus.by_vendor("amd"):
+        from gpudoctor.facts.amd import override_args  # opt-in: --hsa-override
+
+        args += override_args(facts)
     return args
 
 

@@ -41,6 +41,7 @@ from gpudoctor.tui.model import (
     summarize_host,
 )
 from gpudoctor.tui.screens import FixScreen, RunArgsScreen
+from gpudoctor.tui.verdictmixin import VerdictActions
 from gpudoctor.tui.widgets import AREA_PREFIX, ChecksTable, DetailPane, HostLine
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class RunFailed(Message):
         self.generation = generation
 
 
-class DoctorApp(App[int]):
+class DoctorApp(VerdictActions, App[int]):
     """gpudoctor's TUI. The app's result and return code are the exit code of report.md."""
 
     CSS_PATH = "app.tcss"
@@ -87,10 +88,16 @@ class DoctorApp(App[int]):
         Binding("f", "fix", "Fix"),
         Binding("a", "fix_all", "Fix all"),
         Binding("r", "rerun", "Re-run"),
-        Binding("d", "run_args", "Run args"),
+        # Short labels: every key must fit an 80-column footer (the help screen says more).
+        Binding("d", "run_args", "Args"),
+        Binding("c", "copy_command", "Copy"),
         Binding("e", "explain", "Explain"),
         Binding("s", "smoke", "Smoke"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
+        # People expect Ctrl-C to leave a terminal program; it quits like q (with the verdict).
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, doctor: Doctor, theme: str | None = None,
@@ -107,6 +114,10 @@ class DoctorApp(App[int]):
         self._idle = asyncio.Event()
         self._spinner: Timer | None = None
         self._initial_theme = theme or choose_theme(os.environ)
+        #: the cursor goes to the first failure once, when the first run ends
+        self._cursor_placed = False
+        #: what was copied: printed on quit too, since a terminal may ignore OSC 52
+        self.copied: list[str] = []
 
     # ----- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -156,7 +167,7 @@ class DoctorApp(App[int]):
 
     def show_header(self) -> None:
         self.query_one(HostLine).show(self.host_summary, counts(self.rows.values()),
-                                      self.variables)
+                                      self.variables, self.verdict())
 
     @property
     def highlighted(self) -> Row | None:
@@ -301,6 +312,7 @@ class DoctorApp(App[int]):
                 table.update_row(self.rows[outcome.id], self.variables)
             self.show_header()
             self.show_details()
+        self._place_cursor_on_first_problem()
 
     def on_run_failed(self, message: RunFailed) -> None:
         if message.generation != self.generation:
@@ -354,6 +366,9 @@ class DoctorApp(App[int]):
             return (not busy and SMOKE_CHECK in self.doctor.load().checks) or None
         if action == "run_args":
             return not self.fixing or None
+        if action == "copy_command":
+            row = self.highlighted
+            return bool(row and row.outcome and row.outcome.result.commands) or None
         return True
 
     def action_rerun(self) -> None:
@@ -407,8 +422,11 @@ class DoctorApp(App[int]):
                 return fixing.apply(self.doctor, proposal, log, self.fix_options)
 
             self.clear_notifications()
+            manual = self.manual_only() if fix_ids is None else []
+            note = (f"Not fixed automatically, whatever you apply here: {', '.join(manual)} "
+                    "(their details say what to do by hand)." if manual else "")
             applied = bool(await self.push_screen_wait(
-                FixScreen(proposal, run_apply)))  # type: ignore[arg-type]
+                FixScreen(proposal, run_apply, note)))  # type: ignore[arg-type]
         finally:
             self.fixing = False
             self.refresh_bindings()
@@ -435,7 +453,11 @@ class DoctorApp(App[int]):
     @work(exclusive=True, group="run-args", exit_on_error=False)
     async def _run_args_flow(self) -> None:
         command, compose, note = await asyncio.to_thread(self._run_args)
-        await self.push_screen_wait(RunArgsScreen(command, compose, note))
+        verdict = self.verdict()
+        blocked = verdict.works_once() if verdict is not None and command else ""
+        if command and verdict is None:
+            blocked = "Some checks are still running: whether these work is not known yet."
+        await self.push_screen_wait(RunArgsScreen(command, compose, note, blocked))
 
     def _run_args(self) -> tuple[str, str, str]:
         """(docker run line, compose fragment, note) exactly as `gpudoctor devices` shows

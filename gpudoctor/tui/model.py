@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.plugin import offered_fixes
-from gpudoctor.textreport import AREA_ORDER, MARKS
+from gpudoctor.textreport import AREA_ORDER, MARKS, refer_to_commands
+from gpudoctor.verdict import Verdict, run_line, verdict_of
 
 if TYPE_CHECKING:
     from gpudoctor.plugin import Check
@@ -28,6 +29,8 @@ STATUS_WORDS = {"pass": "passed", "warn": "warning", "fail": "failed", "skip": "
 STATUS_THEME_VARIABLE = {"pass": "success", "warn": "warning", "fail": "error",
                          "skip": "text-muted", "error": "accent"}
 SMOKE_CHECK = "docker.smoke"
+#: The detail section whose lines are commands: shown whole, never wrapped (c copies them).
+COMMANDS_HEADING = "Commands (c copies)"
 
 
 def mark(status: str) -> str:
@@ -95,6 +98,8 @@ class HostSummary:
     gpus_found: int | None = None
     gpus_selected: int | None = None
     gpu_labels: list[str] = field(default_factory=list)
+    #: the docker run arguments for the selected GPUs (report `docker_run_args`)
+    run_args: list[str] = field(default_factory=list)
 
 
 def summarize_host(doctor: Doctor) -> HostSummary:
@@ -117,7 +122,33 @@ def summarize_host(doctor: Doctor) -> HostSummary:
         summary.gpu_labels = [g.label for g in gpus if g.selected]
     except Exception:
         pass
+    try:
+        summary.run_args = list(facts.docker_run_args)
+    except Exception:
+        pass
     return summary
+
+
+def verdict_for(rows: Iterable[Row], host: HostSummary | None) -> Verdict | None:
+    """The verdict (ready, or what blocks) once every row has its result; None before."""
+    rows = list(rows)
+    if not rows or any(r.outcome is None for r in rows):
+        return None
+    report = {"checks": [r.outcome.to_report() for r in rows if r.outcome is not None],
+              "docker_run_args": list(host.run_args) if host else []}
+    return verdict_of(report)
+
+
+def farewell(verdict: Verdict | None) -> str:
+    """What stays on the terminal after quitting: the verdict line, and the run line or what
+    blocks it (the TUI's screen is gone, the answer should not be)."""
+    if verdict is None:
+        return "gpudoctor: quit before every check had answered; run `gpudoctor check`.\n"
+    lines = [f"gpudoctor: {verdict.line()}"]
+    if not verdict.ready and verdict.run_args:
+        lines.append(f"  {run_line(verdict.run_args)}")
+        lines.append(f"  {verdict.works_once()}")
+    return "\n".join(lines) + "\n"
 
 
 def shorten_path(text: str, width: int) -> str:
@@ -128,12 +159,19 @@ def shorten_path(text: str, width: int) -> str:
 
 
 def header_parts(host: HostSummary | None, tally: Mapping[str, int],
-                 width: int = 100) -> list[tuple[str, str | None]]:
+                 width: int = 100,
+                 verdict: Verdict | None = None) -> list[tuple[str, str | None]]:
     """The header line as (text, status-or-None) pieces, so the app can colour the counts.
 
-    The line fits `width`: the root's path gives way first (its end is kept).
+    The verdict in words leads (marks alone do not say whether containers will work); the
+    line fits `width`: the root's path gives way first (its end is kept).
     """
     rest: list[tuple[str, str | None]] = []
+    lead: list[tuple[str, str | None]] = []
+    if verdict is not None:
+        state = "pass" if verdict.ready and not verdict.warnings else (
+            "warn" if verdict.ready else "fail")
+        lead = [(verdict.short(), state), ("  ·  ", None)]
     if host is not None and host.gpus_found is not None:
         gpu_text = f"{host.gpus_found} GPU{'s' if host.gpus_found != 1 else ''} found"
         if host.gpus_found:
@@ -148,9 +186,13 @@ def header_parts(host: HostSummary | None, tally: Mapping[str, int],
     pending = tally.get("pending", 0)
     if pending:
         rest.append((f"  checking {pending}…", None))
-    used = sum(len(text) for text, _ in rest)
+    used = sum(len(text) for text, _ in lead + rest)
+    if lead and used + 12 > width and rest and "GPU" in rest[0][0]:
+        # Narrow: the verdict and the counts matter more than the GPU count (the table has it).
+        used -= len(rest[0][0])
+        rest = rest[1:]
     where = shorten_path(host.where if host else "…", max(12, width - used))
-    return [(where, None), *rest]
+    return [*lead, (where, None), *rest]
 
 
 # ----- the detail pane -------------------------------------------------------------------------
@@ -173,7 +215,11 @@ def detail_sections(row: Row, offers: Sequence[FixOffer],
     if result.details:
         sections.append(("Why it matters", result.details.splitlines()))
     if result.remedy:
-        sections.append(("What to do", result.remedy.splitlines()))
+        # A long command is shown once, whole, under Commands; the prose points there.
+        sections.append(("What to do", refer_to_commands(result.remedy,
+                                                         list(result.commands)).splitlines()))
+    if result.commands:
+        sections.append((COMMANDS_HEADING, list(result.commands)))
     if offers:
         lines = []
         for offer in offers:

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, HorizontalScroll, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Log, Static
 
@@ -51,9 +51,11 @@ class FixScreen(ModalScreen[bool]):
     ]
 
     def __init__(self, proposal: Proposal, run_apply: Callable[[Callable[[str], None]],
-                                                              ApplyResult]):
+                                                              ApplyResult], manual: str = ""):
         super().__init__()
         self.proposal = proposal
+        #: what no fix here can mend, said before the plan ("fix everything" is not a cure)
+        self.manual = manual
         self.run_apply = run_apply
         self.applying = False
         self.result: ApplyResult | None = None
@@ -62,6 +64,8 @@ class FixScreen(ModalScreen[bool]):
         p = self.proposal
         with Vertical(id="fix-dialog"):
             yield Label(p.title, id="fix-title")
+            if self.manual:
+                yield Static(self.manual, id="fix-manual", markup=False)
             with VerticalScroll(id="fix-plan"):
                 yield Static(plan_renderable(p.text, p.coloured), id="fix-plan-text",
                              markup=False)
@@ -98,8 +102,9 @@ class FixScreen(ModalScreen[bool]):
         self.query_one("#fix-output", Log).display = False
         self.query_one("#fix-result", Static).display = False
         self.query_one("#close", Button).display = False
-        # Safe default: Enter cancels; applying takes an explicit y or a click.
-        self.query_one("#cancel", Button).focus()
+        # The plan has the focus, so arrows and Page Down scroll it at once; applying still
+        # takes an explicit y or a click, and Enter does nothing here.
+        self.query_one("#fix-plan", VerticalScroll).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that never apply to this plan are hidden; those that wait are greyed out."""
@@ -138,8 +143,11 @@ class FixScreen(ModalScreen[bool]):
     def action_copy_command(self) -> None:
         command = self.proposal.sudo_command
         if command:
-            self.app.copy_to_clipboard(command)
-            self.notify(f"Copied: {command}", title="Clipboard")
+            copy = getattr(self.app, "copy_text", None)
+            if copy is not None:
+                copy(command, "The command")
+            else:
+                self.app.copy_to_clipboard(command)
 
     def action_apply(self) -> None:
         if not self.proposal.can_apply or self.applying or self.result is not None:
@@ -182,40 +190,48 @@ class FixScreen(ModalScreen[bool]):
 
 
 class RunArgsScreen(ModalScreen[None]):
-    """The `docker run` arguments and compose fragment for the selected GPUs, to copy."""
+    """The `docker run` line and compose fragment for the selected GPUs, to copy apart, and
+    what they wait for when the host is not ready."""
 
     BINDINGS = [
-        Binding("c", "copy", "Copy", show=True),
+        Binding("c", "copy", "Copy run line", show=True),
+        Binding("m", "copy_compose", "Copy compose", show=True),
         Binding("escape", "close", "Close", show=True),
         Binding("d", "close", "Close", show=False),
         Binding("q", "close", "Close", show=False),
     ]
 
-    def __init__(self, command: str, compose_yaml: str, note: str = ""):
+    def __init__(self, command: str, compose_yaml: str, note: str = "", blocked: str = ""):
         super().__init__()
         self.command = command
         self.compose_yaml = compose_yaml
         self.note = note
+        self.blocked = blocked
 
     @property
     def copy_text(self) -> str:
-        if not self.command:
-            return ""
-        return f"{self.command}\n\n# compose.yaml\n{self.compose_yaml}"
+        """What c copies: the run line alone (pasting it runs it; the fragment is m)."""
+        return self.command
 
     def compose(self) -> ComposeResult:
         with Vertical(id="args-dialog"):
             yield Label("docker run arguments for the selected GPUs", id="args-title")
             with VerticalScroll(id="args-body"):
                 if self.command:
-                    yield Static(self.command, id="args-command", markup=False)
+                    if self.blocked:
+                        yield Static(self.blocked, id="args-blocked", markup=False)
+                    # Never wrapped: the line scrolls sideways instead.
+                    with HorizontalScroll(id="args-command-box"):
+                        yield Static(Text(self.command, no_wrap=True, overflow="ignore"),
+                                     id="args-command", markup=False)
                     yield Label("compose.yaml", classes="args-heading")
                     yield Static(self.compose_yaml.rstrip("\n"), id="args-compose", markup=False)
                 if self.note:
                     yield Static(self.note, id="args-note", markup=False)
             with Horizontal(id="args-buttons"):
                 if self.command:
-                    yield Button("Copy (c)", id="copy")
+                    yield Button("Copy run line (c)", id="copy")
+                    yield Button("Copy compose (m)", id="copy-compose")
                 yield Button("Close (esc)", id="close", variant="primary")
         yield Footer(show_command_palette=False)
 
@@ -223,7 +239,7 @@ class RunArgsScreen(ModalScreen[None]):
         self.query_one("#close", Button).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "copy":
+        if action in ("copy", "copy_compose"):
             return bool(self.command) or None
         return True
 
@@ -231,14 +247,95 @@ class RunArgsScreen(ModalScreen[None]):
         event.stop()
         if event.button.id == "copy":
             self.action_copy()
+        elif event.button.id == "copy-compose":
+            self.action_copy_compose()
         else:
             self.action_close()
 
+    def _copy(self, text: str, what: str) -> None:
+        copy = getattr(self.app, "copy_text", None)
+        if copy is not None:
+            copy(text, what)
+        else:
+            self.app.copy_to_clipboard(text)
+
     def action_copy(self) -> None:
         if self.command:
-            self.app.copy_to_clipboard(self.copy_text)
-            self.notify("Copied the docker run line and the compose fragment (terminals that "
-                        "allow OSC 52 clipboard access).", title="Clipboard")
+            self._copy(self.command, "The docker run line")
+
+    def action_copy_compose(self) -> None:
+        if self.command:
+            self._copy(self.compose_yaml, "The compose fragment")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+#: The help screen: each key and each status, in a sentence.
+HELP_KEYS = (
+    ("↑ ↓", "move between checks; the pane below (or beside) shows what the check found"),
+    ("enter", "move into the details to scroll them; esc comes back to the checks"),
+    ("f", "show the plan of the highlighted check's fixes; y in the plan applies it"),
+    ("a", "plan every fix the failing checks offer (what `sudo gpudoctor fix` would do)"),
+    ("c", "copy the highlighted check's commands (OSC 52; also printed when you quit)"),
+    ("d", "show the docker run line and compose fragment for the selected GPUs"),
+    ("e", "paste an error message; gpudoctor says which cause it is, checked on this host"),
+    ("r", "run every check again (after you changed something by hand)"),
+    ("s", "start a short container with the GPUs (docker.smoke) to prove they work"),
+    ("? F1", "this help; esc closes it"),
+    ("q ctrl+c", "quit; the verdict and the run line stay on the terminal"),
+)
+HELP_STATUSES = (
+    ("pass", "the check found nothing in the way"),
+    ("warn", "something to know or tidy; containers still work"),
+    ("fail", "this stops GPU containers until it is fixed"),
+    ("skip", "the check does not apply here, or needs a check that did not pass"),
+    ("error", "the check could not decide (a command or daemon did not answer)"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key and every status mark, each in one sentence."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", show=True),
+        Binding("question_mark", "close", "Close", show=False),
+        Binding("f1", "close", "Close", show=False),
+        Binding("q", "close", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        from rich.table import Table
+
+        from gpudoctor.tui.model import STATUS_WORDS, mark
+
+        def table(rows: list[tuple[str, str]]) -> Table:
+            grid = Table.grid(padding=(0, 2), expand=True)
+            grid.add_column(no_wrap=True, style="bold")
+            grid.add_column(ratio=1)
+            for key, what in rows:
+                grid.add_row(key, what)
+            return grid
+
+        with Vertical(id="help-dialog"):
+            yield Label("gpudoctor: keys and marks", id="help-title")
+            with VerticalScroll(id="help-body"):
+                yield Static(Group(
+                    Text("Keys", style="bold underline"),
+                    Padding(table(list(HELP_KEYS)), (0, 0, 0, 2)),
+                    Text(""),
+                    Text("Status marks", style="bold underline"),
+                    Padding(table([(f"{mark(status)} {STATUS_WORDS[status]}", what)
+                                   for status, what in HELP_STATUSES]), (0, 0, 0, 2)),
+                    Text(""),
+                    Text("The header says whether the host is ready for GPU containers, and "
+                         "what blocks it. `gpudoctor --help` lists the commands and exit codes; "
+                         "docs/checks.md in the gpudoctor repository explains every check.")),
+                    id="help-text", markup=False)
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body", VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
 from textual.color import Color
-from textual.containers import VerticalScroll
+from textual.containers import HorizontalScroll, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from textual.widgets.data_table import ColumnKey
 
 from gpudoctor.tui.model import (
+    COMMANDS_HEADING,
     SPINNER,
     STATUS_THEME_VARIABLE,
     STATUS_WORDS,
@@ -30,6 +31,7 @@ from gpudoctor.tui.model import (
     header_parts,
     mark,
 )
+from gpudoctor.verdict import Verdict
 
 AREA_PREFIX = "area:"
 MARK_COLUMN, TITLE_COLUMN, SUMMARY_COLUMN = "mark", "title", "summary"
@@ -75,7 +77,8 @@ class ChecksTable(DataTable):
     The cursor never rests on a heading: moving onto one carries on in the same direction.
     """
 
-    BINDINGS = [Binding("enter", "select_cursor", "Details", show=True)]
+    # Enter is listed in the help screen (?); the footer keeps its room for the actions.
+    BINDINGS = [Binding("enter", "select_cursor", "Details", show=False)]
 
     def __init__(self, **kwargs: object):
         super().__init__(cursor_type="row", show_header=False, zebra_stripes=False,
@@ -147,6 +150,21 @@ class ChecksTable(DataTable):
             target = 1 if self.row_count > 1 else 0
         self.move_cursor(row=target, scroll=True)
 
+    def on_resize(self) -> None:
+        """The table's own size changed (the terminal, or the wide/narrow layout): lay the
+        columns out for the new width. The app's resize comes before the table's new size is
+        known, which left the columns at their old widths."""
+        relayout = getattr(self.app, "relayout", None)
+        if relayout is not None and self.row_count:
+            self.call_after_refresh(relayout)
+
+    def move_to(self, key: str) -> None:
+        """Put the cursor on a check's row (the first failure, when the run ends)."""
+        try:
+            self.move_cursor(row=self.get_row_index(key), scroll=True)
+        except Exception:
+            pass
+
     def summary_cell(self, row: Row, width: int) -> Text:
         style = "dim" if row.status in (None, "skip") else ""
         return Text(crop(row.summary, width), style=style)
@@ -183,12 +201,35 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="detail-text", markup=False)
+        # Commands are never wrapped or cut: their box scrolls sideways instead.
+        with HorizontalScroll(id="detail-commands-box"):
+            yield Static("", id="detail-commands", markup=False)
+        yield Static("", id="detail-more", markup=False)
+
+    def _section(self, heading: str, lines: Sequence[str]) -> list[RenderableType]:
+        parts: list[RenderableType] = [Text(""), Text(heading, style="bold underline")]
+        grid = Table.grid(padding=(0, 1), expand=True)
+        grid.add_column(width=1)
+        grid.add_column(ratio=1)
+        bullet = "•" if heading in BULLETED else ""
+        for line in lines:
+            # fold, never "…": a path or URL is shown whole, over two lines if need be
+            grid.add_row(bullet, Text(line, overflow="fold"))
+        parts.append(grid)
+        return parts
 
     def show(self, row: Row | None, offers: Sequence[FixOffer], apply_problem: str | None,
              variables: Mapping[str, str]) -> None:
         body = self.query_one("#detail-text", Static)
+        commands = self.query_one("#detail-commands", Static)
+        more = self.query_one("#detail-more", Static)
+        box = self.query_one("#detail-commands-box")
         if row is None:
             body.update(Text("Move to a check to see what it found.", style="dim"))
+            commands.update("")
+            more.update("")
+            box.display = False
+            more.display = False
             return
         status = row.status
         head = Text()
@@ -197,30 +238,47 @@ class DetailPane(VerticalScroll, can_focus=True):
         head.append(row.title, style="bold")
         head.append(f"  {row.id} · {STATUS_WORDS.get(status or '', 'running')}", style="dim")
         parts: list[RenderableType] = [head]
+        after: list[RenderableType] = []
+        command_lines: list[str] = []
         for heading, lines in detail_sections(row, offers, apply_problem):
-            parts.append(Text(""))
-            if not heading:
-                parts.extend(Text(line) for line in lines)
+            if heading == COMMANDS_HEADING:
+                command_lines = list(lines)
                 continue
-            parts.append(Text(heading, style="bold underline"))
-            grid = Table.grid(padding=(0, 1), expand=True)
-            grid.add_column(width=1)
-            grid.add_column(ratio=1)
-            bullet = "•" if heading in BULLETED else ""
-            for line in lines:
-                grid.add_row(bullet, Text(line))
-            parts.append(grid)
+            target = after if command_lines else parts
+            if not heading:
+                target.append(Text(""))
+                target.extend(Text(line, overflow="fold") for line in lines)
+                continue
+            target.extend(self._section(heading, lines))
         body.update(Group(*parts))
+        box.display = bool(command_lines)
+        if command_lines:
+            text = Text("\n", no_wrap=True, overflow="ignore")
+            text.append(COMMANDS_HEADING, style="bold underline")
+            for line in command_lines:
+                text.append("\n  ")
+                text.append(line, style="bold")
+            commands.update(text)
+        else:
+            commands.update("")
+        more.display = bool(after)
+        more.update(Group(*after) if after else "")
         self.scroll_home(animate=False)
+        box.scroll_home(animate=False)
 
 
 class HostLine(Static):
     """Which host (or root), its GPUs, and the pass/warn/fail counts, in one line."""
 
+    def on_resize(self) -> None:
+        show = getattr(self.app, "show_header", None)
+        if show is not None and getattr(self.app, "rows", None):
+            self.call_after_refresh(show)
+
     def show(self, host: HostSummary | None, tally: Mapping[str, int],
-             variables: Mapping[str, str]) -> None:
+             variables: Mapping[str, str], verdict: Verdict | None = None) -> None:
         width = self.size.width or 80
         text = Text(no_wrap=True, overflow="ellipsis")
-        for piece, status in header_parts(host, tally, width):
+        for piece, status in header_parts(host, tally, width, verdict):
             text.append(piece, style=status_style(variables, status) if status else "")
         self.update(text)

@@ -468,8 +468,9 @@ ERROR_RULES: tuple[ErrorRule, ...] = (
         "`invalid device function` at the first kernel launch.",
         "Give the container only the discrete GPU (`gpudoctor devices` prints the arguments); "
         "for a consumer card outside ROCm's list, the community override "
-        "`-e HSA_OVERRIDE_GFX_VERSION=...` (10.3.0 for RDNA2, 11.0.0 for RDNA3) may work.",
-        (), (),
+        "`-e HSA_OVERRIDE_GFX_VERSION=...` (10.3.0 for RDNA2, 11.0.0 for RDNA3) may work: "
+        "`gpudoctor devices --hsa-override` prints it for this host's GPUs.",
+        ("amd.gfx_target",), (),
         source="amd-container-stack.md §7 rows 5-6 (ROCm/legacy-rocm-build#4386, "
                "pytorch/pytorch#147626, l1na-forever/stable-diffusion-rocm-docker#1)",
         vendor="amd"),

@@ -169,8 +169,14 @@ def rendered_text(static, width: int | None = None) -> str:
 
 
 def detail_text(app) -> str:
-    """The detail pane's text as it wraps on screen."""
-    return rendered_text(app.query_one("#detail-text"))
+    """The detail pane's text as it wraps on screen: the prose, the commands (each whole on
+    one line; their box scrolls sideways) and what follows them."""
+    parts = [rendered_text(app.query_one("#detail-text"))]
+    if app.query_one("#detail-commands-box").display:
+        parts.append(rendered_text(app.query_one("#detail-commands"), width=2000))
+    if app.query_one("#detail-more").display:
+        parts.append(rendered_text(app.query_one("#detail-more")))
+    return "\n".join(parts)
 
 
 

@@ -16,10 +16,12 @@ from gpudoctor.tui.model import (
     header_parts,
     mark,
 )
+from gpudoctor.verdict import Verdict
 
 
-def header_text(host: HostSummary | None, tally: Mapping[str, int], width: int = 100) -> str:
-    return "".join(text for text, _ in header_parts(host, tally, width))
+def header_text(host: HostSummary | None, tally: Mapping[str, int], width: int = 100,
+                verdict: Verdict | None = None) -> str:
+    return "".join(text for text, _ in header_parts(host, tally, width, verdict))
 
 
 def detail_text(row: Row, offers: Sequence[FixOffer], apply_problem: str | None) -> str:
