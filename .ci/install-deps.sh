@@ -18,6 +18,8 @@ PACKAGES=(
   podman           # Podman 4.3: CDI specs resolved by a real engine (vfs storage)
   ansible-core     # the shipped playbook and module run with ansible-playbook
   prometheus-node-exporter  # its textfile collector scrapes gpudoctor's metrics
+  systemd          # systemd-analyze verify checks the shipped timer and service
+  prometheus       # promtool checks and unit-tests the shipped alert rules
   python3          # the nvidia-container-runtime-hook stand-in runs under dockerd's PATH
   python3-venv
   git

@@ -19,9 +19,7 @@ from gpudoctor.facts.system import (
     kernel_cmdline,
     modprobe_lines,
     module_state,
-    module_version,
     mok_key,
-    nvidia_module_version,
 )
 from gpudoctor.pasteable import quoted_commands
 from gpudoctor.plugin import Area, Check, Result, Status
@@ -301,12 +299,13 @@ class KernelDriver(Check):
         lines: list[str] = []
         data: dict = {}
         vendors = {g.vendor for g in gpus}
+        versions = facts.driver_versions
         if "nvidia" in vendors and "nvidia" in facts.modules:
-            version, source = nvidia_module_version(facts.host)
             taint = facts.modules["nvidia"].taint
             flavour = ("open kernel module" if taint and "P" not in taint
                        else "proprietary kernel module" if taint else "")
-            if version:
+            if "nvidia" in versions:
+                version, source = versions["nvidia"]
                 lines.append(f"nvidia kernel module {version}"
                              + (f" ({flavour})" if flavour else "") + f", from {source}")
                 data["nvidia_version"] = version
@@ -314,8 +313,8 @@ class KernelDriver(Check):
                 lines.append("nvidia kernel module version: neither /sys/module/nvidia/version "
                              "nor /proc/driver/nvidia/version gives one")
         if "amd" in vendors and "amdgpu" in facts.modules:
-            version = module_version(facts.host, "amdgpu")
-            if version:
+            if "amdgpu" in versions:
+                version = versions["amdgpu"][0]
                 lines.append(f"amdgpu {version} from amdgpu-dkms (out of tree, "
                              "/sys/module/amdgpu/version)")
                 data["amdgpu_version"] = version

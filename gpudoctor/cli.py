@@ -30,6 +30,7 @@ COMMANDS = {
     "tui": "open the interactive triage screen (the default on a terminal)",
     "explain": "start from an error message or a container: name the cause and confirm it here",
     "compose": "judge a compose file's GPU parts against this host and print the corrections",
+    "fleet": "summarize many hosts' --json reports: which checks fail where, and why",
 }
 
 
@@ -118,6 +119,18 @@ def _common(parser: argparse.ArgumentParser, top: bool,
                             help="add each check's duration_ms to the --json report")
 
 
+def _output(parser: argparse.ArgumentParser, top: bool) -> None:
+    """--format and -o for the report (the top level and `check`; docs/fleets.md)."""
+    parser.add_argument("--format", dest="format", metavar="FORMAT",
+                        choices=("text", "json", "prometheus", "nagios"),
+                        default=None if top else argparse.SUPPRESS,
+                        help="text, json, prometheus (node_exporter textfile) or nagios "
+                             "(plugin exit codes and one status line)")
+    parser.add_argument("-o", "--output", metavar="FILE", default=None if top else
+                        argparse.SUPPRESS, help="write the report to FILE atomically "
+                                                "(temporary file, then rename)")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="gpudoctor", formatter_class=argparse.RawDescriptionHelpFormatter,
                     epilog=EXIT_CODES, description=(
@@ -125,6 +138,7 @@ def build_parser() -> Parser:
         "give the exact docker run arguments that work, and repair what is safe to repair."))
     parser.add_argument("--version", action="version", version=f"gpudoctor {__version__}")
     _common(parser, top=True)
+    _output(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     cmd = {name: sub.add_parser(name, help=text, description=text, epilog=EXIT_CODES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -136,6 +150,7 @@ def build_parser() -> Parser:
 
     cmd["check"].add_argument("--smoke", action="store_true",
                               help="also start a container with the GPUs (docker.smoke)")
+    _output(cmd["check"], top=False)
 
     fix = cmd["fix"]
     fix.add_argument("fix_ids", nargs="*", metavar="FIX_ID",
@@ -172,6 +187,15 @@ def build_parser() -> Parser:
     compose.add_argument("file", metavar="FILE", help="the compose file (compose.yaml)")
     compose.add_argument("--write", action="store_true",
                          help="write the corrected file (atomically, with a backup)")
+
+    fleet = cmd["fleet"]
+    fleet.add_argument("reports", nargs="*", metavar="REPORT|DIR|-",
+                       help="report files (--json output), folders of *.json files, or - for "
+                            "reports on stdin, one after another (the default when none is "
+                            "given)")
+    fleet.add_argument("--hosts", metavar="FILE",
+                       help="the hosts expected, one a line: those without a report are listed "
+                            "as missing")
     return parser
 
 
@@ -185,7 +209,8 @@ def _interactive() -> bool:
 def choose_command(args: argparse.Namespace) -> str:
     if args.command:
         return args.command
-    if args.json or not _interactive():
+    if args.json or getattr(args, "format", None) or getattr(args, "output", None) or (
+            not _interactive()):
         return "check"
     return "tui"
 
@@ -195,7 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     encoding.install()  # an ASCII or latin-1 terminal gets ASCII glyphs, never a crash
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return _nagios_usage_error(argv, exc)
     command = choose_command(args)
     args.command = command
     if command == "tui" and not _interactive():
@@ -223,6 +251,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"gpudoctor: internal error: {type(exc).__name__}: {one_line(str(exc))} "
                          "(set GPUDOCTOR_DEBUG=1 for a traceback)\n")
         return 3
+
+
+def _nagios_usage_error(argv: Sequence[str] | None, exc: SystemExit) -> int:
+    """A bad command line under `--format nagios` is UNKNOWN (3), never CRITICAL (2)."""
+    code = exc.code if isinstance(exc.code, int) else 0
+    words = list(sys.argv[1:] if argv is None else argv)
+    if code == 2 and ("--format=nagios" in words or "--format nagios" in " ".join(words)):
+        sys.stdout.write("GPUDOCTOR UNKNOWN - bad command line (see stderr)\n")
+        return 3
+    raise exc
 
 
 def one_line(message: str) -> str:

@@ -109,6 +109,13 @@ class Facts:
         return self.host.user()
 
     @fact
+    def driver_versions(self) -> dict[str, tuple[str, str]]:
+        """Versions of the loaded nvidia / amdgpu modules (facts/system.py)."""
+        from gpudoctor.facts.system import driver_versions
+
+        return driver_versions(self.host, self.modules)
+
+    @fact
     def secure_boot(self) -> bool | None:
         """True/False from the SecureBoot EFI variable; None when not an EFI boot."""
         from gpudoctor.facts.system import secure_boot_enabled

@@ -316,3 +316,20 @@ def udev_rules_mentioning(host: Host, word: str, packaged_names: tuple[str, ...]
                         and ("GROUP" in stripped or "MODE" in stripped)):
                     found.append((f"{folder}/{name}", stripped))
     return found
+
+
+def driver_versions(host: Host, modules: dict[str, KernelModule]) -> dict[str, tuple[str, str]]:
+    """{"nvidia" | "amdgpu": (version, where it was read)} of the loaded GPU kernel modules.
+
+    kernel.driver shows them and the report's `versions` names them, from this one fact.
+    amdgpu has a version only when it is the out-of-tree amdgpu-dkms module."""
+    found: dict[str, tuple[str, str]] = {}
+    if "nvidia" in modules:
+        version, source = nvidia_module_version(host)
+        if version:
+            found["nvidia"] = (version, source or "")
+    if "amdgpu" in modules:
+        amd = module_version(host, "amdgpu")
+        if amd:
+            found["amdgpu"] = (amd, "/sys/module/amdgpu/version")
+    return found
