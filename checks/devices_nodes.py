@@ -84,8 +84,10 @@ class DevicesNodes(Check):
                           commands=list(quoted_commands("\n".join(tally.remedies))),
                           findings=["devices.nodes.unusable"])
         if tally.warnings:
+            uvm_only = all("/dev/nvidia-uvm" in w for w in tally.warnings)
             return Result(Status.WARN, "; ".join(tally.warnings), details=details,
                           evidence=tally.evidence, remedy="\n".join(tally.remedies),
+                          cause="nvidia.uvm" if uvm_only and nvidia else None,
                           commands=list(quoted_commands("\n".join(tally.remedies))),
                           findings=["devices.nodes.kfd_unlisted"])
         if tally.uncaptured and not tally.nodes:

@@ -51,6 +51,11 @@ class DockerCdi(Check):
     area = Area.CONTAINER
     order = 90
 
+    def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.engines import docker_absent_reason
+
+        return docker_absent_reason(facts)
+
     def run(self, facts: Facts) -> Result:
         state: CdiState = facts.cdi
         d = facts.docker

@@ -37,6 +37,11 @@ class DockerContainers(Check):
     order = 100
     timeout = 30.0
 
+    def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.engines import docker_absent_reason
+
+        return docker_absent_reason(facts)
+
     def run(self, facts: Facts) -> Result:
         d = facts.docker
         if not d.captured:

@@ -158,6 +158,11 @@ class DockerDaemonCheck(Check):
     area = Area.CONTAINER
     order = 60
 
+    def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.engines import docker_absent_reason
+
+        return docker_absent_reason(facts)
+
     def run(self, facts: Facts) -> Result:
         d = facts.docker
         found = Findings(evidence=daemon_evidence(d))

@@ -54,7 +54,9 @@ class DockerNvidiaRuntime(Check):
     order = 80
 
     def applies(self, facts: Facts) -> str | None:
-        reason = nvidia_skip_reason(facts)
+        from gpudoctor.facts.engines import docker_absent_reason
+
+        reason = nvidia_skip_reason(facts) or docker_absent_reason(facts)
         if reason:
             return reason
         d = facts.docker

@@ -34,6 +34,10 @@ class GpuPresent(Check):
     def run(self, facts: Facts) -> Result:
         inv = facts.gpus
         evidence = [describe(g) for g in inv.gpus] + inv.problems
+        if inv.switches:
+            evidence.append(f"{len(inv.switches)} NVSwitch(es) ({inv.switches[0].short_pci}"
+                            + (", ..." if len(inv.switches) > 1 else "")
+                            + "): NVLink switches, not GPUs; never selected")
         if inv.idle_partitions:
             evidence.append(f"{inv.idle_partitions} amdgpu_xcp partition render node(s) are "
                             "idle in the current compute mode (no KFD node): not passed")
@@ -45,6 +49,10 @@ class GpuPresent(Check):
                 remedy="Run gpudoctor where /sys is mounted (not inside a restricted container).",
                 findings=["gpu.present.sysfs_unreadable"])
         usable = [g for g in inv.gpus if g.vendor != "other"]
+        if not usable and facts.wsl.is_wsl:
+            from gpudoctor.checks.nvidia_wsl import present_on_wsl
+
+            return present_on_wsl(facts, evidence)
         if not usable:
             others = [g for g in inv.gpus if g.vendor == "other"]
             seen = (f"Only {len(others)} display device{'' if len(others) == 1 else 's'} of "

@@ -116,7 +116,7 @@ class KernelDriver(Check):
         remedy = "\n\n".join(dict.fromkeys(f.remedy for f in bad if f.remedy))
         return Result(Status.FAIL, summary, details=details.strip(), evidence=evidence,
                       remedy=remedy, commands=list(quoted_commands(remedy)),
-                      findings=["kernel.driver.not_bound"])
+                      cause=_flavour_cause(facts, bad), findings=["kernel.driver.not_bound"])
 
     # ----- one GPU ------------------------------------------------------------------------------
     def _examine(self, facts: Facts, gpu: Gpu) -> Finding:
@@ -322,3 +322,13 @@ class KernelDriver(Check):
                 lines.append(f"amdgpu of kernel {facts.kernel_release or '?'} (in tree: no "
                              "/sys/module/amdgpu/version)")
         return lines, data
+
+
+def _flavour_cause(facts: Facts, bad: list[Finding]) -> str | None:
+    """nvidia.open_modules when the loaded module's flavour is why every failing GPU is
+    without a driver (it says so once, with the package to install)."""
+    from gpudoctor.facts.nvidia_driver import wrong_flavour_gpus
+
+    _, gpus = wrong_flavour_gpus(facts)
+    refused = {g.pci for g in gpus}
+    return "nvidia.open_modules" if refused and all(f.gpu.pci in refused for f in bad) else None

@@ -175,6 +175,8 @@ def build_parser() -> Parser:
     verify.add_argument("--compose", action="store_true",
                         help="start it through a generated compose file instead of docker run")
     verify.add_argument("--pull", action="store_true", help="pull the image if it is missing")
+    verify.add_argument("--engine", choices=("docker", "podman"),
+                        help="the engine that runs the container (default: the one in use)")
     verify.add_argument("docker_args", nargs="*", metavar="-- ARGS",
                         help="docker run arguments to test instead of the report's")
     explain = cmd["explain"]

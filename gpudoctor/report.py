@@ -99,13 +99,17 @@ class Doctor:
         host_info["os"] = facts.os_name
         host_info["hostname"] = hostname_of(self.host)
         try:
-            gpus = [g.to_report() for g in facts.gpus.gpus]
+            gpus = [g.to_report() for g in facts.gpus.gpus + facts.gpus.switches]
         except Exception:  # the gpu.present check reports the reason as an error
             gpus = []
         try:
-            run_args = list(facts.docker_run_args)
-        except Exception:
-            run_args = []
+            engines = [e.to_report() for e in facts.engines]
+            per_engine = facts.run_args
+        except Exception:  # engines.present reports the reason as an error
+            engines, per_engine = [], {}
+        run_args = list(per_engine.get("docker", []))
+        used = [e["name"] for e in engines if e["in_use"] and e["name"] in per_engine]
+        ready_args = per_engine[used[0]] if used else run_args
         checks = [o.to_report() for o in self.outcomes]
         if not self.timings:
             for check in checks:
@@ -116,11 +120,13 @@ class Doctor:
             "gpudoctor_version": __version__,
             "generated_at": generated_at(),
             "host": host_info,
-            "ready": is_ready(run_args, blocking),
+            "ready": is_ready(ready_args, blocking),
             "blocking": blocking,
             "gpus": gpus,
             "checks": checks,
             "docker_run_args": run_args,
+            "engines": engines,
+            "run_args": per_engine,
             "summary": summarize(self.outcomes),
             "versions": seen_versions(facts, self.outcomes),
         }

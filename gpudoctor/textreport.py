@@ -111,7 +111,8 @@ def gpu_counts(gpus: list[dict[str, Any]]) -> str:
     `kind`); display-only devices (a BMC's VGA) are named apart."""
     compute = [g for g in gpus if g.get("kind", "compute") == "compute"
                and g.get("vendor") != "other"]
-    others = len(gpus) - len(compute)
+    switches = sum(1 for g in gpus if g.get("kind") == "switch")
+    others = len(gpus) - len(compute) - switches
     selected = sum(1 for g in compute if g.get("selected"))
     text = f"{len(compute)} GPU{'' if len(compute) == 1 else 's'} found"
     if compute:
@@ -119,6 +120,8 @@ def gpu_counts(gpus: list[dict[str, Any]]) -> str:
     if others:
         text += (f" (and {others} display-only device{'' if others == 1 else 's'}, "
                  "such as a server's BMC VGA)")
+    if switches:
+        text += f"; {switches} NVSwitch{'' if switches == 1 else 'es'} (not GPUs)"
     return text
 
 
@@ -176,6 +179,11 @@ def render(report: dict[str, Any], verbose: bool = False, stream: TextIO | None 
         if not verdict.ready:
             out.append("  " + verdict.works_once())
         out.append("")
+    for engine, args in (report.get("run_args") or {}).items():
+        if engine != "docker" and args:
+            out.append(p.bold(f"{engine} run arguments for the selected GPUs"))
+            out.append("  " + run_line(args, engine=engine))
+            out.append("")
     counts = report["summary"]
     parts = []
     for key, label in (("fail", "failed"), ("error", "could not be decided"), ("warn", "warned"),

@@ -34,9 +34,10 @@ def is_ready(run_args: Sequence[str], blocking: Sequence[str]) -> bool:
     return bool(run_args) and not blocking
 
 
-def run_line(run_args: Sequence[str], image: str = "IMAGE") -> str:
-    """`docker run ARGS IMAGE`, shell-quoted (the same line `gpudoctor devices` prints)."""
-    return " ".join(["docker", "run", *(shlex.quote(a) for a in run_args), image])
+def run_line(run_args: Sequence[str], image: str = "IMAGE", engine: str = "docker") -> str:
+    """`docker run ARGS IMAGE`, shell-quoted (the same line `gpudoctor devices` prints); `podman
+    run ...` where Podman is the engine in use."""
+    return " ".join([engine, "run", *(shlex.quote(a) for a in run_args), image])
 
 
 def fix_command(fix_ids: Sequence[str]) -> str:
@@ -58,6 +59,8 @@ class Verdict:
     manual: list[str] = field(default_factory=list)
     #: a blocking check's own first command, when no fix is offered (the next step by hand)
     manual_command: str = ""
+    #: the engine the run line is for: the one in use (report 1.1 `engines`), else docker
+    engine: str = "docker"
 
     @property
     def state(self) -> str:
@@ -71,7 +74,7 @@ class Verdict:
         """The one command to run next: fix what can be fixed, else the first manual step,
         else (ready) the run line."""
         if self.ready:
-            return run_line(self.run_args)
+            return run_line(self.run_args, engine=self.engine)
         if self.fixes:
             return fix_command(self.fixes)
         return self.manual_command
@@ -104,7 +107,7 @@ class Verdict:
             head = "Ready" if not self.warnings else (
                 f"Ready ({_count(len(self.warnings), 'warning')}: "
                 f"{', '.join(self.warnings)}; containers are not affected)")
-            return f"{head}: {run_line(self.run_args)}"
+            return f"{head}: {run_line(self.run_args, engine=self.engine)}"
         if not self.blocking:
             return "Not ready: no GPU can be given to containers (see the checks above)."
         text = f"Not ready: blocked by {', '.join(self.blocking)}."
@@ -136,6 +139,11 @@ def verdict_of(report: Mapping[str, Any]) -> Verdict:
     """The verdict of a report document (report.md, with the 1.1 fields or without)."""
     checks = list(report.get("checks", []))
     run_args = list(report.get("docker_run_args") or [])
+    engine = "docker"
+    per_engine = report.get("run_args") or {}
+    used = [e.get("name") for e in report.get("engines") or [] if e.get("in_use")]
+    if used and used[0] != "docker" and per_engine.get(used[0]):
+        engine, run_args = str(used[0]), list(per_engine[used[0]])
     blocking = (list(report["blocking"]) if "blocking" in report
                 else blocking_checks(checks))
     ready = bool(report["ready"]) if "ready" in report else is_ready(run_args, blocking)
@@ -157,4 +165,4 @@ def verdict_of(report: Mapping[str, Any]) -> Verdict:
                 manual_command = check["commands"][0]
     warnings = [c["id"] for c in checks if c.get("status") == "warn"]
     return Verdict(ready=ready, blocking=blocking, run_args=run_args, warnings=warnings,
-                   fixes=fixes, manual=manual, manual_command=manual_command)
+                   fixes=fixes, manual=manual, manual_command=manual_command, engine=engine)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import scenarios
+from tests.support.cli import report_for
 from tests.support.tui_e2e import Tmux, child_env, gpudoctor_argv
 
 
@@ -31,7 +32,10 @@ def test_gpudoctor_on_a_terminal_opens_the_tui_and_q_quits(tmp_path: Path, tmux:
     # The verdict in words leads; at this width the GPU count gives way to it (the table
     # shows the GPUs), the root's name and the counts stay.
     assert lines[0].strip().startswith("Not ready (3 blocking)  ·  ")
-    assert root.name in lines[0] and lines[0].rstrip().endswith("✓ 2  ! 0  ✗ 3  - 5")
+    counts = report_for(root)["summary"]  # the same root through --json: the same counts
+    assert counts["pass"] == 2 and counts["fail"] == 3
+    assert root.name in lines[0] and lines[0].rstrip().endswith(
+        f"✓ 2  ! {counts['warn']}  ✗ 3  - {counts['skip']}")
     driver_row = next(line for line in lines if "Kernel driver" in line)
     assert driver_row.lstrip().startswith("✗") and "nouveau" in driver_row
     assert any(line.lstrip().startswith("✓") and "A GPU for containers" in line

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--image needs an image name")
     facts = Facts(open_host(None), options_from(args))
     request = VerifyRequest(args=list(args.docker_args) if args.docker_args else None,
-                            image=args.image, compose=bool(args.compose), pull=bool(args.pull))
+                            image=args.image, compose=bool(args.compose), pull=bool(args.pull),
+                            engine=getattr(args, "engine", None))
 
     def progress(line: str) -> None:
         if not args.json and sys.stderr.isatty():
@@ -86,13 +87,13 @@ def render(result: VerifyResult, verbose: bool = False, stream: TextIO | None = 
 
     painter = Painter(stream or sys.stdout, colour)
     lines: list[str] = []
-    how = "a compose file" if result.method == "compose" else "docker"
+    how = "a compose file" if result.method == "compose" else result.engine
     image = ""
     if result.image:
         where = "present locally" if result.image_source == "present" else result.image_source
         image = f", image {result.image} ({where})"
     lines.append(painter.bold(f"gpudoctor verify: {how} on {result.endpoint or '?'}{image}"))
-    source = "the report's docker_run_args" if result.args_source == "report" else \
+    source = f"the report's run_args.{result.engine}" if result.args_source == "report" else \
         "your arguments"
     lines.append(f"  arguments ({source}): {' '.join(result.args) or '(none)'}")
     if result.dropped:

@@ -137,6 +137,49 @@ class Facts:
 
         return find_pci_ids(self.host)
 
+    # ----- NVIDIA driver and platform (facts/nvidia_driver.py, facts/nvidia_platform.py) -------
+    @fact
+    def nvidia_driver(self) -> Any:
+        """The loaded nvidia module, its params, and the user-space driver on disk."""
+        from gpudoctor.facts.nvidia_driver import inspect_driver
+
+        return inspect_driver(self)
+
+    @fact
+    def nvidia_uvm(self) -> Any:
+        """nvidia_uvm loaded, /dev/nvidia-uvm, loaded at boot, loaded on demand (nvidia_uvm.py)."""
+        from gpudoctor.facts.nvidia_uvm import inspect_uvm
+
+        return inspect_uvm(self)
+
+    @fact
+    def wsl(self) -> Any:
+        """WSL detection and what the Windows driver provides (/dev/dxg, /usr/lib/wsl/lib)."""
+        from gpudoctor.facts.nvidia_platform import inspect_wsl
+
+        return inspect_wsl(self)
+
+    @fact
+    def fabric_manager(self) -> Any:
+        """NVSwitch devices, Fabric Manager's package, service and the fabric state."""
+        from gpudoctor.facts.nvidia_platform import inspect_fabric
+
+        return inspect_fabric(self)
+
+    @fact
+    def nvidia_smi_list(self) -> Any:
+        """`nvidia-smi -L` (recorded as `nvidia-smi-L`)."""
+        from gpudoctor.facts.nvidia_platform import nvidia_smi_list
+
+        return nvidia_smi_list(self.host, wsl=bool(self.wsl.is_wsl))
+
+    @fact
+    def nvidia_kernel_log(self) -> Any:
+        """The NVIDIA driver's messages in this boot's kernel log (facts/kernel_log.py's)."""
+        from gpudoctor.facts.nvidia_platform import read_kernel_log
+
+        return read_kernel_log(self)
+
     @fact
     def amd_targets(self) -> Any:
         """Selected AMD GPUs' gfx targets against ROCm's support table (facts/amd.py)."""
@@ -179,3 +222,46 @@ class Facts:
         from gpudoctor.facts.runargs import compute_run_args
 
         return compute_run_args(self)
+
+    # ----- engines beyond Docker (facts/engines.py) -----------------------------------------------
+    @fact
+    def podman(self) -> Any:
+        """Podman: version, rootful or rootless, CDI spec folders, runtime (facts/podman.py)."""
+        from gpudoctor.facts.podman import inspect_podman
+
+        return inspect_podman(self.host, self.user)
+
+    @fact
+    def containerd(self) -> Any:
+        """containerd and the merged configuration it loads (facts/containerd.py)."""
+        from gpudoctor.facts.containerd import inspect_containerd
+
+        return inspect_containerd(self.host)
+
+    @fact
+    def crio(self) -> Any:
+        """CRI-O and its drop-in configuration (facts/crio.py)."""
+        from gpudoctor.facts.crio import inspect_crio
+
+        return inspect_crio(self.host)
+
+    @fact
+    def kubelet(self) -> Any:
+        """A kubelet on this node: its runtime endpoint and cgroup driver (facts/kubelet.py)."""
+        from gpudoctor.facts.kubelet import inspect_kubelet
+
+        return inspect_kubelet(self.host)
+
+    @fact
+    def engines(self) -> list[Any]:
+        """Every container engine found, with the one in use (facts/engines.py)."""
+        from gpudoctor.facts.engines import discover_engines
+
+        return discover_engines(self)
+
+    @fact
+    def run_args(self) -> dict[str, list[str]]:
+        """Run arguments per engine present (report 1.1 `run_args`)."""
+        from gpudoctor.facts.engines import run_args
+
+        return run_args(self)

@@ -40,6 +40,8 @@ BY_PATH = "/dev/dri/by-path"
 
 #: PCI classes (base<<8 | subclass) that are GPUs: VGA, 3D, other display, accelerator.
 GPU_CLASSES = frozenset({0x0300, 0x0302, 0x0380, 0x1200})
+#: NVSwitch (HGX/DGX): an NVIDIA function of the "other bridge" class; listed, never a GPU.
+NVSWITCH_CLASS = 0x0680
 VENDORS = {0x1002: "amd", 0x10DE: "nvidia", 0x8086: "intel"}
 INTEL_GPU_DRIVERS = frozenset({"i915", "xe"})
 
@@ -155,6 +157,11 @@ class Gpu:
         return "integrated" if self.integrated else "discrete"
 
     @property
+    def is_switch(self) -> bool:
+        """An NVSwitch (report 1.1 `gpus[].kind` "switch"): never selected for containers."""
+        return self.vendor == "nvidia" and self.pci_class >> 8 == NVSWITCH_CLASS
+
+    @property
     def role(self) -> str:
         """report.md 1.1 `gpus[].kind`: `compute` (containers can compute on it), `display`
         (a BMC's or a VM's VGA: shows a console, runs no ROCm/CUDA/oneAPI) or `switch`
@@ -207,6 +214,8 @@ class Inventory:
     sysfs_readable: bool = True
     #: Partition render nodes that exist but are inactive in the current compute mode.
     idle_partitions: int = 0
+    #: NVSwitch devices (HGX/DGX); not GPUs, so not in `gpus` and never selected.
+    switches: list[Gpu] = field(default_factory=list)
 
     @property
     def selected(self) -> list[Gpu]:
@@ -359,7 +368,7 @@ def read_gpu(host: Host, pci: str, problems: list[str]) -> Gpu | None:
     except ValueError:
         problems.append(f"{dev}/class holds {raw_class[:40]!r}, not a hex class code; skipped")
         return None
-    if (klass >> 8) not in GPU_CLASSES:
+    if (klass >> 8) not in GPU_CLASSES and (klass >> 8) != NVSWITCH_CLASS:
         return None
     vendor_id = _hex_attr(host, f"{dev}/vendor")
     device_id = _hex_attr(host, f"{dev}/device")
@@ -368,6 +377,8 @@ def read_gpu(host: Host, pci: str, problems: list[str]) -> Gpu | None:
                         "or not a 16-bit hex id; skipped")
         return None
     vendor = VENDORS.get(vendor_id, "other")
+    if (klass >> 8) == NVSWITCH_CLASS and vendor != "nvidia":
+        return None  # other vendors' bridges
     if (klass >> 8) == 0x1200 and vendor not in ("amd", "nvidia"):
         return None  # NPUs and other accelerators are not GPUs
     driver_link = host.readlink(f"{dev}/driver")
@@ -556,6 +567,10 @@ def build_inventory(host: Host, options: Options,
         try:
             gpu = read_gpu(host, pci, inv.problems)
             if gpu is None:
+                continue
+            if gpu.is_switch:
+                gpu.selection_reason = "an NVSwitch, not a GPU"
+                inv.switches.append(gpu)
                 continue
             classify(host, gpu, kernel)
         except HostError as exc:

@@ -136,6 +136,8 @@ def compute_run_args(facts: Facts) -> list[str]:
     args = [f"--device={node}" for node in nodes]
     args += nvidia_args(facts)
     args += [f"--group-add={gid}" for gid in group_ids(facts)]
+    if not args and facts.wsl.version == 2 and facts.wsl.dxg:
+        return ["--gpus=all"]  # WSL2: the toolkit hands over /dev/dxg and the Windows libraries
     if nodes and facts.gpus.by_vendor("amd"):
         from gpudoctor.facts.amd import override_args  # opt-in: --hsa-override
 

@@ -403,6 +403,8 @@ def nvidia_skip_reason(facts: Facts) -> str | None:
     """Why NVIDIA container checks do not apply here (no NVIDIA GPU selected), or None."""
     if facts.gpus.by_vendor("nvidia"):
         return None
+    if facts.wsl.version == 2 and facts.wsl.dxg:
+        return None  # WSL2: the GPU comes through /dev/dxg, and the toolkit hands it over
     present = facts.gpus.by_vendor("nvidia", selected_only=False)
     if present:
         return (f"no NVIDIA GPU is selected ({', '.join(g.label for g in present)} "

@@ -24,7 +24,7 @@ from gpudoctor.host.base import (
 INTERESTING_PROCESSES = frozenset({
     "dockerd", "rootlesskit", "dockerd-rootless.sh", "containerd", "com.docker.backend",
     "com.docker.dev-envs", "docker-desktop", "qemu-system-x86_64", "podman",
-    "nvidia-persistenced", "snapd",
+    "nvidia-persistenced", "snapd", "crio", "kubelet",
 })
 
 

@@ -146,7 +146,7 @@ def farewell(verdict: Verdict | None) -> str:
         return "gpudoctor: quit before every check had answered; run `gpudoctor check`.\n"
     lines = [f"gpudoctor: {verdict.line()}"]
     if not verdict.ready and verdict.run_args:
-        lines.append(f"  {run_line(verdict.run_args)}")
+        lines.append(f"  {run_line(verdict.run_args, engine=verdict.engine)}")
         lines.append(f"  {verdict.works_once()}")
     return "\n".join(lines) + "\n"
 

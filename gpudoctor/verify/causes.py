@@ -622,12 +622,25 @@ def refine_cause(cause: Cause, facts: Facts) -> Cause:
             return _refine_hook(cause, facts)
         if cause.id == "runtime-unknown":
             return _refine_runtime(cause, facts)
+        if cause.id == "cdi-unresolvable" and any(
+                e.name == "podman" and e.in_use for e in facts.engines):
+            return _refine_cdi_podman(cause, facts)
         if cause.id == "device-missing-on-host" and facts.docker.mode == "desktop":
             return _replace(cause, summary=cause.summary + " (Docker Desktop: its engine runs "
                             "in a VM without the host's GPUs)", fixes=())
     except (HostError, DockerUnavailable):
         return cause
     return cause
+
+
+def _refine_cdi_podman(cause: Cause, facts: Facts) -> Cause:
+    """Podman resolves CDI names itself, from its own spec folders, with its own CDI version."""
+    p = facts.podman
+    details = (f"Podman {p.version or ''} looked in {', '.join(p.spec_dirs)} "
+               f"({p.spec_dirs_source}) and no spec it can read defines the device: it was never "
+               "generated, the spec is CDI 0.7.0 (toolkit 1.19.1 and later) and this Podman is "
+               "older than 5.1, or rootless Podman cannot read the file.")
+    return _replace(cause, details=details, checks=("podman.cdi", "nvidia.toolkit"))
 
 
 def _replace(cause: Cause, **changes: Any) -> Cause:

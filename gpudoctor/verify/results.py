@@ -34,6 +34,8 @@ class VerifyResult:
     verdict: str = "error"  # pass, warn, fail, error
     summary: str = ""
     method: str = "docker"
+    #: the engine that ran the container: docker or podman
+    engine: str = "docker"
     endpoint: str = ""
     image: str | None = None
     image_source: str | None = None
@@ -64,7 +66,8 @@ class VerifyResult:
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA_ID, "gpudoctor_version": __version__, "verdict": self.verdict,
-            "summary": self.summary, "method": self.method, "endpoint": self.endpoint,
+            "summary": self.summary, "method": self.method, "engine": self.engine,
+            "endpoint": self.endpoint,
             "image": self.image, "image_source": self.image_source, "args": list(self.args),
             "args_source": self.args_source, "dropped_args": list(self.dropped),
             "container": self.container, "removed": self.removed,
@@ -123,6 +126,7 @@ VERIFY_SCHEMA: dict[str, Any] = {
         "verdict": {"enum": ["pass", "warn", "fail", "error"]},
         "summary": {"type": "string", "minLength": 1},
         "method": {"enum": ["docker", "compose"]},
+        "engine": {"enum": ["docker", "podman"]},
         "endpoint": {"type": "string"},
         "image": {"type": ["string", "null"]},
         "image_source": {"enum": ["requested", "present", "pulled", None]},

@@ -40,6 +40,7 @@ from gpudoctor.verify.dockercli import (
     VerifyInterrupted,
     daemon_message,
 )
+from gpudoctor.verify.engine import choose_engine, podman_probe
 from gpudoctor.verify.expect import Expectations, build_expectations
 from gpudoctor.verify.judge import judge
 from gpudoctor.verify.probe import PROBE, ProbeOutput, parse_probe
@@ -59,6 +60,8 @@ class VerifyRequest:
     pull: bool = False
     #: Seconds the whole verification may take (the docker.smoke check sets one).
     budget: float | None = None
+    #: "docker" or "podman"; None: the engine in use on this host (facts.engines).
+    engine: str | None = None
 
 
 def cli_environment(facts: Facts) -> dict[str, str]:
@@ -90,6 +93,7 @@ class _Session:
         self.run_id = secrets.token_hex(4)
         self.name = NAME_PREFIX + self.run_id
         self.cli: DockerCli | None = None
+        self.engine = "docker"
         self.compose_cmd: list[str] | None = None
         self.compose_dir: str | None = None
         #: a create was attempted (so cleanup must look), and it really produced a container
@@ -102,6 +106,11 @@ class _Session:
             raise UserError("verify starts a real container, which works only on the live host "
                             "(not with --root)")
         result = self.result
+        self.engine = choose_engine(self.facts, self.request.engine)
+        result.engine = self.engine
+        if self.engine == "podman" and self.request.compose:
+            raise UserError("--compose drives Docker Compose; verify --engine podman runs the "
+                            "container with podman itself (drop --compose)")
         run_args = self._arguments()
         daemon = self.facts.docker
         result.endpoint = daemon.endpoint
@@ -115,9 +124,19 @@ class _Session:
                 "`gpudoctor verify -- --gpus=all`.", ("gpu.present",)), verdict="fail")
         expect = build_expectations(self.facts, run_args)
         result.expected = expect
-        if not daemon.reachable:
+        if self.engine == "podman":
+            docker = self.facts.host.which("podman")
+            result.endpoint = f"podman ({self.facts.podman.mode})"
+            if docker is None:
+                return self._error(_cause(
+                    "podman-missing", "the podman command is not installed",
+                    "verify --engine podman starts the container with podman itself.",
+                    "Install Podman (`sudo apt-get install podman`), or verify with Docker "
+                    "(--engine docker)."), verdict="fail")
+        elif not daemon.reachable:
             return self._error_from_daemon(daemon.error or "the Docker daemon does not answer")
-        docker = self.facts.host.which("docker")
+        else:
+            docker = self.facts.host.which("docker")
         if docker is None:
             return self._error(_cause(
                 "docker-cli-missing", "the docker command is not installed",
@@ -163,10 +182,13 @@ class _Session:
             run_args = parse_run_args(self.request.args)
             result.args_source = "command line"
         else:
+            report_args = (self.facts.run_args.get("podman", []) if self.engine == "podman"
+                           else self.facts.docker_run_args)
             try:
-                run_args = parse_run_args(list(self.facts.docker_run_args))
+                run_args = parse_run_args(list(report_args))
             except UserError as exc:
-                raise UserError(f"the report's docker_run_args cannot be used: {exc}") from exc
+                raise UserError(f"the report's run_args for {self.engine} cannot be used: "
+                                f"{exc}") from exc
             result.args_source = "report"
         result.args = run_args.tokens
         result.dropped = run_args.dropped
@@ -251,6 +273,8 @@ class _Session:
     def _local_images(self) -> list[tuple[str, int]]:
         daemon = self.facts.docker
         try:
+            if self.engine == "podman":  # no Engine API to ask: the CLI lists them
+                raise DockerUnavailable("podman")
             images = self.facts.host.docker_api("/images/json", daemon.endpoint, T_QUICK)
             tags: list[tuple[str, int]] = []
             for image in images or []:
@@ -316,9 +340,13 @@ class _Session:
                 env += ["-e", f"NVIDIA_VISIBLE_DEVICES={root_pass.nvidia_env}"]
             if root_pass is not None and root_pass.nvidia_caps is not None:
                 env += ["-e", f"NVIDIA_DRIVER_CAPABILITIES={root_pass.nvidia_caps}"]
-            probe = self.cli.docker_run("exec", "-u", "0:0" if user == "root" else user, *env,
-                                        self.name, "/bin/sh", "-c", PROBE, "gpudoctor-probe",
-                                        want, *paths, timeout=T_EXEC)
+            if self.engine == "podman" and user != "root":
+                probe = podman_probe(self.cli, run_args, self.result.image or "", self.run_id,
+                                     user, want, paths)
+            else:
+                probe = self.cli.docker_run("exec", "-u", "0:0" if user == "root" else user,
+                                            *env, self.name, "/bin/sh", "-c", PROBE,
+                                            "gpudoctor-probe", want, *paths, timeout=T_EXEC)
             output = parse_probe(user, probe.stdout)
             if not output.complete:
                 message = daemon_message(probe)

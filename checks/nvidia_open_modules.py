@@ -1,0 +1,97 @@
+"""nvidia.open_modules: the loaded flavour of the nvidia module can drive every NVIDIA GPU.
+
+NVIDIA ships two kernel modules of each driver: the proprietary one and the open one ("NVIDIA
+UNIX Open Kernel Module" in /proc/driver/nvidia/version). Blackwell and newer GPUs work only
+with the open modules: the proprietary module loads, then refuses them (kernel log: "requires
+use of the NVIDIA open kernel modules"), so the GPU has no driver although nvidia is loaded.
+The reverse holds for GPUs older than Turing, which the open modules do not support. This is
+neither "no driver installed" nor nouveau holding the GPU (kernel.driver says those).
+"""
+
+from __future__ import annotations
+
+from gpudoctor.facts import Facts
+from gpudoctor.facts.nvidia_driver import driver_branch, not_an_nvidia_host, wrong_flavour_gpus
+from gpudoctor.plugin import Area, Check, Findings, Result, Status
+
+ID = "nvidia.open_modules"
+FIRST_BLACKWELL_BRANCH = 570
+
+
+def install_command(facts: Facts, flavour: str) -> str:
+    """The package that brings the wanted flavour on this distribution."""
+    driver = facts.nvidia_driver
+    branch = driver_branch(driver.module_version) or "<branch>"
+    if flavour == "open" and branch.isdigit() and int(branch) < FIRST_BLACKWELL_BRANCH:
+        branch = str(FIRST_BLACKWELL_BRANCH)  # Blackwell support begins with the 570 branch
+    os_ids = {facts.os_release.get("ID", "")} | set(facts.os_release.get("ID_LIKE", "").split())
+    server = "-server" if any("-server" in p.name for p in driver.installed_packages) else ""
+    if "ubuntu" in os_ids:
+        name = f"nvidia-driver-{branch}{server}" + ("-open" if flavour == "open" else "")
+        return f"sudo apt install {name}"
+    if "debian" in os_ids:
+        return ("sudo apt install nvidia-open-kernel-dkms" if flavour == "open"
+                else "sudo apt install nvidia-kernel-dkms")
+    if os_ids & {"fedora", "rhel", "centos", "rocky", "almalinux"}:
+        return ("sudo dnf install nvidia-open   # NVIDIA's CUDA repository" if flavour == "open"
+                else "sudo dnf install cuda-drivers   # NVIDIA's CUDA repository")
+    flag = "kernel-open" if flavour == "open" else "kernel"
+    return f"sudo sh NVIDIA-Linux-$(uname -m)-{driver.module_version or '<version>'}.run -m={flag}"
+
+
+class NvidiaOpenModules(Check):
+    id = ID
+    title = "The nvidia module's flavour (open or proprietary) suits the GPUs"
+    area = Area.KERNEL
+    order = 35
+
+    def applies(self, facts: Facts) -> str | None:
+        reason = not_an_nvidia_host(facts)
+        if reason:
+            return reason
+        if not facts.nvidia_driver.loaded:
+            return "the nvidia kernel module is not loaded (see kernel.driver)"
+        if facts.nvidia_driver.flavour is None:
+            return "/proc/driver/nvidia/version does not say which flavour is loaded"
+        return None
+
+    def run(self, facts: Facts) -> Result:
+        driver = facts.nvidia_driver
+        found = Findings()
+        ev = found.evidence
+        ev.append(f"/proc/driver/nvidia/version: {driver.proc_version_line}")
+        wanted, gpus = wrong_flavour_gpus(facts)
+        hits = facts.nvidia_kernel_log.hits.get("open_modules_required", [])
+        if hits:
+            ev.append(f"kernel log ({len(hits)}x): {hits[-1]}")
+        for gpu in facts.gpus.by_vendor("nvidia", selected_only=False):
+            ev.append(f"{gpu.pci} {gpu.ids} {gpu.name or ''}: driver {gpu.driver or 'none'}")
+        loaded = f"the {driver.flavour} nvidia module {driver.module_version or ''}".replace(
+            "  ", " ")
+        if not gpus:
+            return found.result(f"{loaded} is loaded and suits every NVIDIA GPU here",
+                                "Blackwell and newer GPUs need the open kernel modules; GPUs "
+                                "older than Turing need the proprietary one. Nothing here is "
+                                "left without a driver for that reason.")
+        names = ", ".join(f"{g.short_pci} ({g.name or g.ids})" for g in gpus)
+        command = install_command(facts, wanted)
+        if wanted == "open":
+            found.add(Status.FAIL, f"{names}: needs the NVIDIA open kernel modules, but the "
+                      "proprietary module is loaded", (
+                          f"{loaded} is loaded, but it does not bind {names}: Blackwell and "
+                          "newer GPUs are supported only by the open kernel modules (the "
+                          "kernel log says \"requires use of the NVIDIA open kernel "
+                          "modules\"). The GPU has no driver, so no container can use it."),
+                      f"Install the open flavour of the driver (branch "
+                      f"{FIRST_BLACKWELL_BRANCH} or newer for Blackwell): `{command}`, then "
+                      "`sudo reboot`.", id=f"{ID}.open_required",
+                      commands=(command, "sudo reboot"))
+        else:
+            found.add(Status.FAIL, f"{names}: older than Turing, which the open kernel modules "
+                      "do not support", (
+                          f"{loaded} is loaded but does not bind {names}: the open modules "
+                          "support Turing and newer GPUs only."),
+                      f"Install the proprietary flavour: `{command}`, then `sudo reboot`.",
+                      id=f"{ID}.proprietary_required", commands=(command, "sudo reboot"))
+        result = found.result("", "")
+        return result
