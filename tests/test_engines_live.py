@@ -19,6 +19,7 @@ import tomllib
 from gpudoctor.facts import Facts, Options
 from gpudoctor.fixes.containerd_configure_nvidia_runtime import ConfigureContainerdNvidiaRuntime
 from gpudoctor.fixes.containerd_restart import RestartContainerd, prevalidate
+from gpudoctor.plugin import FixContext
 from gpudoctor.registry import load
 from gpudoctor.runner import run_checks
 from tests.support.cli import run_gpudoctor
@@ -228,7 +229,7 @@ def test_restart_refuses_a_hand_started_containerd_and_prevalidates(
     assert "50-broken.toml: (2, 2)" in problem
     facts = facts_for(ctd)
     assert facts.containerd.broken_files[0].path.endswith("50-broken.toml")
-    blocked = ConfigureContainerdNvidiaRuntime().plan(facts, {}).blocked
+    blocked = ConfigureContainerdNvidiaRuntime().plan(facts, FixContext()).blocked
     assert "50-broken.toml is not valid TOML" in blocked and "never rewrites" in blocked
 
 
