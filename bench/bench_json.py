@@ -3,7 +3,7 @@
 Each measurement is a fresh `python -m gpudoctor --json --root R` process, as a script or a
 fleet tool would run it, interleaved in one loop with a bare `python -c pass` so that machine
 load hits both alike. The table shows the median of each, its ratio to bare python, and the
-64/8 ratio. Targets (the founders' brief): 8 GPUs within 6x bare python; 64 GPUs within 1.5x
+64/8 ratio. Targets: 8 GPUs within 5x bare python (issue 11); 64 GPUs within 1.5x
 of 8. Bytecode is cached in a temporary folder (an installed package has .pyc files; a
 PYTHONDONTWRITEBYTECODE environment would otherwise recompile every module on every run).
 Both are timed with the python of a regular (non-editable) install made for the run
@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-EIGHT_VS_BARE = 6.0
+EIGHT_VS_BARE = 5.0
 SIXTY_FOUR_VS_EIGHT = 1.5
 TIMEOUT = 120
 

@@ -109,8 +109,6 @@ class AmdContainerToolkit(Check):
         if result.status == Status.PASS and notes:
             result.summary = ("the AMD Container Toolkit is consistent with the selected GPUs; "
                               "the --device arguments stay the default; " + "; ".join(notes))
-        result.data = {"amd_ctk": ctk, "runtime_declared": declared, "runtime_loaded": loaded,
-                       "spec_indices": indices, "alternatives": alternatives}
         return result
 
     def _spec(self, facts: Facts, found: Findings, spec: AmdCdiSpec, gpus: list[Gpu],

@@ -66,9 +66,6 @@ class AmdDkms(Check):
         version = versions[-1]
         install = f"sudo dkms install amdgpu/{version} -k {kernel}"
         headers = f"sudo apt install linux-headers-{kernel}"
-        data = {"kernel": drv.kernel, "loaded_source": drv.source,
-                "loaded_version": drv.loaded_version, "built": built,
-                "built_for_running": drv.built_for_running}
         if not drv.built_for_running:
             others = sorted({k for ks in built.values() for k in ks})
             commands = ((headers,) if drv.headers is False else ()) + (install,)
@@ -118,5 +115,4 @@ class AmdDkms(Check):
             if drv.loaded else f"amdgpu-dkms {version} is built for {kernel}",
             "ROCm's installer builds amdgpu with DKMS for each kernel; a kernel it cannot build "
             "for boots with the in-tree driver or none.")
-        result.data = data
         return result

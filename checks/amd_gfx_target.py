@@ -10,6 +10,8 @@ told to treat them as it (`HSA_OVERRIDE_GFX_VERSION`), which gpudoctor adds only
 
 from __future__ import annotations
 
+from typing import Any
+
 from gpudoctor.facts import Facts
 from gpudoctor.facts.amd import OVERRIDE_VAR, amd_targets, override_requested
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
@@ -50,29 +52,21 @@ class AmdGfxTarget(Check):
                 f"{t.gpu.short_pci} ({t.gpu.name or t.gpu.ids}): {where}: gfx_target_version "
                 f"{t.node.gfx_target_version} = {t.gfx}, {verdict} ({since})")  # type: ignore[union-attr]
         env = judged.override_env()
-        data = {"rocm_line": line.rocm, "table_checked": judged.table.checked,
-                "gpus": {t.gpu.pci: {"gfx": t.gfx, "supported": t.supported, "since": t.since,
-                                     "override": t.override, "kfd_node":
-                                     t.node.index if t.node else None}
-                         for t in judged.targets},
-                "override_env": env, "override_applied": bool(env) and
-                override_requested(facts)}
         for t in judged.unsupported:
             self._unsupported(facts, found, t, env, line.rocm)
         if not judged.topology_read:
             found.evidence.append("the KFD topology (/sys/class/kfd/kfd/topology) cannot be "
                                   "read: amdgpu has no KFD (see devices.nodes)")
         result = found.result(self._passed(judged, unknown), self._why())
-        result.data = data
         result.findings = list(dict.fromkeys(result.findings))
         if found.items and all(f.status == Status.PASS for f in found.items):
             result.summary = "; ".join(f.summary for f in found.items)
         if not judged.targets or all(t.gfx is None for t in judged.targets):
             return Result.skip("no gfx target could be read from the KFD topology",
-                               evidence=found.evidence, data=data)
+                               evidence=found.evidence)
         return result
 
-    def _unsupported(self, facts: Facts, found: Findings, t, env: list[str],
+    def _unsupported(self, facts: Facts, found: Findings, t: Any, env: list[str],
                      rocm: str) -> None:
         who = f"{t.gpu.short_pci} ({t.gpu.name or t.gpu.ids}, {t.gfx})"
         fails = ("Its first kernel launch fails with `HIP error: invalid device function` or "
@@ -113,7 +107,7 @@ class AmdGfxTarget(Check):
                   commands=("gpudoctor devices --hsa-override",))
 
     @staticmethod
-    def _passed(judged, unknown: list[str]) -> str:
+    def _passed(judged: Any, unknown: list[str]) -> str:
         known = [t for t in judged.targets if t.gfx]
         names = ", ".join(f"{t.gpu.short_pci} {t.gfx}" for t in known)
         text = f"ROCm {judged.line.rocm} ships code for every selected AMD GPU ({names})"

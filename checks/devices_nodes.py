@@ -72,7 +72,6 @@ class DevicesNodes(Check):
             for gpu in intel:
                 self._render_nodes(facts, tally, gpu.short_pci, gpu.render_nodes, gpu.driver)
         tally.evidence.extend(skipped)
-        data = {"nodes": tally.nodes}
         why = ("`docker run --device` copies a device file from the host into the container, "
                "so the host must have it, as a character device with the kernel's numbers: "
                "docker refuses a missing one (`error gathering device information while adding "
@@ -81,14 +80,16 @@ class DevicesNodes(Check):
         details = " ".join([*tally.details, why])
         if tally.failures:
             return Result(Status.FAIL, "; ".join(tally.failures), details=details,
-                          evidence=tally.evidence, remedy="\n".join(tally.remedies), data=data,
-                          commands=list(quoted_commands("\n".join(tally.remedies))))
+                          evidence=tally.evidence, remedy="\n".join(tally.remedies),
+                          commands=list(quoted_commands("\n".join(tally.remedies))),
+                          findings=["devices.nodes.unusable"])
         if tally.warnings:
             uvm_only = all("/dev/nvidia-uvm" in w for w in tally.warnings)
             return Result(Status.WARN, "; ".join(tally.warnings), details=details,
-                          evidence=tally.evidence, remedy="\n".join(tally.remedies), data=data,
+                          evidence=tally.evidence, remedy="\n".join(tally.remedies),
                           cause="nvidia.uvm" if uvm_only and nvidia else None,
-                          commands=list(quoted_commands("\n".join(tally.remedies))))
+                          commands=list(quoted_commands("\n".join(tally.remedies))),
+                          findings=["devices.nodes.kfd_unlisted"])
         if tally.uncaptured and not tally.nodes:
             return Result.skip("this root did not capture the device nodes ("
                                + ", ".join(tally.uncaptured) + ")", evidence=tally.evidence,
@@ -96,7 +97,7 @@ class DevicesNodes(Check):
         checked = [n["path"] for n in tally.nodes if n["ok"]]
         summary = (f"{len(checked)} device files present with the right numbers: "
                    + ", ".join(checked[:6]) + (" ..." if len(checked) > 6 else ""))
-        return Result.passed(summary, details=details, evidence=tally.evidence, data=data)
+        return Result.passed(summary, details=details, evidence=tally.evidence)
 
     # ----- one node ---------------------------------------------------------------------------
     def _node(self, facts: Facts, tally: Tally, path: str, major: int | None,

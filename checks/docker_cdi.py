@@ -85,7 +85,7 @@ class DockerCdi(Check):
                 "devices it should offer are unknown and `--device VENDOR/CLASS=NAME` fails "
                 "with `unresolvable CDI devices`.",
                 remedy=f"Fix or regenerate it: {_regenerate_for(spec)}.",
-                commands=quoted_commands(_regenerate_for(spec)))
+                commands=quoted_commands(_regenerate_for(spec)), id="docker.cdi.spec_unusable")
         for spec in state.stale_specs:
             shown = ", ".join(spec.missing[:5]) + (
                 f" and {len(spec.missing) - 5} more" if len(spec.missing) > 5 else "")
@@ -102,7 +102,7 @@ class DockerCdi(Check):
                 f"exist.{driver} Containers given {_names(spec.qualified_devices)} fail to "
                 "start (`error mounting ... no such file or directory`).",
                 remedy=f"Regenerate it: {_regenerate_for(spec)}.", fixes=_fixes_for(spec),
-                commands=quoted_commands(_regenerate_for(spec)))
+                commands=quoted_commands(_regenerate_for(spec)), id="docker.cdi.spec_stale")
         for spec in state.valid_specs:
             if spec.stale or not spec.driver_versions or not state.driver_version:
                 continue
@@ -115,7 +115,8 @@ class DockerCdi(Check):
                     "but they get libraries that do not match the kernel module (`Failed to "
                     "initialize NVML: Driver/library version mismatch`).",
                     remedy=f"Regenerate it: {_regenerate_for(spec)}.", fixes=_fixes_for(spec),
-                    commands=quoted_commands(_regenerate_for(spec)))
+                    commands=quoted_commands(_regenerate_for(spec)),
+                    id="docker.cdi.spec_other_driver")
             v = spec.version_tuple
             if v is not None and v >= (0, 7, 0) and d.at_least(26, 1) is False:
                 found.add(
@@ -124,7 +125,7 @@ class DockerCdi(Check):
                     f"{spec.path} uses cdiVersion {spec.cdi_version} (written by toolkit "
                     "1.19.1 and newer), which needs Docker 26.1 or newer.",
                     remedy="Upgrade Docker, or pin the toolkit below 1.19.1 and regenerate "
-                           "the spec.")
+                           "the spec.", id="docker.cdi.spec_version_too_new")
         self._daemon_side(facts, state, found, bool(nvidia))
         devices = state.devices
         return found.result(
@@ -146,7 +147,8 @@ class DockerCdi(Check):
                     Status.WARN, f"CDI specs exist but Docker {d.server_version} cannot use CDI",
                     f"{state.enabled_reason}. `--device nvidia.com/gpu=all` is not available, "
                     "and `--gpus` does not work either (see nvidia.toolkit).",
-                    remedy="Upgrade Docker to 25 or newer, or make `--gpus` work (nvidia.toolkit).")
+                    remedy="Upgrade Docker to 25 or newer, or make `--gpus` work (nvidia.toolkit).",
+                    id="docker.cdi.docker_too_old")
             return
         if nvidia and offers_nvidia and not gpus_ok:
             found.add(
@@ -157,4 +159,4 @@ class DockerCdi(Check):
                 remedy=(f"Add `\"features\": {{\"cdi\": true}}` to {d.config_path} (keep its "
                         f"other features) and `{d.restart_command()}`: CDI is registered only "
                         "at start, a reload is not enough."),
-                commands=(d.restart_command(),))
+                commands=(d.restart_command(),), id="docker.cdi.disabled")

@@ -100,7 +100,7 @@ class DockerContainers(Check):
                    "wrong device." if any(p.integrated for p in bad) else ""),
                 remedy="Re-create each one: `docker rm NAME`, then `docker run` it again with "
                        "the arguments `gpudoctor devices` prints (docker_run_args).",
-                commands=("gpudoctor devices",))
+                commands=("gpudoctor devices",), id="docker.containers.stale_devices")
         total = len(listing)
         return found.result(
             f"{checked} container(s) checked; their GPU mappings fit this host" if total else

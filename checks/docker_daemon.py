@@ -108,7 +108,8 @@ def _config_findings(d: DockerDaemon, found: Findings, running: bool) -> None:
                     f"--config-file={cfg.path}` (Docker 23+) or `python3 -m json.tool "
                     f"{cfg.path}`, then `{d.restart_command()}`."),
             commands=(f"dockerd --validate --config-file={cfg.path}",
-                      f"python3 -m json.tool {cfg.path}", d.restart_command()))
+                      f"python3 -m json.tool {cfg.path}", d.restart_command()),
+            id="docker.daemon.config_invalid")
     elif cfg.typos:
         names = ", ".join(f"`{k}` (did you mean `{v}`?)" for k, v in cfg.typos.items())
         found.add(
@@ -116,13 +117,13 @@ def _config_findings(d: DockerDaemon, found: Findings, running: bool) -> None:
             f"{cfg.path} sets {names}. dockerd refuses a file with unknown keys (`the following "
             f"directives don't match any configuration option`): {effect}.",
             remedy=f"Rename the key(s) in {cfg.path}, then `{d.restart_command()}`.",
-            commands=(d.restart_command(),))
+            commands=(d.restart_command(),), id="docker.daemon.config_unknown_keys")
     if cfg.state == "empty":
         old = d.at_least(23) is False
         found.add(
             Status.FAIL if old else Status.WARN, f"{cfg.path} is empty",
             f"{cfg.error}." + (f" This is Docker {d.server_version}: {effect}." if old else ""),
-            remedy=f"Write `{{}}` into {cfg.path} (or delete it).")
+            remedy=f"Write `{{}}` into {cfg.path} (or delete it).", id="docker.daemon.config_empty")
     if d.conflicts:
         found.add(
             Status.FAIL,
@@ -133,11 +134,12 @@ def _config_findings(d: DockerDaemon, found: Findings, running: bool) -> None:
             remedy=(f"Keep one of them: remove the key from {cfg.path}, or the flag from the "
                     "service (`sudo systemctl edit docker`), then "
                     f"`{d.restart_command()}`."),
-            commands=("sudo systemctl edit docker", d.restart_command()))
+            commands=("sudo systemctl edit docker", d.restart_command()),
+            id="docker.daemon.config_flag_conflict")
     for note in cfg.notes:
         found.add(Status.WARN, f"{cfg.path}: {note.split(':')[0]}",
                   f"{cfg.path}: {note}.", remedy=f"Tidy {cfg.path} so it holds one JSON object "
-                  "with each key once.")
+                  "with each key once.", id="docker.daemon.config_note")
 
 
 def _daemon_own_error(d: DockerDaemon) -> str:
@@ -193,7 +195,8 @@ class DockerDaemonCheck(Check):
                       f"gpudoctor reached the daemon as root, but {d.socket_problem}.",
                       remedy=d.socket_problem.split(": run ", 1)[-1] if ": run " in
                       d.socket_problem else "",
-                      commands=quoted_commands(d.socket_problem))
+                      commands=quoted_commands(d.socket_problem),
+                      id="docker.daemon.socket_needs_sudo")
         version = d.server_version or "?"
         summary = (f"Docker {version} ({MODE_NAMES.get(d.mode, d.mode)}) answers at "
                    f"{d.endpoint}; it reads {d.config_path or '(a remote file)'}")
@@ -210,7 +213,7 @@ class DockerDaemonCheck(Check):
             "`nvidia-ctk runtime configure` edits /etc/docker/daemon.json, which Desktop ignores.",
             remedy="Install Docker Engine (https://docs.docker.com/engine/install/) and switch "
                    "to it: `docker context use default` (Desktop and Engine can coexist).",
-            commands=("docker context use default",))
+            commands=("docker context use default",), id="docker.daemon.desktop_vm")
         return found.result("", "")
 
     def _down(self, facts: Facts, d: DockerDaemon, found: Findings) -> Result:
@@ -225,14 +228,14 @@ class DockerDaemonCheck(Check):
                 "trying to connect to the Docker daemon socket`.",
                 remedy=(d.socket_problem.split(": run ", 1)[-1] if ": run " in d.socket_problem
                         else "Run docker with sudo, or give the socket a group you are in."),
-                commands=quoted_commands(d.socket_problem))
+                commands=quoted_commands(d.socket_problem), id="docker.daemon.socket_denied")
             return found.result("", "")
         if d.mode == "remote":
             found.add(Status.FAIL, f"the remote Docker daemon at {d.endpoint} does not answer",
                       f"{sentence(d.error)} The endpoint comes from {d.endpoint_source}.",
                       remedy="Check that the remote host runs Docker and is reachable, or "
                              "unset DOCKER_HOST / `docker context use default`.",
-                      commands=("docker context use default",))
+                      commands=("docker context use default",), id="docker.daemon.remote_down")
             return found.result("", "")
         _config_findings(d, found, running=False)
         if any(f.status is Status.FAIL for f in found.items):
@@ -253,7 +256,8 @@ class DockerDaemonCheck(Check):
                 remedy="Install Docker Engine: `sudo apt-get install docker.io` (Debian/Ubuntu) "
                        "or Docker's packages (https://docs.docker.com/engine/install/), then "
                        "`sudo systemctl enable --now docker`.",
-                commands=("sudo apt-get install docker.io", "sudo systemctl enable --now docker"))
+                commands=("sudo apt-get install docker.io", "sudo systemctl enable --now docker"),
+                id="docker.daemon.not_installed")
             return found.result("", "")
         own = _daemon_own_error(d)
         found.add(
@@ -266,7 +270,7 @@ class DockerDaemonCheck(Check):
                     "`journalctl -u docker -n 50` and check the file with `dockerd --validate "
                     f"--config-file={d.config_path}`."),
             commands=(d.start_command(), "journalctl -u docker -n 50",
-                      f"dockerd --validate --config-file={d.config_path}"))
+                      f"dockerd --validate --config-file={d.config_path}"), id="docker.daemon.down")
         return found.result("", "")
 
     def _mode_details(self, d: DockerDaemon) -> str:

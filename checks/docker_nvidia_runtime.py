@@ -119,7 +119,8 @@ class DockerNvidiaRuntime(Check):
                 fixes=(RELOAD,),
                 commands=(("sudo systemctl reload docker",
                            "docker info --format '{{json .Runtimes}}'")
-                          if d.mode == "system" else (d.restart_command(),)))
+                          if d.mode == "system" else (d.restart_command(),)),
+                id="docker.nvidia_runtime.not_loaded")
         elif not cfg.usable:
             found.add(
                 Status.FAIL, f"the nvidia runtime is not loaded and {d.config_path} cannot be "
@@ -127,7 +128,8 @@ class DockerNvidiaRuntime(Check):
                 f"The daemon has not loaded an `nvidia` runtime, and {cfg.describe_error()}. "
                 "Neither dockerd nor gpudoctor's fixes can use that file until its syntax is "
                 "corrected (see docker.daemon). " + BOTH_PATHS,
-                remedy=f"Correct {d.config_path} first, then declare the runtime.")
+                remedy=f"Correct {d.config_path} first, then declare the runtime.",
+                id="docker.nvidia_runtime.config_unreadable")
         elif elsewhere:
             paths = ", ".join(c.path for c in elsewhere)
             found.add(
@@ -139,7 +141,8 @@ class DockerNvidiaRuntime(Check):
                 "meets a snap, rootless or `--config-file` daemon. " + BOTH_PATHS,
                 remedy=(f"`{configure_command(d)}`, then `{d.restart_command()}`."),
                 fixes=(CONFIGURE, RELOAD),
-                commands=(configure_command(d), d.restart_command()))
+                commands=(configure_command(d), d.restart_command()),
+                id="docker.nvidia_runtime.declared_elsewhere")
         else:
             ways = nvidia_ways(facts)
             other = ("`--gpus` works without it" if ways.gpus_driver else
@@ -160,7 +163,8 @@ class DockerNvidiaRuntime(Check):
                         f"`{configure_command(d)}` then `{d.restart_command()}`"),
                 fixes=(CONFIGURE, RELOAD),
                 commands=(configure_command(d), "sudo systemctl reload docker"
-                          if d.mode == "system" else d.restart_command()))
+                          if d.mode == "system" else d.restart_command()),
+                id="docker.nvidia_runtime.not_declared")
         self._default_runtime(d, loaded, found)
         if d.mode == "rootless":
             self._rootless(facts, found)
@@ -188,7 +192,7 @@ class DockerNvidiaRuntime(Check):
                     remedy="Install nvidia-container-toolkit-base (it ships "
                            "nvidia-container-runtime), or declare the runtime with an absolute "
                            "path such as /usr/bin/nvidia-container-runtime.",
-                    fixes=("nvidia.install_toolkit",))
+                    fixes=("nvidia.install_toolkit",), id="docker.nvidia_runtime.program_missing")
         if not declared and d.config.usable:
             found.add(
                 Status.WARN, f"the nvidia runtime is loaded but no longer declared in "
@@ -197,7 +201,8 @@ class DockerNvidiaRuntime(Check):
                 "declares it: the next reload or restart drops it and `--runtime=nvidia` "
                 "stops working.",
                 remedy=f"`{configure_command(d)}`",
-                fixes=(CONFIGURE,), commands=(configure_command(d),))
+                fixes=(CONFIGURE,), commands=(configure_command(d),),
+                id="docker.nvidia_runtime.no_longer_declared")
 
     def _default_runtime(self, d: DockerDaemon, loaded: Any, found: Findings) -> None:
         wanted = d.config.values.get("default-runtime")
@@ -208,7 +213,7 @@ class DockerNvidiaRuntime(Check):
                 "that configuration (`specified default runtime 'nvidia' does not exist`) "
                 "until the runtime is declared too, so the next restart or reload fails.",
                 remedy="Declare the runtime (below) or remove default-runtime.",
-                fixes=(CONFIGURE, RELOAD))
+                fixes=(CONFIGURE, RELOAD), id="docker.nvidia_runtime.default_missing")
         elif d.default_runtime == "nvidia":
             found.evidence.append("every container runs with the nvidia runtime "
                                   "(default-runtime), even without --runtime")
@@ -232,4 +237,5 @@ class DockerNvidiaRuntime(Check):
             fixes=(NO_CGROUPS,),
             commands=(f"sudo nvidia-ctk config --config-file={cfg.path} --set "
                       "nvidia-container-cli.no-cgroups --in-place",
-                      "systemctl --user restart docker"))
+                      "systemctl --user restart docker"),
+            id="docker.nvidia_runtime.rootless_needs_no_cgroups")

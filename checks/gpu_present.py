@@ -46,7 +46,8 @@ class GpuPresent(Check):
                 "cannot list /sys/bus/pci/devices", evidence=evidence,
                 details="The PCI bus is where every GPU appears; without it nothing can be "
                         "decided.",
-                remedy="Run gpudoctor where /sys is mounted (not inside a restricted container).")
+                remedy="Run gpudoctor where /sys is mounted (not inside a restricted container).",
+                findings=["gpu.present.sysfs_unreadable"])
         usable = [g for g in inv.gpus if g.vendor != "other"]
         if not usable and facts.wsl.is_wsl:
             from gpudoctor.checks.nvidia_wsl import present_on_wsl
@@ -64,7 +65,8 @@ class GpuPresent(Check):
                         "that need one are skipped.",
                 remedy="Check that the card is seated and powered, that the virtual machine "
                        "has the GPU passed through (VFIO), and look at `lspci -nn`.",
-                commands=("lspci -nn",))
+                commands=("lspci -nn",),
+                findings=["gpu.present.none"])
         selected = inv.selected
         left_out = [g for g in usable if not g.selected]
         summary = (f"{len(usable)} GPU{'' if len(usable) == 1 else 's'} found; "
@@ -81,19 +83,20 @@ class GpuPresent(Check):
         if not selected:
             return Result.fail("GPUs exist but none is selected", details=details,
                                evidence=evidence,
-                               remedy="Choose one with --gpu PCI or add --include-integrated.")
-        data = {"selected": [g.pci for g in selected]}
+                               remedy="Choose one with --gpu PCI or add --include-integrated.",
+                               findings=["gpu.present.none_selected"])
         if inv.problems:
             return Result.warn(
                 summary + f"; {len(inv.problems)} odd sysfs entr"
                 + ("y" if len(inv.problems) == 1 else "ies") + " skipped",
                 details=details + " Some sysfs entries could not be read or made no sense; "
                 "they are listed in the evidence and were left out.",
-                evidence=evidence, data=data,
+                evidence=evidence,
                 remedy="Compare with `lspci -nnk`; a GPU missing from the list above cannot be "
                        "given to containers until sysfs shows it properly.",
-                commands=("lspci -nnk",))
-        return Result.passed(summary, details=details, evidence=evidence, data=data)
+                commands=("lspci -nnk",),
+                findings=["gpu.present.odd_sysfs"])
+        return Result.passed(summary, details=details, evidence=evidence)
 
 
 def _names(gpus: list[Gpu]) -> str:

@@ -119,12 +119,6 @@ class GroupsRender(Check):
                                 f"{user.name}`, then log out and back in (or `newgrp "
                                 f"{missing[0].name or missing[0].gid}`) for it to take effect.")
             fixes.append("groups.add_user_render")
-        data = {
-            "groups": [{"gid": u.gid, "name": u.name, "nodes": u.nodes} for u in groups],
-            "group_add": [u.gid for u in groups],
-            "missing_for_user": [u.gid for u in missing],
-            "user": facts.user.name if facts.user else None,
-        }
         details = ("Docker gives the container the device files with the host's numeric owner "
                    "and group. A non-root user in the container can open them only through "
                    "that numeric group, so the arguments carry "
@@ -134,14 +128,15 @@ class GroupsRender(Check):
                    "no group.")
         if warnings:
             return Result(Status.WARN, "; ".join(warnings), details=details, evidence=evidence,
-                          remedy="\n".join(dict.fromkeys(remedies)), fixes=fixes, data=data,
-                          commands=list(quoted_commands("\n".join(remedies))))
+                          remedy="\n".join(dict.fromkeys(remedies)), fixes=fixes,
+                          commands=list(quoted_commands("\n".join(remedies))),
+                          findings=["groups.render.user_not_in_group"])
         who = facts.user.name if facts.user else None
         summary = (f"the device files belong to {gid_text}, read-write for the group"
                    if groups else "the device files are open to every user (mode 0666)")
         if who and groups and not (facts.user and facts.user.is_root):
             summary += f"; {who} is a member"
-        return Result.passed(summary, details=details, evidence=evidence, data=data)
+        return Result.passed(summary, details=details, evidence=evidence)
 
     @staticmethod
     def _access(mode: int) -> str:

@@ -10,6 +10,8 @@ host owes is the right driver and the render node (`--device` plus the render GI
 
 from __future__ import annotations
 
+from typing import Any
+
 from gpudoctor.facts import Facts
 from gpudoctor.facts.gpus import Gpu
 from gpudoctor.facts.intel import (
@@ -53,7 +55,6 @@ class IntelDriver(Check):
         found.evidence.append(f"running kernel {facts.kernel_release or '?'}")
         if log.source is None:
             found.evidence.append(f"kernel log not read ({log.problem})")
-        data: dict = {"gpus": {}}
         for gpu in intel_gpus(facts):
             fam = family(gpu.device_id)
             kind = "integrated" if gpu.integrated else "discrete"
@@ -61,8 +62,6 @@ class IntelDriver(Check):
             sel = "selected" if gpu.selected else f"not selected ({gpu.selection_reason})"
             found.evidence.append(f"{gpu.short_pci} {gpu.ids} {fam.name}, {kind}, {state}, "
                                   f"{sel}; render node {gpu.render or 'none'}")
-            data["gpus"][gpu.pci] = {"family": fam.name, "driver": gpu.driver,
-                                     "integrated": gpu.integrated}
             self._judge(facts, found, gpu, fam, kernel, refusals)
         for driver in ("i915", "xe"):
             value = force_probe_param(facts, driver)
@@ -76,11 +75,10 @@ class IntelDriver(Check):
             "Containers reach an Intel GPU through its render node, which exists only while "
             "i915 or xe drives it; the image's Level Zero / compute-runtime must be new enough "
             "for the GPU, which cannot be judged from the host.")
-        result.data = data
         return result
 
-    def _judge(self, facts: Facts, found: Findings, gpu: Gpu, fam, kernel,
-               refusals) -> None:
+    def _judge(self, facts: Facts, found: Findings, gpu: Gpu, fam: Any, kernel: Any,
+               refusals: Any) -> None:
         who = f"{gpu.short_pci} ({gpu.name or gpu.ids})"
         dev = f"{gpu.device_id:04x}"
         mine = [r for r in refusals if r.device_id == gpu.device_id]

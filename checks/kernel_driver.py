@@ -19,9 +19,7 @@ from gpudoctor.facts.system import (
     kernel_cmdline,
     modprobe_lines,
     module_state,
-    module_version,
     mok_key,
-    nvidia_module_version,
 )
 from gpudoctor.pasteable import quoted_commands
 from gpudoctor.plugin import Area, Check, Result, Status
@@ -110,15 +108,15 @@ class KernelDriver(Check):
                 target = (where[0] if len(where) == 1 else
                           f"the {len(where)} selected GPUs ({', '.join(where)})")
                 parts.append(f"{name} is loaded and bound to {target}")
-            return Result.passed("; ".join(parts), details=why, evidence=evidence, data=data)
+            return Result.passed("; ".join(parts), details=why, evidence=evidence)
         summary = bad[0].summary if len(bad) == 1 else (
             f"{len(bad)} of {len(findings)} selected GPUs lack their driver: "
             + "; ".join(f.summary for f in bad))
         details = " ".join(dict.fromkeys(f.details for f in bad if f.details)) + " " + why
         remedy = "\n\n".join(dict.fromkeys(f.remedy for f in bad if f.remedy))
         return Result(Status.FAIL, summary, details=details.strip(), evidence=evidence,
-                      remedy=remedy, data=data, commands=list(quoted_commands(remedy)),
-                      cause=_flavour_cause(facts, bad))
+                      remedy=remedy, commands=list(quoted_commands(remedy)),
+                      cause=_flavour_cause(facts, bad), findings=["kernel.driver.not_bound"])
 
     # ----- one GPU ------------------------------------------------------------------------------
     def _examine(self, facts: Facts, gpu: Gpu) -> Finding:
@@ -301,12 +299,13 @@ class KernelDriver(Check):
         lines: list[str] = []
         data: dict = {}
         vendors = {g.vendor for g in gpus}
+        versions = facts.driver_versions
         if "nvidia" in vendors and "nvidia" in facts.modules:
-            version, source = nvidia_module_version(facts.host)
             taint = facts.modules["nvidia"].taint
             flavour = ("open kernel module" if taint and "P" not in taint
                        else "proprietary kernel module" if taint else "")
-            if version:
+            if "nvidia" in versions:
+                version, source = versions["nvidia"]
                 lines.append(f"nvidia kernel module {version}"
                              + (f" ({flavour})" if flavour else "") + f", from {source}")
                 data["nvidia_version"] = version
@@ -314,8 +313,8 @@ class KernelDriver(Check):
                 lines.append("nvidia kernel module version: neither /sys/module/nvidia/version "
                              "nor /proc/driver/nvidia/version gives one")
         if "amd" in vendors and "amdgpu" in facts.modules:
-            version = module_version(facts.host, "amdgpu")
-            if version:
+            if "amdgpu" in versions:
+                version = versions["amdgpu"][0]
                 lines.append(f"amdgpu {version} from amdgpu-dkms (out of tree, "
                              "/sys/module/amdgpu/version)")
                 data["amdgpu_version"] = version

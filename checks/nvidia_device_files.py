@@ -96,5 +96,4 @@ class NvidiaDeviceFiles(Check):
                      "(takes effect at the next login)") + ".",
                   id=f"{ID}.group_restricted", commands=(f"docker run --gpus all {add} IMAGE",))
         result = found.result("", "")
-        result.data = {"mode": f"0{mode:o}", "gid": gid, "group": group}
         return result

@@ -135,5 +135,4 @@ class NvidiaDriverMismatch(Check):
                   "NVML fails with \"Driver/library version mismatch\"", details, remedy,
                   id=f"{ID}.versions_differ", commands=tuple(commands))
         result = found.result("", "")
-        result.data = {"module": module, "user_space": user}
         return result

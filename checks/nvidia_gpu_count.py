@@ -138,6 +138,4 @@ class NvidiaGpuCount(Check):
         counts = f"{len(bus)} NVIDIA GPU(s) on the PCI bus, {len(known)} initialised by the " \
                  "driver" + (f", {len(smi.lines)} listed by nvidia-smi" if smi.ok else "")
         result = found.result(counts, why)
-        result.data = {"pci": len(bus), "driver": len(known),
-                       "nvidia_smi": len(smi.lines) if smi.ok else None}
         return result

@@ -94,5 +94,4 @@ class NvidiaOpenModules(Check):
                       f"Install the proprietary flavour: `{command}`, then `sudo reboot`.",
                       id=f"{ID}.proprietary_required", commands=(command, "sudo reboot"))
         result = found.result("", "")
-        result.data = {"wanted": wanted, "gpus": [g.pci for g in gpus]}
         return result

@@ -74,7 +74,7 @@ class NvidiaToolkit(Check):
                 "and compose's `driver: nvidia` fail with `could not select device driver "
                 "\"nvidia\" with capabilities: [[gpu]]`, and there is no `nvidia` runtime.",
                 remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
-                commands=INSTALL_COMMANDS)
+                commands=INSTALL_COMMANDS, id="nvidia.toolkit.not_installed")
             return found.result("", "")
         self._packages(facts, tk, found)
         self._daemon_side(facts, tk, found)
@@ -94,7 +94,7 @@ class NvidiaToolkit(Check):
                        "nvidia-container-toolkit-base`), or run with "
                        "`--gpus \"all,driver=nvidia.runtime-hook\"`.",
                 commands=("sudo apt-get remove nvidia-container-toolkit "
-                          "nvidia-container-toolkit-base",))
+                          "nvidia-container-toolkit-base",), id="nvidia.toolkit.snap_and_host")
         version = tk.version or "(version unknown)"
         return found.result(
             f"nvidia-container-toolkit {version} is installed ({tk.source}) and dockerd found "
@@ -117,7 +117,8 @@ class NvidiaToolkit(Check):
                        "libnvidia-container-tools_*.deb nvidia-container-toolkit-base_*.deb "
                        "nvidia-container-toolkit_*.deb`.",
                 fixes=("nvidia.install_toolkit",),
-                commands=("sudo apt-get -f install", INSTALL_OFFLINE))
+                commands=("sudo apt-get -f install", INSTALL_OFFLINE),
+                id="nvidia.toolkit.half_installed")
         versions = tk.package_versions
         if versions and not tk.versions_match:
             listing = ", ".join(f"{n} {v}" for n, v in versions.items())
@@ -137,7 +138,7 @@ class NvidiaToolkit(Check):
                 fixes=("nvidia.install_toolkit",),
                 commands=("V=<version>-1; sudo apt-get install nvidia-container-toolkit=$V "
                           "nvidia-container-toolkit-base=$V libnvidia-container-tools=$V "
-                          "libnvidia-container1=$V",))
+                          "libnvidia-container1=$V",), id="nvidia.toolkit.versions_mixed")
         missing = [n for n in tk.missing_packages
                    if n in ("nvidia-container-toolkit", "libnvidia-container-tools",
                             "libnvidia-container1")]
@@ -151,14 +152,14 @@ class NvidiaToolkit(Check):
                 f"`--gpus` needs {HOOK} (package nvidia-container-toolkit), which calls "
                 "nvidia-container-cli (libnvidia-container-tools, libnvidia-container1).",
                 remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
-                commands=INSTALL_COMMANDS)
+                commands=INSTALL_COMMANDS, id="nvidia.toolkit.packages_missing")
         elif tk.hook is None and not missing:
             found.add(
                 Status.FAIL, f"{HOOK} is not on any PATH",
                 f"The toolkit is installed ({tk.source}) but {HOOK} was found nowhere on "
                 f"{tk.search_path}. Docker's `--gpus` needs it.",
                 remedy=INSTALL_REMEDY, fixes=("nvidia.install_toolkit",),
-                commands=INSTALL_COMMANDS)
+                commands=INSTALL_COMMANDS, id="nvidia.toolkit.hook_not_on_path")
 
     def _daemon_side(self, facts: Facts, tk: ToolkitInfo, found: Findings) -> None:
         d = facts.docker
@@ -188,7 +189,8 @@ class NvidiaToolkit(Check):
                     remedy=(f"Link it into a folder dockerd searches: `sudo ln -s {tk.hook} "
                             f"/usr/bin/{HOOK}`, then `{d.restart_command()}` (a reload is not "
                             "enough)."),
-                    commands=(f"sudo ln -s {tk.hook} /usr/bin/{HOOK}", d.restart_command()))
+                    commands=(f"sudo ln -s {tk.hook} /usr/bin/{HOOK}", d.restart_command()),
+                    id="nvidia.toolkit.hook_not_on_dockerd_path")
             return
         found.evidence.append(f"hook on dockerd's PATH: {hook.hook} (installed "
                               f"{describe_time(hook.hook_installed)}: {hook.hook_evidence})")
@@ -206,7 +208,8 @@ class NvidiaToolkit(Check):
                 "does.",
                 remedy=f"`{d.restart_command()}` (running containers stop unless live-restore "
                        "is on).",
-                fixes=("docker.reload",), commands=(d.restart_command(),))
+                fixes=("docker.reload",), commands=(d.restart_command(),),
+                id="nvidia.toolkit.installed_after_dockerd")
         elif hook.upgraded_in_place and tk.dpkg_event is not None:
             found.evidence.append(
                 f"dpkg.log: {tk.dpkg_event.when} upgrade {tk.dpkg_event.old} -> "

@@ -39,7 +39,7 @@ class PciidsFresh(Check):
                 remedy="Install it: `sudo apt install pci.ids` (Debian/Ubuntu) or `sudo dnf "
                        "install hwdata` (Fedora/RHEL), or let gpudoctor fetch it: `sudo "
                        "gpudoctor fix pciids.update`.",
-                fixes=["pciids.update"])
+                fixes=["pciids.update"], findings=["pciids.fresh.missing"])
         evidence = [f"{db.path}: Version {db.version or '(none)'}, Date "
                     f"{db.date.strftime('%Y-%m-%d') if db.date else '(none)'}"]
         evidence += list(db.problems)
@@ -56,7 +56,7 @@ class PciidsFresh(Check):
         now = datetime.fromtimestamp(facts.host.now(), tz=timezone.utc)
         age_days = (now - date).days if date else None
         stale = age_days is not None and age_days > STALE_DAYS
-        if age_days is not None:
+        if date is not None and age_days is not None:
             evidence.append(f"age: {age_days} days on {now.strftime('%Y-%m-%d')} "
                             f"({'older' if stale else 'not older'} than {STALE_DAYS} days)")
             if stale:
@@ -84,18 +84,17 @@ class PciidsFresh(Check):
         named = [g for g in gpus if g.name]
         if named:
             evidence += [f"{g.pci} {g.ids}: {g.name}" for g in named]
-        data = {"path": db.path, "version": db.version, "age_days": age_days,
-                "unnamed": [g.pci for g in unnamed]}
         if warnings:
             return Result.warn(
                 "; ".join(warnings), details=why + " Names come from the first pci.ids found: "
-                + ", ".join(PCI_IDS_PATHS) + ".", evidence=evidence, data=data,
-                remedy=self._remedy(db.path), fixes=["pciids.update"])
+                + ", ".join(PCI_IDS_PATHS) + ".", evidence=evidence,
+                remedy=self._remedy(db.path), fixes=["pciids.update"],
+                findings=["pciids.fresh.stale_or_incomplete"])
         coverage = ("names every GPU found" if not unnamed else
                     "names every GPU whose vendor the PCI ID database lists")
         return Result.passed(
             f"{db.path} ({db.version or 'no version'}) is {age_days} days old and {coverage}",
-            details=why, evidence=evidence, data=data)
+            details=why, evidence=evidence)
 
     @staticmethod
     def _remedy(path: str) -> str:

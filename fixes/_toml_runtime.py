@@ -7,17 +7,21 @@ Not a plugin module (the leading underscore keeps the registry from loading it).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 from gpudoctor import fixer
 from gpudoctor.facts import Facts
 from gpudoctor.host import changes, safefile
 from gpudoctor.host.base import Host
-from gpudoctor.plugin import FixFailed, Plan, Step
+from gpudoctor.plugin import FixContext, FixFailed, Plan, Step, StepKind
 
 CTK_TIMEOUT = 20.0
 NVIDIA_BINARY = "/usr/bin/nvidia-container-runtime"
@@ -29,7 +33,7 @@ def find_ctk(host: Host) -> str | None:
 
 
 def ctk_entry(facts: Facts, runtime: str, config_path: str, table: tuple[str, ...],
-              options: dict[str, Any], plan: Plan) -> tuple[dict[str, Any] | None, Step | None]:
+              ctx: FixContext, plan: Plan) -> tuple[dict[str, Any] | None, Step | None]:
     """The `nvidia` runtime table nvidia-ctk would write (None: not asked; see plan.notes).
 
     `table` is where the runtimes live in nvidia-ctk's output (e.g. plugins, <cri>,
@@ -45,7 +49,7 @@ def ctk_entry(facts: Facts, runtime: str, config_path: str, table: tuple[str, ..
         return None, None
     argv = [ctk, "runtime", "configure", f"--runtime={runtime}", f"--config={config_path}",
             "--dry-run"]
-    if options.get("set_default_runtime"):
+    if ctx.get("set_default_runtime"):
         argv.append("--set-as-default")
     result = facts.host.run(f"nvidia-ctk-runtime-configure-{runtime}-dry-run", argv, CTK_TIMEOUT)
     if result is None:
@@ -68,7 +72,8 @@ def ctk_entry(facts: Facts, runtime: str, config_path: str, table: tuple[str, ..
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         plan.blocked = f"nvidia-ctk's --dry-run output is not the expected TOML ({exc})"
         return None, None
-    step = Step(kind="command", description="asked nvidia-ctk (read-only, already run) for the "
+    step = Step(kind=StepKind.COMMAND,
+                description="asked nvidia-ctk (read-only, already run) for the "
                 "runtime entry it would write; only that entry is taken from its answer",
                 argv=argv)
     return entry, step
@@ -102,7 +107,7 @@ def add_import(text: str | None, pattern: str) -> str:
     return tomlkit.dumps(doc)
 
 
-def write_planned(plan: Plan, fix_id: str, options: dict[str, Any], log: Callable[[str], None]
+def write_planned(plan: Plan, fix_id: str, ctx: FixContext, log: Callable[[str], None]
                   ) -> None:
     """Write each planned file atomically after a backup, refusing if it changed since."""
     for step in plan.steps:
@@ -113,27 +118,27 @@ def write_planned(plan: Plan, fix_id: str, options: dict[str, Any], log: Callabl
             raise fixer.PlanOutdated(f"{step.path} changed since the plan was made")
         assert step.new_content is not None
         result = safefile.atomic_write(step.path, step.new_content, backup=True)
-        fixer.record_write(options, fix_id, result, step.new_content)
+        fixer.record_write(ctx, fix_id, result, step.new_content)
         if result.backup:
             log(f"  kept the previous {step.path} as {result.backup}")
         log(f"  wrote {step.path} ({'created' if result.created else 'replaced atomically'})")
 
 
-def roll_back(paths: list[str], options: dict[str, Any], log: Callable[[str], None]) -> list[str]:
+def roll_back(paths: list[str], ctx: FixContext, log: Callable[[str], None]) -> list[str]:
     """Put back the files of `paths` this run wrote (newest first); what was restored."""
     import os
 
     wanted = {os.path.realpath(p) for p in paths}
     restored = []
-    for entry in reversed(fixer.written_files(options)):
-        if entry["path"] not in wanted or entry.get("restored"):
+    for entry in reversed(ctx.written):
+        if entry.path not in wanted or entry.restored:
             continue
-        if fixer.sha256(safefile.read_current(entry["path"])) != entry["sha"]:
-            log(f"  {entry['path']} changed again since it was written; left as it is")
+        if fixer.sha256(safefile.read_current(entry.path)) != entry.sha:
+            log(f"  {entry.path} changed again since it was written; left as it is")
             continue
-        safefile.restore(entry["path"], entry["backup"])
-        entry["restored"] = True
-        restored.append(entry["path"] + (f" (from {entry['backup']})" if entry["backup"]
+        safefile.restore(entry.path, entry.backup)
+        entry.restored = True
+        restored.append(entry.path + (f" (from {entry.backup})" if entry.backup
                                           else " (removed; it did not exist before)"))
         log(f"  restored {restored[-1]}")
     return restored
@@ -145,7 +150,7 @@ def systemd_unit_of(host: Host, pid: int, unit: str) -> bool:
     return f"/{unit}.service" in cgroup
 
 
-def restart_and_verify(plan: Plan, options: dict[str, Any], log: Callable[[str], None], *,
+def restart_and_verify(plan: Plan, ctx: FixContext, log: Callable[[str], None], *,
                        unit: str, healthy: Callable[[], str | None], paths: list[str],
                        limit: float = 60.0, argv: list[str] | None = None) -> None:
     """`systemctl restart UNIT` (or `argv`), wait until `healthy()` returns None (else its
@@ -158,7 +163,7 @@ def restart_and_verify(plan: Plan, options: dict[str, Any], log: Callable[[str],
         log(f"  verified: {unit} is running with its new configuration")
         return
     log(f"  {unit} did not come back healthy: {problem}")
-    restored = roll_back(paths, options, log)
+    restored = roll_back(paths, ctx, log)
     if not restored:
         raise FixFailed(f"{unit} is not healthy after the restart: {problem}")
     try:

@@ -11,14 +11,13 @@ subsystems so the nodes change now, without a reboot. It never makes a node worl
 
 from __future__ import annotations
 
-from typing import Any
-
 from gpudoctor import fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.runargs import KFD, device_nodes
+from gpudoctor.fixer import Log
 from gpudoctor.host import safefile
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 RULES_FILE = "/etc/udev/rules.d/99-gpudoctor-render.rules"
 GROUP = "render"
@@ -54,8 +53,9 @@ def node_problems(facts: Facts) -> list[str]:
 class UdevRenderRule(Fix):
     id = "devices.udev_rule"
     title = "Give /dev/kfd and the render nodes to the render group with a udev rule"
+    order = 55
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         host = facts.host
         problems = node_problems(facts)
@@ -66,8 +66,8 @@ class UdevRenderRule(Fix):
             return plan
         if not problems:
             plan.noop = True
-            plan.data["reason"] = (f"{KFD} and the render nodes of the selected GPUs (where "
-                                   "they exist) already give their group read-write access")
+            plan.reason = (f"{KFD} and the render nodes of the selected GPUs (where "
+                           "they exist) already give their group read-write access")
             return plan
         udevadm = host.which("udevadm", SBIN_PATH)
         if not udevadm:
@@ -87,12 +87,12 @@ class UdevRenderRule(Fix):
             plan.steps.append(fixer.write_step(
                 RULES_FILE, current.encode() if current is not None else None, new,
                 f"write {RULES_FILE} (after every packaged rule, so its GROUP and MODE win)"))
-        plan.steps.append(Step("command", "make udev read the new rule",
+        plan.steps.append(Step(StepKind.COMMAND, "make udev read the new rule",
                                argv=[udevadm, "control", "--reload-rules"]))
-        plan.steps.append(Step("command", f"apply it to {KFD} and the render nodes now",
+        plan.steps.append(Step(StepKind.COMMAND, f"apply it to {KFD} and the render nodes now",
                                argv=[udevadm, "trigger", "--action=change",
                                      "--subsystem-match=kfd", "--subsystem-match=drm"]))
-        plan.steps.append(Step("command", "wait until udev has finished",
+        plan.steps.append(Step(StepKind.COMMAND, "wait until udev has finished",
                                argv=[udevadm, "settle", "--timeout=30"]))
         plan.notes.append(f"containers started afterwards need --group-add={group.gid}; running "
                           "ones keep the device files they were given")
@@ -100,14 +100,14 @@ class UdevRenderRule(Fix):
                           "gid": group.gid})
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         written = None
         if fixer.sha256(safefile.read_current(RULES_FILE)) != plan.data["old_sha"]:
             raise fixer.PlanOutdated(f"{RULES_FILE} changed since the plan was made")
         for step in plan.steps:
             if step.kind == "write" and step.new_content is not None:
                 written = safefile.atomic_write(step.path, step.new_content, backup=True)
-                fixer.record_write(options, self.id, written, step.new_content)
+                fixer.record_write(ctx, self.id, written, step.new_content)
                 log(f"  wrote {step.path}")
                 continue
             try:

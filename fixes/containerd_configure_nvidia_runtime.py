@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import posixpath
+import sys
 from typing import Any
 
 from gpudoctor import fixer
@@ -33,7 +34,7 @@ from gpudoctor.fixes._toml_runtime import (
     to_tomlkit,
     write_planned,
 )
-from gpudoctor.plugin import Fix, FixFailed, Plan
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan
 
 HEADER = ("# Written by gpudoctor (containerd.configure_nvidia_runtime): the nvidia runtime of\n"
           "# the NVIDIA Container Toolkit, imported by {main}.\n")
@@ -70,10 +71,10 @@ class ConfigureContainerdNvidiaRuntime(Fix):
     title = "Declare the nvidia runtime in containerd's configuration (a drop-in it imports)"
     after = ("nvidia.install_toolkit",)
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         c = facts.containerd
-        main_path = options.get("config") or c.config_path
+        main_path = ctx.get("config") or c.config_path
         if not c.installed:
             plan.blocked = "containerd is not installed"
             return plan
@@ -97,14 +98,14 @@ class ConfigureContainerdNvidiaRuntime(Fix):
                             "people's drop-ins)")
             return plan
         entry, ctk_step = ctk_entry(facts, "containerd", main_path,
-                                    ("plugins", plugin, "containerd", "runtimes"), options, plan)
+                                    ("plugins", plugin, "containerd", "runtimes"), ctx, plan)
         if plan.blocked:
             return plan
         entry = entry or default_entry(c)
         runc_cgroup = c.systemd_cgroup("runc")
         if runc_cgroup is not None:
             entry.setdefault("options", {})["SystemdCgroup"] = runc_cgroup
-        wants_default = bool(options.get("set_default_runtime"))
+        wants_default = bool(ctx.get("set_default_runtime"))
         current = c.runtimes.get("nvidia")
         binary = get_path(current, "options", "BinaryName")
         if (isinstance(current, dict) and isinstance(binary, str) and facts.host.exists(binary)
@@ -112,7 +113,7 @@ class ConfigureContainerdNvidiaRuntime(Fix):
                 and (runc_cgroup is None or c.systemd_cgroup("nvidia") == runc_cgroup)
                 and (not wants_default or c.default_runtime == "nvidia")):
             plan.noop = True
-            plan.data["reason"] = (f"containerd's configuration already declares the nvidia "
+            plan.reason = (f"containerd's configuration already declares the nvidia "
                                    f"runtime ({binary})")
             return plan
         if version >= 3:
@@ -152,27 +153,30 @@ class ConfigureContainerdNvidiaRuntime(Fix):
         if not any(step.kind == "write" for step in plan.steps):
             plan.steps.clear()
             plan.noop = True
-            plan.data["reason"] = (f"{dropin} and {main_path} already hold exactly this; the "
+            plan.reason = (f"{dropin} and {main_path} already hold exactly this; the "
                                    "runtime's binary comes with nvidia.install_toolkit")
             return plan
         plan.notes.append("containerd reads its configuration only when it starts: "
                           "containerd.restart makes it take effect")
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
-        write_planned(plan, self.id, options, log)
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
+        write_planned(plan, self.id, ctx, log)
         problem = verify_dump(plan.data["config"], plan.data["plugin"])
         if problem is None:
             log("  verified: `containerd config dump` shows the nvidia runtime")
             return
-        restored = roll_back([plan.data["config"], plan.data["dropin"]], options, log)
+        restored = roll_back([plan.data["config"], plan.data["dropin"]], ctx, log)
         raise FixFailed(f"containerd does not load what was written ({problem}); restored "
                         f"{', '.join(restored) or 'nothing'}")
 
 
 def dump(config: str) -> tuple[dict[str, Any] | None, str]:
     """`containerd --config FILE config dump`: the merged configuration, or why not."""
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10
+        import tomli as tomllib
 
     from gpudoctor.host import changes
 

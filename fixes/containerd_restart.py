@@ -17,7 +17,7 @@ from gpudoctor.facts import Facts
 from gpudoctor.facts.containerd import socket_of
 from gpudoctor.fixes._toml_runtime import restart_and_verify, roll_back, run_quiet, systemd_unit_of
 from gpudoctor.fixes.containerd_configure_nvidia_runtime import dropin_paths, dump, verify_dump
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 KUBERNETES_WARNING = (
     "this is a Kubernetes node: restarting containerd stops no running pod or container (their "
@@ -30,7 +30,7 @@ class RestartContainerd(Fix):
     title = "Restart containerd so it loads its configuration"
     after = ("nvidia.install_toolkit", "containerd.configure_nvidia_runtime")
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title, interrupts_containers=False)
         c = facts.containerd
         if not c.installed:
@@ -46,31 +46,32 @@ class RestartContainerd(Fix):
                             "containerd.service, so gpudoctor cannot restart it safely; "
                             "restart it the way it was started")
             return plan
-        configure = fixer.earlier_plan(options, "containerd.configure_nvidia_runtime")
+        configure = ctx.earlier("containerd.configure_nvidia_runtime")
         if not fixer.is_active(configure) and "nvidia" in c.runtimes and not _changed_since(
                 facts, c):
             plan.noop = True
-            plan.data["reason"] = "containerd started after its configuration last changed"
+            plan.reason = "containerd started after its configuration last changed"
             return plan
-        config = options.get("config") or c.config_path
+        config = ctx.get("config") or c.config_path
         plan.data.update({"config": config, "plugin": c.cri_plugin,
                           "socket": socket_of(c), "files": [config, dropin_paths(config)[0]]})
         if facts.kubelet.present:
             plan.notes.append(KUBERNETES_WARNING)
         plan.steps += [
-            Step("note", f"ask containerd to load {config} and its imports (`containerd "
+            Step(StepKind.NOTE, f"ask containerd to load {config} and its imports (`containerd "
                  f"--config {config} config dump`) before touching the running daemon"),
-            Step("command", "restart containerd", argv=["systemctl", "restart", "containerd"]),
-            Step("note", "verify that containerd is active and answers, with the nvidia "
+            Step(StepKind.COMMAND, "restart containerd",
+                 argv=["systemctl", "restart", "containerd"]),
+            Step(StepKind.NOTE, "verify that containerd is active and answers, with the nvidia "
                  "runtime loaded; if not, put back the files this run changed and restart "
                  "again")]
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
         data = plan.data
         problem = prevalidate(data["config"])
         if problem is not None:
-            restored = roll_back(data["files"], options, log)
+            restored = roll_back(data["files"], ctx, log)
             raise FixFailed(f"containerd cannot load {data['config']}: {problem} (containerd "
                             "was not touched" + (f"; restored {', '.join(restored)})"
                                                  if restored else ")"))
@@ -84,7 +85,7 @@ class RestartContainerd(Fix):
                 return f"it does not answer on {data['socket']}: {line}"
             return verify_dump(data["config"], data["plugin"])
 
-        restart_and_verify(plan, options, log, unit="containerd", healthy=healthy,
+        restart_and_verify(plan, ctx, log, unit="containerd", healthy=healthy,
                            paths=data["files"])
 
 

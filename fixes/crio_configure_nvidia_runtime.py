@@ -12,7 +12,7 @@ from gpudoctor import fixer
 from gpudoctor.facts import Facts
 from gpudoctor.fixes._toml_runtime import NVIDIA_BINARY, ctk_entry, to_tomlkit
 from gpudoctor.host import safefile
-from gpudoctor.plugin import Fix, Plan
+from gpudoctor.plugin import Fix, FixContext, Plan
 
 HEADER = ("# Written by gpudoctor (crio.configure_nvidia_runtime): the nvidia runtime of the "
           "NVIDIA\n# Container Toolkit.\n")
@@ -23,7 +23,7 @@ class ConfigureCrioNvidiaRuntime(Fix):
     title = "Declare the nvidia runtime in a CRI-O drop-in"
     after = ("nvidia.install_toolkit",)
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         c = facts.crio
         if not c.installed:
@@ -33,16 +33,16 @@ class ConfigureCrioNvidiaRuntime(Fix):
             bad = c.broken_files[0]
             plan.blocked = f"{bad.path} is not valid TOML ({bad.error}); correct it first"
             return plan
-        wants_default = bool(options.get("set_default_runtime"))
+        wants_default = bool(ctx.get("set_default_runtime"))
         path = c.runtime_path("nvidia")
         if path and facts.host.exists(path) and (not wants_default or
                                                  c.default_runtime == "nvidia"):
             plan.noop = True
-            plan.data["reason"] = f"CRI-O already declares the nvidia runtime ({path})"
+            plan.reason = f"CRI-O already declares the nvidia runtime ({path})"
             return plan
         dropin = f"{c.drop_in_dir}/99-nvidia.toml"
         entry, step = ctk_entry(facts, "crio", dropin, ("crio", "runtime", "runtimes"),
-                                options, plan)
+                                ctx, plan)
         if plan.blocked:
             return plan
         entry = entry or {"runtime_path": NVIDIA_BINARY, "runtime_type": "oci"}
@@ -55,7 +55,7 @@ class ConfigureCrioNvidiaRuntime(Fix):
         old = facts.host.read_optional(dropin)
         if old == new:
             plan.noop = True
-            plan.data["reason"] = f"{dropin} already holds exactly this"
+            plan.reason = f"{dropin} already holds exactly this"
             return plan
         old_b = old.encode() if old is not None else None
         plan.data.update({"dropin": dropin, "old_sha": {dropin: fixer.sha256(old_b)}})
@@ -69,7 +69,7 @@ class ConfigureCrioNvidiaRuntime(Fix):
                           "makes it take effect")
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
         import os
 
         dropin = plan.data["dropin"]
@@ -85,6 +85,6 @@ class ConfigureCrioNvidiaRuntime(Fix):
             safefile.atomic_write(backup, current, backup=False, new_file_mode=0o600)
             log(f"  kept the previous {dropin} as {backup} (outside the folder CRI-O reads)")
         written = safefile.atomic_write(dropin, step.new_content, backup=False)
-        fixer.record_write(options, self.id, safefile.WriteResult(
+        fixer.record_write(ctx, self.id, safefile.WriteResult(
             path=written.path, backup=backup, created=written.created), step.new_content)
         log(f"  wrote {dropin}")

@@ -10,7 +10,7 @@ from gpudoctor import fixer
 from gpudoctor.facts import Facts
 from gpudoctor.fixes._toml_runtime import restart_and_verify, roll_back, run_quiet, systemd_unit_of
 from gpudoctor.fixes.containerd_restart import KUBERNETES_WARNING
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 
 class RestartCrio(Fix):
@@ -18,7 +18,7 @@ class RestartCrio(Fix):
     title = "Restart CRI-O so it loads its configuration"
     after = ("nvidia.install_toolkit", "crio.configure_nvidia_runtime")
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         c = facts.crio
         if c.process is None:
@@ -28,28 +28,28 @@ class RestartCrio(Fix):
             plan.blocked = (f"crio (pid {c.process.pid}) is not run by systemd's crio.service; "
                             "restart it the way it was started")
             return plan
-        configure = fixer.earlier_plan(options, "crio.configure_nvidia_runtime")
+        configure = ctx.earlier("crio.configure_nvidia_runtime")
         if not fixer.is_active(configure) and "nvidia" in c.runtimes:
             plan.noop = True
-            plan.data["reason"] = "nothing was changed for CRI-O in this run"
+            plan.reason = "nothing was changed for CRI-O in this run"
             return plan
         plan.data.update({"config": c.config_path, "dir": c.drop_in_dir,
                           "files": [f"{c.drop_in_dir}/99-nvidia.toml"]})
         if facts.kubelet.present:
             plan.notes.append(KUBERNETES_WARNING.replace("containerd", "CRI-O"))
         plan.steps += [
-            Step("note", "ask CRI-O to parse its configuration (`crio config`) first"),
-            Step("command", "restart CRI-O", argv=["systemctl", "restart", "crio"]),
-            Step("note", "verify CRI-O is active again; if not, put back the drop-in and "
+            Step(StepKind.NOTE, "ask CRI-O to parse its configuration (`crio config`) first"),
+            Step(StepKind.COMMAND, "restart CRI-O", argv=["systemctl", "restart", "crio"]),
+            Step(StepKind.NOTE, "verify CRI-O is active again; if not, put back the drop-in and "
                  "restart again")]
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
         data = plan.data
         ok, line = run_quiet(["crio", "--config", data["config"], "--config-dir", data["dir"],
                               "config"], 30.0)
         if not ok:
-            restored = roll_back(data["files"], options, log)
+            restored = roll_back(data["files"], ctx, log)
             raise FixFailed(f"CRI-O rejects its configuration: {line} (CRI-O was not touched"
                             + (f"; restored {', '.join(restored)})" if restored else ")"))
 
@@ -57,5 +57,5 @@ class RestartCrio(Fix):
             active, state = run_quiet(["systemctl", "is-active", "crio"])
             return None if active else f"systemctl says {state or 'inactive'}"
 
-        restart_and_verify(plan, options, log, unit="crio", healthy=healthy,
+        restart_and_verify(plan, ctx, log, unit="crio", healthy=healthy,
                            paths=data["files"])

@@ -18,7 +18,7 @@ from gpudoctor import fixer
 from gpudoctor.facts import Facts
 from gpudoctor.fixes.docker_configure_nvidia_runtime import merge_into
 from gpudoctor.host import safefile
-from gpudoctor.plugin import Fix, Plan
+from gpudoctor.plugin import Fix, FixContext, Plan
 
 OPTION = "native.cgroupdriver"
 WANTED = f"{OPTION}=cgroupfs"
@@ -35,7 +35,7 @@ class DockerCgroupfsDriver(Fix):
     id = "docker.cgroupfs_driver"
     title = "Make Docker use the cgroupfs cgroup driver (GPUs survive `systemctl daemon-reload`)"
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         daemon = facts.docker
         path = daemon.config_path
@@ -72,7 +72,7 @@ class DockerCgroupfsDriver(Fix):
         if current == wanted or (isinstance(current, list) and WANTED in current
                                  and len(wanted) == len(current)):
             plan.noop = True
-            plan.data["reason"] = (f"{path} already sets {WANTED}"
+            plan.reason = (f"{path} already sets {WANTED}"
                                    + (f" (the daemon reports {running})" if running else ""))
             return plan
         text = cfg.text if cfg.state == "ok" else None
@@ -92,14 +92,14 @@ class DockerCgroupfsDriver(Fix):
         plan.interrupts_containers = True
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
         path = plan.data["path"]
         step = plan.steps[0]
         if fixer.sha256(safefile.read_current(path)) != plan.data["old_sha"]:
             raise fixer.PlanOutdated(f"{path} changed since the plan was made")
         assert step.new_content is not None
         result = safefile.atomic_write(path, step.new_content, backup=True)
-        fixer.record_write(options, self.id, result, step.new_content)
+        fixer.record_write(ctx, self.id, result, step.new_content)
         if result.backup:
             log(f"  kept the previous {path} as {result.backup}")
         log(f"  wrote {path}")

@@ -18,212 +18,15 @@ from typing import Any
 from gpudoctor import fixer
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import flag_conflicts, parse_daemon_json
+from gpudoctor.fixer import Log
 from gpudoctor.host import changes, safefile
-from gpudoctor.plugin import Fix, Plan, Step
+from gpudoctor.jsonsplice import merge_into
+from gpudoctor.plugin import Fix, FixContext, Plan, Step, StepKind
 
 RUNTIME_NAME = "nvidia"
 #: What nvidia-ctk writes by default (configure.go: relative path, "args": []).
 DEFAULT_ENTRY = {"args": [], "path": "nvidia-container-runtime"}
 CTK_TIMEOUT = 20.0
-
-
-# ----- a minimal JSON span scanner (the text has already been parsed successfully) ----------
-class _Obj:
-    """An object in the text: where its braces are and where each member's value is."""
-
-    def __init__(self, open_at: int, close_at: int,
-                 members: list[tuple[str, int, int, int]]):
-        self.open_at = open_at
-        self.close_at = close_at
-        #: (key, key_start, value_start, value_end)
-        self.members = members
-
-    def find(self, key: str) -> tuple[str, int, int, int] | None:
-        found = [m for m in self.members if m[0] == key]
-        return found[-1] if found else None
-
-
-def _skip_ws(text: str, i: int) -> int:
-    while i < len(text) and text[i] in " \t\r\n":
-        i += 1
-    return i
-
-
-def _string_end(text: str, i: int) -> int:
-    """Index just after the string starting at text[i] == '"'."""
-    i += 1
-    while True:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == '"':
-            return i + 1
-        i += 1
-
-
-def _value_end(text: str, i: int) -> int:
-    c = text[i]
-    if c == '"':
-        return _string_end(text, i)
-    if c in "{[":
-        depth, j = 0, i
-        while True:
-            ch = text[j]
-            if ch == '"':
-                j = _string_end(text, j)
-                continue
-            if ch in "{[":
-                depth += 1
-            elif ch in "}]":
-                depth -= 1
-                if depth == 0:
-                    return j + 1
-            j += 1
-    j = i
-    while j < len(text) and text[j] not in ",}] \t\r\n":
-        j += 1
-    return j
-
-
-def _scan_object(text: str, i: int) -> _Obj:
-    assert text[i] == "{"
-    members = []
-    j = _skip_ws(text, i + 1)
-    if text[j] == "}":
-        return _Obj(i, j, members)
-    while True:
-        key_start = j
-        key_end = _string_end(text, j)
-        key = json.loads(text[key_start:key_end])
-        j = _skip_ws(text, key_end)
-        j = _skip_ws(text, j + 1)  # the colon
-        value_start = j
-        value_end = _value_end(text, j)
-        members.append((key, key_start, value_start, value_end))
-        j = _skip_ws(text, value_end)
-        if text[j] == ",":
-            j = _skip_ws(text, j + 1)
-            continue
-        return _Obj(i, j, members)
-
-
-def detect_indent(text: str) -> str:
-    """The person's indent unit: the leading whitespace of the first indented key line."""
-    for line in text.splitlines():
-        stripped = line.lstrip(" \t")
-        if stripped.startswith('"') and len(stripped) < len(line):
-            lead = line[: len(line) - len(stripped)]
-            return "\t" if "\t" in lead else lead
-    return "    "
-
-
-def _line_indent(text: str, at: int) -> str:
-    start = text.rfind("\n", 0, at) + 1
-    lead = text[start:at]
-    return lead if not lead.strip() else ""
-
-
-def _render(value: Any, unit: str, base: str, compact: bool) -> str:
-    if compact:
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-    rendered = json.dumps(value, ensure_ascii=False, indent=unit)
-    return rendered.replace("\n", "\n" + base)
-
-
-def _set_member(text: str, obj: _Obj, key: str, value: Any, unit: str) -> str:
-    """Replace or add one member of an object, in the style of the surrounding text."""
-    existing = obj.find(key)
-    if existing is not None:
-        _, key_start, value_start, value_end = existing
-        base = _line_indent(text, key_start)
-        compact = "\n" not in text[obj.open_at:obj.close_at]
-        return text[:value_start] + _render(value, unit, base, compact) + text[value_end:]
-    close_indent = _line_indent(text, obj.close_at)
-    inner = text[obj.open_at + 1:obj.close_at]
-    if not obj.members:
-        compact = "\n" not in text
-        if compact:
-            member = f"{json.dumps(key)}: {_render(value, unit, '', True)}"
-            return text[:obj.open_at] + "{" + member + "}" + text[obj.close_at + 1:]
-        indent = close_indent + unit
-        member = f"{json.dumps(key)}: {_render(value, unit, indent, False)}"
-        return (text[:obj.open_at] + "{\n" + indent + member + "\n" + close_indent + "}"
-                + text[obj.close_at + 1:])
-    last_end = obj.members[-1][3]
-    first_key = obj.members[0][1]
-    if "\n" not in inner:
-        member = f", {json.dumps(key)}: {_render(value, unit, '', True)}"
-        return text[:last_end] + member + text[last_end:]
-    indent = _line_indent(text, first_key) or close_indent + unit
-    member = f",\n{indent}{json.dumps(key)}: {_render(value, unit, indent, False)}"
-    return text[:last_end] + member + text[last_end:]
-
-
-def set_path(text: str, keys: list[str], value: Any, unit: str) -> str:
-    """Set data[keys[0]][keys[1]]... = value in JSON text, creating missing objects."""
-    start = _skip_ws(text, 0)
-    obj = _scan_object(text, start)
-    for depth, key in enumerate(keys[:-1]):
-        member = obj.find(key)
-        if member is None:
-            nested: Any = value
-            for k in reversed(keys[depth + 1:]):
-                nested = {k: nested}
-            return _set_member(text, obj, key, nested, unit)
-        value_start = member[2]
-        if text[value_start] != "{":
-            raise ValueError(f"`{'.'.join(keys[:depth + 1])}` is not an object")
-        obj = _scan_object(text, value_start)
-    return _set_member(text, obj, keys[-1], value, unit)
-
-
-def _ordered_pairs(text: str) -> Any:
-    return json.loads(text, object_pairs_hook=lambda items: list(items))
-
-
-def merge_into(text: str | None, changes: list[tuple[list[str], Any]]) -> str:
-    """The person's daemon.json text with `changes` applied and nothing else touched.
-
-    Falls back to a full re-serialisation (in the detected indent) only when the splice does
-    not reproduce the intended data exactly (duplicate keys, exotic layouts).
-    """
-    if text is None or not text.strip():
-        data: dict[str, Any] = {}
-        for keys, value in changes:
-            _assign(data, keys, value)
-        return json.dumps(data, indent=4, ensure_ascii=False) + "\n"
-    unit = detect_indent(text)
-    expected = json.loads(text)
-    for keys, value in changes:
-        _assign(expected, keys, value)
-    spliced = text
-    try:
-        for keys, value in changes:
-            spliced = set_path(spliced, keys, value, unit)
-        if json.loads(spliced) == expected and _keys_kept(text, spliced):
-            return spliced
-    except (ValueError, IndexError, AssertionError):
-        pass
-    trailing = "\n" if text.endswith("\n") else ""
-    return json.dumps(expected, indent=unit, ensure_ascii=False) + trailing
-
-
-def _keys_kept(old: str, new: str) -> bool:
-    """Every top-level key of the old text is still there, in the same order."""
-    old_keys = [k for k, _ in _ordered_pairs(old)]
-    new_keys = [k for k, _ in _ordered_pairs(new)]
-    return new_keys[: len(old_keys)] == old_keys
-
-
-def _assign(data: dict[str, Any], keys: list[str], value: Any) -> None:
-    for key in keys[:-1]:
-        nxt = data.get(key)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            data[key] = nxt
-        data = nxt
-    data[keys[-1]] = value
 
 
 # ----- nvidia-ctk -----------------------------------------------------------------------------
@@ -253,11 +56,11 @@ def ctk_error(stderr: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _wanted_flags(options: dict[str, Any]) -> list[str]:
+def _wanted_flags(ctx: FixContext) -> list[str]:
     flags = []
-    if options.get("set_default_runtime"):
+    if ctx.options.set_default_runtime:
         flags.append("--set-as-default")
-    if options.get("enable_cdi"):
+    if ctx.options.enable_cdi:
         flags.append("--cdi.enabled")
     return flags
 
@@ -300,9 +103,10 @@ def _unknown_daemon(daemon: Any) -> str:
 class ConfigureNvidiaRuntime(Fix):
     id = "docker.configure_nvidia_runtime"
     title = "Declare the nvidia runtime in the Docker daemon's configuration file"
+    order = 30
     after = ("nvidia.install_toolkit",)
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         daemon = facts.docker
         path = daemon.config_path
@@ -333,7 +137,7 @@ class ConfigureNvidiaRuntime(Fix):
                             "an object (or remove it) first")
             return plan
         features = data.get("features")
-        if options.get("enable_cdi") and features is not None and not isinstance(features, dict):
+        if ctx.options.enable_cdi and features is not None and not isinstance(features, dict):
             plan.blocked = f"`features` in {path} is not an object; fix it first"
             return plan
         if "--add-runtime" in daemon.flags and "runtimes" not in data:
@@ -346,27 +150,27 @@ class ConfigureNvidiaRuntime(Fix):
             return plan
 
         existing = (runtimes or {}).get(RUNTIME_NAME)
-        wants_default = bool(options.get("set_default_runtime"))
-        wants_cdi = bool(options.get("enable_cdi"))
+        wants_default = bool(ctx.options.set_default_runtime)
+        wants_cdi = bool(ctx.options.enable_cdi)
         default_ok = not wants_default or data.get("default-runtime") == RUNTIME_NAME
         cdi_ok = not wants_cdi or (isinstance(features, dict) and features.get("cdi") is True)
         resolved = _runtime_resolves(facts, existing)
         if existing is not None and resolved and default_ok and cdi_ok:
             plan.noop = True
-            plan.data["reason"] = (f"{path} already declares the nvidia runtime "
-                                   f"(path {existing.get('path')}, found at {resolved})")
+            plan.reason = (f"{path} already declares the nvidia runtime "
+                           f"(path {existing.get('path')}, found at {resolved})")
             return plan
 
-        entry, default_runtime, ctk_step, notes = self._intended(facts, options, path, cfg.state,
+        entry, default_runtime, ctk_step, notes = self._intended(facts, ctx, path, cfg.state,
                                                                  plan)
         if plan.blocked:
             return plan
         plan.notes.extend(notes)
         if existing is not None and existing == entry and default_ok and cdi_ok:
             plan.noop = True
-            plan.data["reason"] = (f"{path} already declares the nvidia runtime as nvidia-ctk "
-                                   f"would ({entry.get('path')}); nvidia.install_toolkit "
-                                   "provides the executable")
+            plan.reason = (f"{path} already declares the nvidia runtime as nvidia-ctk "
+                           f"would ({entry.get('path')}); nvidia.install_toolkit "
+                           "provides the executable")
             return plan
 
         changes: list[tuple[list[str], Any]] = [(["runtimes", RUNTIME_NAME], entry)]
@@ -395,7 +199,7 @@ class ConfigureNvidiaRuntime(Fix):
         new_bytes = new_text.encode("utf-8", "surrogateescape")
         if old_bytes == new_bytes:
             plan.noop = True
-            plan.data["reason"] = f"{path} already holds exactly this configuration"
+            plan.reason = f"{path} already holds exactly this configuration"
             return plan
         if ctk_step is not None:
             plan.steps.append(ctk_step)
@@ -413,15 +217,14 @@ class ConfigureNvidiaRuntime(Fix):
         if existing is not None:
             plan.notes.append(f"the existing nvidia entry {json.dumps(existing)} names a runtime "
                               "that dockerd cannot find; it is replaced")
-        plan.data.update({
-            "old_sha": fixer.sha256(old_bytes), "changed_keys": changed_keys, "entry": entry,
-            "mode": daemon.mode,
-        })
+        plan.changed_keys = changed_keys
+        plan.data.update({"old_sha": fixer.sha256(old_bytes), "entry": entry,
+                          "mode": daemon.mode})
         if daemon.mode == "rootless":
             plan.notes.append(
                 "rootless Docker: the toolkit's hook must also run with `no-cgroups = true` in "
                 "its config.toml (a host-wide setting); planned as nvidia.rootless_no_cgroups")
-            plan.data["suggests"] = ["nvidia.rootless_no_cgroups"]
+            plan.suggests = ["nvidia.rootless_no_cgroups"]
             owner = _owner_of_folder(facts, path)
             if owner is not None and old_bytes is None:
                 # The person's own daemon.json: a file root creates there must stay theirs,
@@ -433,16 +236,16 @@ class ConfigureNvidiaRuntime(Fix):
                           "docker.reload makes it take effect")
         return plan
 
-    def _intended(self, facts: Facts, options: dict[str, Any], path: str, state: str,
+    def _intended(self, facts: Facts, ctx: FixContext, path: str, state: str,
                   plan: Plan) -> tuple[dict[str, Any], str | None, Step | None, list[str]]:
         """nvidia-ctk's intended entry (and default-runtime), the step that ran it, notes."""
         host = facts.host
         ctk = find_nvidia_ctk(facts)
         notes: list[str] = []
         if ctk is None:
-            install = fixer.earlier_plan(options, "nvidia.install_toolkit")
+            install = ctx.earlier("nvidia.install_toolkit")
             if fixer.is_active(install):
-                plan.data["deferred"] = True
+                plan.deferred = True
                 notes.append("nvidia-ctk comes with the toolkit: the entry shown is nvidia-ctk's "
                              "default, and it is asked again once nvidia.install_toolkit has run")
                 return dict(DEFAULT_ENTRY), None, None, notes
@@ -459,7 +262,7 @@ class ConfigureNvidiaRuntime(Fix):
             # An empty file makes nvidia-ctk fail with EOF: ask it about a missing file instead.
             target = os.path.join(tmp, "daemon.json") if state == "empty" else path
             argv = [ctk, "runtime", "configure", "--runtime=docker", f"--config={target}",
-                    "--dry-run", *_wanted_flags(options)]
+                    "--dry-run", *_wanted_flags(ctx)]
             result = host.run("nvidia-ctk-runtime-configure-dry-run", argv, CTK_TIMEOUT)
         if result is None:
             notes.append("nvidia-ctk's answer was not recorded in this root: the entry shown is "
@@ -479,13 +282,14 @@ class ConfigureNvidiaRuntime(Fix):
             plan.blocked = f"nvidia-ctk's --dry-run output is not the expected JSON ({exc})"
             return {}, None, None, notes
         shown = [a if not a.startswith("--config=") else f"--config={path}" for a in argv]
-        step = Step(kind="command", description="asked nvidia-ctk (read-only, already run) for "
-                    "the entry it would write; only that entry is taken from its answer",
+        step = Step(kind=StepKind.COMMAND,
+                    description="asked nvidia-ctk (read-only, already run) for the entry it "
+                    "would write; only that entry is taken from its answer",
                     argv=shown)
-        default = intended.get("default-runtime") if options.get("set_default_runtime") else None
+        default = intended.get("default-runtime") if ctx.options.set_default_runtime else None
         return entry, default, step, notes
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         path = plan.data["path"]
         write = next(s for s in plan.steps if s.kind == "write")
         current = safefile.read_current(path)
@@ -495,7 +299,7 @@ class ConfigureNvidiaRuntime(Fix):
         owner = plan.data.get("owner")
         uid, gid = (owner[0], owner[1]) if owner else (None, None)
         result = safefile.atomic_write(path, write.new_content, backup=True, uid=uid, gid=gid)
-        fixer.record_write(options, self.id, result, write.new_content)
+        fixer.record_write(ctx, self.id, result, write.new_content)
         if result.backup:
             log(f"  kept the previous {path} as {result.backup}")
         log(f"  wrote {path} ({'created' if result.created else 'replaced atomically'})")

@@ -8,6 +8,9 @@ live-restore is on (nvidia-container-stack.md §2.2, §3). A failed reload is si
 returns 0, dockerd only logs), so the result is verified through the Engine API; when the
 daemon did not take the new configuration, the files this run changed are put back, the
 daemon reloaded or restarted again, and the daemon's own error is reported.
+
+Over 500 lines on purpose: planning (which manager, reload or restart), acting, verifying and
+rolling back are one transaction over the same daemon state; the pieces are not used apart.
 """
 
 from __future__ import annotations
@@ -20,13 +23,12 @@ from gpudoctor import fixer
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import CMD_DOCKERD_VALIDATE, parse_daemon_json
+from gpudoctor.facts.toolkit import daemon_hook_for, describe_time
+from gpudoctor.fixer import Log
 from gpudoctor.host import changes, dockerapi, safefile
 from gpudoctor.host.base import Host
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Outcome, Plan, Step, StepKind
 
-HOOKS = ("nvidia-container-runtime-hook", "nvidia-cdi-hook")
-TOOLKIT_LISTS = ("/var/lib/dpkg/info/nvidia-container-toolkit.list",
-                 "/var/lib/dpkg/info/nvidia-container-toolkit-base.list")
 UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 RELOAD_TIMEOUT = 15.0
 RESTART_TIMEOUT = 90.0
@@ -35,10 +37,6 @@ ERROR_MARKERS = ("unable to configure the Docker daemon", "Error reconfiguring",
 RELOADED_MARKER = "Reloaded configuration"
 #: host.run key of `journalctl -u UNIT --since @T`: the lines dockerd logged since an action.
 CMD_JOURNAL_SINCE = "journalctl-docker-since"
-
-
-def _when(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
 def service_manager(facts: Facts) -> tuple[str, str]:
@@ -96,29 +94,17 @@ def _user_name(facts: Facts, uid: int) -> str:
 
 
 def hook_installed_after_start(facts: Facts) -> str | None:
-    """Why a restart is needed for `--gpus`: the hook appeared after dockerd started."""
-    daemon = facts.docker
-    proc = daemon.process
-    if proc is None or not proc.create_time or proc.env_path is None:
+    """Why a restart is needed for `--gpus`: the hook appeared after dockerd started.
+
+    The same decision the checks show (facts/toolkit.py DaemonHook), never a second rule."""
+    state = daemon_hook_for(facts)
+    proc = facts.docker.process
+    if state.registered is not False or state.hook is None or proc is None:
         return None
-    host = facts.host
-    for name in HOOKS:
-        hook = host.which(name, proc.env_path)
-        if hook is None:
-            continue
-        times = []
-        st = host.stat(hook)
-        if st is not None:
-            times.append(st.mtime)
-        for listing in TOOLKIT_LISTS:
-            lst = host.stat(listing)
-            if lst is not None:
-                times.append(lst.mtime)
-        if times and max(times) > proc.create_time + 1:
-            return (f"{hook} appeared at {_when(max(times))}, after dockerd (pid {proc.pid}) "
-                    f"started at {_when(proc.create_time)}; dockerd registers its --gpus driver "
-                    "only when it starts")
-    return None
+    return (f"{state.hook} appeared at {describe_time(state.hook_installed)} "
+            f"({state.hook_evidence}), after dockerd (pid {proc.pid}) started at "
+            f"{describe_time(state.daemon_started)}; dockerd registers its --gpus driver only "
+            "when it starts")
 
 
 def _declared(data: dict[str, Any] | None) -> tuple[set[str], str | None]:
@@ -206,11 +192,12 @@ def _log_message(line: str) -> str:
 class ReloadDocker(Fix):
     id = "docker.reload"
     title = "Make the running Docker daemon load its configuration"
+    order = 40
     after = ("nvidia.install_toolkit", "nvidia.rootless_no_cgroups",
              "docker.configure_nvidia_runtime", "docker.cgroupfs_driver")
 
     # ----- plan ---------------------------------------------------------------------------------
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         daemon = facts.docker
         if daemon.mode in ("desktop", "remote"):
@@ -221,11 +208,11 @@ class ReloadDocker(Fix):
             plan.blocked = (f"no running Docker daemon was found ({daemon.error or 'no answer'}); "
                             "start it first (`systemctl start docker`)")
             return plan
-        restart, reload = self._reasons(facts, options)
+        restart, reload = self._reasons(facts, ctx)
         if not restart and not reload:
             plan.noop = True
-            plan.data["reason"] = ("the running daemon has loaded every runtime and the "
-                                   f"default runtime that {daemon.config_path} declares")
+            plan.reason = ("the running daemon has loaded every runtime and the "
+                           f"default runtime that {daemon.config_path} declares")
             return plan
         if daemon.conflicts:
             plan.blocked = (
@@ -244,11 +231,11 @@ class ReloadDocker(Fix):
         if action == "reload":
             plan.notes.append(f"a reload is enough and keeps running containers up: {why}")
             if manager == "systemd-system":
-                plan.steps.append(Step("command", "reload dockerd's configuration (SIGHUP)",
+                plan.steps.append(Step(StepKind.COMMAND, "reload dockerd's configuration (SIGHUP)",
                                        argv=["systemctl", "reload", unit]))
             elif proc is not None:
                 plan.steps.append(Step(
-                    "signal", f"send SIGHUP to dockerd (pid {proc.pid}), what "
+                    StepKind.SIGNAL, f"send SIGHUP to dockerd (pid {proc.pid}), what "
                     "`systemctl reload docker` does", argv=["kill", "-HUP", str(proc.pid)]))
             else:
                 plan.blocked = "dockerd's process was not found, so it cannot be signalled"
@@ -265,42 +252,44 @@ class ReloadDocker(Fix):
                     f"it the way it was started: `kill -TERM {pid}`, wait for it to exit, then "
                     f"run `{cmdline}` again")
                 return plan
-            plan.steps.append(Step("command", "restart the Docker daemon", argv=argv))
+            plan.steps.append(Step(StepKind.COMMAND, "restart the Docker daemon", argv=argv))
             self._containers(facts, plan)
         names, _ = _declared(daemon.config.data)
-        if fixer.is_active(fixer.earlier_plan(options, "docker.configure_nvidia_runtime")):
+        if fixer.is_active(ctx.earlier("docker.configure_nvidia_runtime")):
             names.add("nvidia")
         plan.steps.append(Step(
-            "note", "verify through the Engine API that the daemon answers and lists its "
+            StepKind.NOTE, "verify through the Engine API that the daemon answers and lists its "
             "runtimes" + (f" ({', '.join(sorted(names))})" if names else "")
             + "; if it does not, put back the files this run changed and reload again"))
         return plan
 
-    def _reasons(self, facts: Facts, options: dict[str, Any]) -> tuple[list[str], list[str]]:
+    def _reasons(self, facts: Facts, ctx: FixContext) -> tuple[list[str], list[str]]:
         daemon = facts.docker
         restart: list[str] = []
         reload: list[str] = []
-        install = fixer.earlier_plan(options, "nvidia.install_toolkit")
-        if fixer.is_active(install) and install.data.get("affects_host", True):  # type: ignore[union-attr]
+        install = ctx.earlier("nvidia.install_toolkit")
+        if install is not None and fixer.is_active(install) and install.affects_host:
             restart.append("nvidia.install_toolkit installs the hook, and dockerd registers its "
                            "--gpus driver only when it starts")
-        configure = fixer.earlier_plan(options, "docker.configure_nvidia_runtime")
-        if fixer.is_active(configure):
-            keys = configure.data.get("changed_keys", ["runtimes"])  # type: ignore[union-attr]
+        configure = ctx.earlier("docker.configure_nvidia_runtime")
+        if configure is not None and fixer.is_active(configure):
+            keys = configure.changed_keys or ["runtimes"]
             if "features" in keys:
                 restart.append("`features` (CDI) is read only when dockerd starts")
             if {"runtimes", "default-runtime"} & set(keys):
                 reload.append("only `runtimes`/`default-runtime` change, which dockerd reloads")
-        if fixer.is_active(fixer.earlier_plan(options, "docker.cgroupfs_driver")):
+        cgroupfs = ctx.earlier("docker.cgroupfs_driver")
+        if cgroupfs is not None and fixer.is_active(cgroupfs):
             restart.append("the cgroup driver (`exec-opts`) is read only when dockerd starts")
         late_hook = hook_installed_after_start(facts)
         if late_hook:
             restart.append(late_hook)
         if daemon.reachable and daemon.config.state == "ok":
             data = daemon.config.data or {}
-            runtimes = data.get("runtimes") if isinstance(data.get("runtimes"), dict) else {}
+            runtimes = data.get("runtimes")
             _, default = _declared(data)
-            for problem in self.unmet(daemon.info, dict(runtimes), default):
+            for problem in self.unmet(daemon.info, dict(runtimes) if isinstance(runtimes, dict)
+                                      else {}, default):
                 reload.append(f"{daemon.config_path} says so, but the running daemon's {problem}"
                               if problem.startswith("default") else
                               f"{daemon.config_path} declares it, but {problem} in the running "
@@ -339,21 +328,21 @@ class ReloadDocker(Fix):
                               "(turn on live-restore to avoid that)")
 
     # ----- apply --------------------------------------------------------------------------------
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         data = plan.data
         action, manager, unit = data["action"], data["manager"], data["unit"]
         config_path = data["config_path"]
         dlog = DaemonLog(facts.host, data.get("pid"), manager, unit)
-        self._prevalidate(facts, config_path, options, log)
+        self._prevalidate(facts, config_path, ctx, log)
         met_before = self._met_now(data, config_path)
-        if action == "reload" and met_before and not fixer.written_files(options):
+        if action == "reload" and met_before and not ctx.written:
             # Planned before another run (or a person) reloaded: nothing left to load.
-            plan.data["outcome"] = "unchanged"
+            plan.outcome = Outcome.UNCHANGED
             log("  nothing to do now: the daemon already shows the runtimes its file declares")
             return
         dlog.reset()
         self._act(plan, log)
-        ok, problem = self._verify(data, config_path, dlog, action, options, met_before)
+        ok, problem = self._verify(data, config_path, dlog, action, ctx, met_before)
         if ok:
             log(f"  verified: the daemon answers and has loaded its configuration ({problem})")
             return
@@ -362,7 +351,7 @@ class ReloadDocker(Fix):
             if ok_file is False:
                 problem = f"{problem}; `dockerd --validate` says: {message}"
         log(f"  the daemon did not take the new configuration: {problem}")
-        restored = self._roll_back(facts.host, config_path, options, log)
+        restored = self._roll_back(facts.host, config_path, ctx, log)
         if not restored:
             raise FixFailed(f"dockerd did not take its configuration after the {action}: "
                             f"{problem}")
@@ -397,7 +386,7 @@ class ReloadDocker(Fix):
                                                        result.returncode == 0 else "no output")
         return result.returncode == 0, last
 
-    def _prevalidate(self, facts: Facts, config_path: str, options: dict[str, Any],
+    def _prevalidate(self, facts: Facts, config_path: str, ctx: FixContext,
                      log: Any) -> None:
         """Ask dockerd itself whether the file is valid before touching a running daemon."""
         ok, message = self.validate(facts, config_path)
@@ -406,7 +395,7 @@ class ReloadDocker(Fix):
         if ok:
             log(f"  dockerd --validate: {message}")
             return
-        restored = self._roll_back(facts.host, config_path, options, log)
+        restored = self._roll_back(facts.host, config_path, ctx, log)
         extra = f"; restored {', '.join(restored)}" if restored else ""
         raise FixFailed(f"`dockerd --validate` rejects {config_path}: {message} (the daemon was "
                         f"not touched{extra})")
@@ -436,9 +425,9 @@ class ReloadDocker(Fix):
         parsed = parse_daemon_json(config_path, current.decode("utf-8", "replace")
                                    if current is not None else None)
         data = parsed.data or {}
-        runtimes = data.get("runtimes") if isinstance(data.get("runtimes"), dict) else {}
+        runtimes = data.get("runtimes")
         _, default = _declared(data)
-        return dict(runtimes), default
+        return (dict(runtimes) if isinstance(runtimes, dict) else {}), default
 
     @staticmethod
     def unmet(info: dict[str, Any], runtimes: dict[str, Any], default: str | None) -> list[str]:
@@ -458,14 +447,14 @@ class ReloadDocker(Fix):
         return problems
 
     def _verify(self, data: dict[str, Any], config_path: str, dlog: DaemonLog, action: str,
-                options: dict[str, Any], met_before: bool) -> tuple[bool, str]:
+                ctx: FixContext, met_before: bool) -> tuple[bool, str]:
         """Poll the Engine API until the daemon shows its file's runtimes, or its log an error.
 
         When the daemon already showed them before the reload, success also needs dockerd's
         `Reloaded configuration` line (or 3 s without an error), since /info alone cannot tell.
         """
         runtimes, default = self.expectations(config_path)
-        limit = float(options.get("verify_timeout") or
+        limit = float(ctx.options.verify_timeout or
                       (RESTART_TIMEOUT if action == "restart" else RELOAD_TIMEOUT))
         started = time.monotonic()
         endpoint = data["endpoint"]
@@ -516,23 +505,23 @@ class ReloadDocker(Fix):
         return False
 
     @staticmethod
-    def _roll_back(host: Host, config_path: str, options: dict[str, Any],
+    def _roll_back(host: Host, config_path: str, ctx: FixContext,
                    log: Any) -> list[str]:
         """Put back the daemon configuration files this run wrote (newest first)."""
         real = host.realpath(config_path)
         restored = []
-        for entry in reversed(fixer.written_files(options)):
-            if entry["path"] != real:
+        for entry in reversed(ctx.written):
+            if entry.path != real:
                 continue
             current = safefile.read_current(real)
-            if fixer.sha256(current) != entry["sha"]:
+            if fixer.sha256(current) != entry.sha:
                 log(f"  {real} changed again since it was written; left as it is")
                 continue
-            safefile.restore(real, entry["backup"])
-            entry["restored"] = True
-            if entry["backup"]:
-                log(f"  restored {real} from {entry['backup']}")
-                restored.append(f"{real} (from {entry['backup']})")
+            safefile.restore(real, entry.backup)
+            entry.restored = True
+            if entry.backup:
+                log(f"  restored {real} from {entry.backup}")
+                restored.append(f"{real} (from {entry.backup})")
             else:
                 log(f"  removed {real}, which did not exist before")
                 restored.append(f"{real} (removed; it did not exist before)")

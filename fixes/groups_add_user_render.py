@@ -14,7 +14,8 @@ from typing import Any
 from gpudoctor import fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.fixer import Log
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 SBIN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -40,8 +41,9 @@ def gpu_nodes(facts: Facts) -> list[str]:
 class AddUserToRenderGroups(Fix):
     id = "groups.add_user_render"
     title = "Add the person to the groups that own /dev/kfd and the render nodes"
+    order = 50
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         host = facts.host
         user = facts.user
@@ -56,7 +58,7 @@ class AddUserToRenderGroups(Fix):
         nodes = gpu_nodes(facts)
         if not nodes:
             plan.noop = True
-            plan.data["reason"] = "this host has neither /dev/kfd nor a render node"
+            plan.reason = "this host has neither /dev/kfd nor a render node"
             return plan
         groups = facts.groups
         to_add: dict[str, list[str]] = {}
@@ -93,8 +95,8 @@ class AddUserToRenderGroups(Fix):
         if not to_add:
             if have:
                 plan.noop = True
-                plan.data["reason"] = (f"{user.name} is already in {', '.join(have)}, which "
-                                       "own(s) " + ", ".join(nodes))
+                plan.reason = (f"{user.name} is already in {', '.join(have)}, which "
+                               "own(s) " + ", ".join(nodes))
             else:
                 plan.blocked = ("no group of " + ", ".join(nodes) + " can be joined safely "
                                 "(see the notes)")
@@ -103,7 +105,7 @@ class AddUserToRenderGroups(Fix):
         usermod = host.which("usermod", SBIN_PATH)
         if usermod:
             argv = [usermod, "-aG", ",".join(names), user.name]
-            plan.steps.append(Step("command", f"add {user.name} to "
+            plan.steps.append(Step(StepKind.COMMAND, f"add {user.name} to "
                                    + ", ".join(f"{g} (owns {', '.join(to_add[g])})" for g in names),
                                    argv=argv))
         else:
@@ -112,7 +114,7 @@ class AddUserToRenderGroups(Fix):
                 plan.blocked = "neither usermod nor gpasswd is installed"
                 return plan
             for name in names:
-                plan.steps.append(Step("command", f"add {user.name} to {name} (owns "
+                plan.steps.append(Step(StepKind.COMMAND, f"add {user.name} to {name} (owns "
                                        f"{', '.join(to_add[name])})",
                                        argv=[gpasswd, "-a", user.name, name]))
         plan.notes.append(f"group membership is read at login: {user.name} gets it at the next "
@@ -120,7 +122,7 @@ class AddUserToRenderGroups(Fix):
         plan.data.update({"user": user.name, "groups": names})
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         user, names = plan.data["user"], plan.data["groups"]
         added: list[str] = []
         try:

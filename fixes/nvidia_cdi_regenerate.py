@@ -18,7 +18,7 @@ from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_layer import nvidia_specs, refresh_units
 from gpudoctor.host import safefile
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 REFRESH_SPEC = "/var/run/cdi/nvidia.yaml"
 PERSISTENT_SPEC = "/etc/cdi/nvidia.yaml"
@@ -43,7 +43,7 @@ class NvidiaCdiRegenerate(Fix):
     title = "Regenerate the NVIDIA CDI spec for the driver and GPUs of now"
     after = ("nvidia.install_toolkit",)
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         ctk = facts.toolkit.binaries.get("nvidia-ctk") or facts.host.which("nvidia-ctk")
         if ctk is None:
@@ -77,25 +77,25 @@ class NvidiaCdiRegenerate(Fix):
             plan.data["old_sha"] = fixer.sha256(old)
         missing = [u for u in shipped if u not in enabled]
         if missing:
-            plan.steps.append(Step("command", "enable the toolkit's refresh units so driver "
+            plan.steps.append(Step(StepKind.COMMAND, "enable the toolkit's refresh units so driver "
                                    "upgrades regenerate the spec",
                                    argv=["systemctl", "enable", *missing]))
         if not plan.steps:
             plan.noop = True
-            plan.data["reason"] = f"{path} already matches what `nvidia-ctk cdi generate` prints"
+            plan.reason = f"{path} already matches what `nvidia-ctk cdi generate` prints"
             return plan
         plan.notes.append("running containers keep the devices they started with; recreate "
                           "those that fail")
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
         for step in plan.steps:
             if step.kind == "write":
                 if fixer.sha256(safefile.read_current(step.path)) != plan.data.get("old_sha"):
                     raise fixer.PlanOutdated(f"{step.path} changed since the plan was made")
                 assert step.new_content is not None
                 result = safefile.atomic_write(step.path, step.new_content, mode=0o644)
-                fixer.record_write(options, self.id, result, step.new_content)
+                fixer.record_write(ctx, self.id, result, step.new_content)
                 log(f"  wrote {step.path}")
             elif step.argv:
                 try:

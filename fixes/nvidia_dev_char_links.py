@@ -18,7 +18,7 @@ from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_layer import dev_char_links
 from gpudoctor.host import safefile
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 RULE_PATH = "/etc/udev/rules.d/71-nvidia-dev-char.rules"
 CTK_TIMEOUT = 30.0
@@ -42,7 +42,7 @@ class NvidiaDevCharLinks(Fix):
     title = "Create /dev/char links for the NVIDIA devices, and a udev rule that keeps them"
     after = ("nvidia.install_toolkit",)
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         ctk = find_ctk(facts)
         if ctk is None:
@@ -53,7 +53,7 @@ class NvidiaDevCharLinks(Fix):
         argv = [ctk, "system", "create-dev-char-symlinks", "--create-all"]
         if missing:
             plan.steps.append(Step(
-                "command", "create the missing links "
+                StepKind.COMMAND, "create the missing links "
                 + ", ".join(f"{lk.link} -> {lk.path}" for lk in missing[:6])
                 + (f" and {len(missing) - 6} more" if len(missing) > 6 else ""), argv=argv))
         plan.data.update({"argv": argv, "missing": [lk.link for lk in missing]})
@@ -72,14 +72,14 @@ class NvidiaDevCharLinks(Fix):
             plan.data["old_sha"] = fixer.sha256(old)
         if not plan.steps:
             plan.noop = True
-            plan.data["reason"] = (f"every NVIDIA device file has its /dev/char link and "
+            plan.reason = (f"every NVIDIA device file has its /dev/char link and "
                                    f"{RULE_PATH} is in place")
             return plan
         plan.notes.append("containers that already show `Failed to initialize NVML: Unknown "
                           "Error` keep it: recreate them (`docker rm -f NAME`, run again)")
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
         for step in plan.steps:
             if step.kind == "command":
                 fixer.run_command(step.argv, log, timeout=CTK_TIMEOUT)
@@ -88,7 +88,7 @@ class NvidiaDevCharLinks(Fix):
                     raise fixer.PlanOutdated(f"{step.path} changed since the plan was made")
                 assert step.new_content is not None
                 result = safefile.atomic_write(step.path, step.new_content, mode=0o644)
-                fixer.record_write(options, self.id, result, step.new_content)
+                fixer.record_write(ctx, self.id, result, step.new_content)
                 log(f"  wrote {step.path}")
         if plan.data.get("missing") and facts.host.live:
             import os

@@ -1,7 +1,7 @@
 """nvidia.install_toolkit: install nvidia-container-toolkit, online or from an offline bundle.
 
 Online, NVIDIA's documented package source is set up where it is missing (apt keyring and
-sources list, the dnf/yum .repo file, or `zypper ar`), chosen with `distro`, then the four
+sources list, the dnf/yum .repo file, or `zypper ar`), chosen from os-release, then the four
 packages are installed. Offline (`--bundle PATH`: a folder or NVIDIA's release .tar.gz of
 .deb or .rpm files, as in the field guide) exactly the four needed packages are installed
 together in one dpkg/rpm call, in the order their Depends require (libnvidia-container1,
@@ -21,6 +21,9 @@ from typing import Any
 from gpudoctor import fixer
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.facts import Facts
+from gpudoctor.facts.dpkg import InstalledPackage, installed_version, parse_dpkg_status
+from gpudoctor.facts.toolkit import PACKAGES
+from gpudoctor.fixer import Log
 from gpudoctor.host import safefile
 from gpudoctor.host.base import Host
 from gpudoctor.host.rootfs import RootHost
@@ -28,15 +31,13 @@ from gpudoctor.packages import (
     Package,
     collect_bundle,
     dependency_order,
-    installed_version,
     package_sha,
-    parse_dpkg_status,
-    version_key,
 )
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
+from gpudoctor.versions import debian_version
 
-NEEDED = ("libnvidia-container1", "libnvidia-container-tools", "nvidia-container-toolkit-base",
-          "nvidia-container-toolkit")
+#: The four packages of a toolkit install, in the order dpkg must install them.
+NEEDED = PACKAGES
 REPO_BASE = "https://nvidia.github.io/libnvidia-container"
 GPG_URL = f"{REPO_BASE}/gpgkey"
 KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
@@ -104,23 +105,24 @@ def _safe_version() -> str:
 class InstallToolkit(Fix):
     id = "nvidia.install_toolkit"
     title = "Install the NVIDIA Container Toolkit"
+    order = 10
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
-        root = options.get("install_root") or "/"
+        root = ctx.options.install_root or "/"
         if root != "/" and (not os.path.isabs(root) or not os.path.isdir(root)):
             raise UserError(f"install_root {root}: must be an existing absolute folder")
         plan.data["root"] = root
-        plan.data["affects_host"] = root == "/"
-        if options.get("bundle"):
-            self._plan_bundle(facts, options, plan, root)
+        plan.affects_host = root == "/"
+        if ctx.options.bundle:
+            self._plan_bundle(facts, ctx, plan, root)
         else:
             self._plan_online(facts, plan, root)
         if fixer.is_active(plan) and root == "/":
             plan.notes.append("Docker must then be restarted, not reloaded: dockerd registers its "
                               "--gpus driver only when it starts and finds the hook "
                               "(docker.reload)")
-            plan.data["suggests"] = ["docker.reload"]
+            plan.suggests = ["docker.reload"]
         return plan
 
     # ----- status of the target root ----------------------------------------------------------
@@ -130,7 +132,7 @@ class InstallToolkit(Fix):
         return facts.host if root == "/" else RootHost(root)
 
     @classmethod
-    def _status(cls, facts: Facts, root: str) -> tuple[dict[str, tuple[str, str]], bool]:
+    def _status(cls, facts: Facts, root: str) -> tuple[dict[str, InstalledPackage], bool]:
         """(packages, the root has a dpkg database)."""
         try:
             text = cls._target(facts, root).read_optional("/var/lib/dpkg/status",
@@ -156,8 +158,8 @@ class InstallToolkit(Fix):
         return result.stdout.strip() if result is not None and result.ok else None
 
     # ----- offline ----------------------------------------------------------------------------
-    def _plan_bundle(self, facts: Facts, options: dict[str, Any], plan: Plan, root: str) -> None:
-        bundle = str(options["bundle"])
+    def _plan_bundle(self, facts: Facts, ctx: FixContext, plan: Plan, root: str) -> None:
+        bundle = str(ctx.options.bundle)
         packages = collect_bundle(bundle)
         status, has_db = self._status(facts, root)
         kind = self._host_kind(facts, root, has_db)
@@ -191,7 +193,7 @@ class InstallToolkit(Fix):
             plan.blocked = (f"the four packages in {bundle} do not share one version ({seen}); "
                             "since 1.18 they must match exactly")
             return
-        version = max(complete, key=version_key)
+        version = max(complete, key=debian_version)
         still = _advisories_for(facts, version)
         if still:
             plan.blocked = (f"the bundle's version {version} is itself affected by "
@@ -203,11 +205,11 @@ class InstallToolkit(Fix):
         installed = {n: installed_version(status, n) for n in NEEDED} if kind == "deb" else {}
         if installed and all(v == version for v in installed.values()):
             plan.noop = True
-            plan.data["reason"] = (f"{', '.join(NEEDED)} {version} are already installed"
-                                   + (f" under {root}" if root != "/" else ""))
+            plan.reason = (f"{', '.join(NEEDED)} {version} are already installed"
+                           + (f" under {root}" if root != "/" else ""))
             return
         newer = [f"{n} {v}" for n, v in installed.items()
-                 if v and version_key(v) > version_key(version)]
+                 if v and debian_version(v) > debian_version(version)]
         if newer:
             plan.blocked = (f"newer packages are installed ({', '.join(newer)}) than the bundle's "
                             f"{version}; gpudoctor does not downgrade")
@@ -229,7 +231,8 @@ class InstallToolkit(Fix):
                     *[p.path for p in chosen]]
         upgrading = [f"{n} {v} -> {version}" for n, v in installed.items() if v]
         plan.steps.append(Step(
-            "command", f"install {', '.join(p.name for p in chosen)} {version} together, in the "
+            StepKind.COMMAND,
+            f"install {', '.join(p.name for p in chosen)} {version} together, in the "
             "order their dependencies require" + (f" (upgrading {', '.join(upgrading)})"
                                                  if upgrading else "")
             + (f", into {root}" if root != "/" else ""), argv=argv))
@@ -243,15 +246,11 @@ class InstallToolkit(Fix):
     # ----- online -----------------------------------------------------------------------------
     @staticmethod
     def _family(facts: Facts) -> tuple[str | None, str]:
-        import distro  # only this fix pays for distro
-
-        host = facts.host
-        dist = (distro.LinuxDistribution(include_lsb=False, include_uname=False)
-                if host.live else
-                distro.LinuxDistribution(include_lsb=False, include_uname=False,
-                                         root_dir=host.root))
-        ids = [dist.id(), *dist.like().split()]
-        label = dist.name(pretty=True) or dist.name() or dist.id() or "this distribution"
+        """The package family from os-release's ID and ID_LIKE, read as the report reads it."""
+        release = facts.os_release
+        ids = [release.get("ID", ""), *release.get("ID_LIKE", "").split()]
+        label = (release.get("PRETTY_NAME") or release.get("NAME") or release.get("ID")
+                 or "this distribution")
         for ident in ids:
             if ident in APT_FAMILY:
                 return "apt", label
@@ -263,55 +262,63 @@ class InstallToolkit(Fix):
 
     def _plan_online(self, facts: Facts, plan: Plan, root: str) -> None:
         host = facts.host
-        status, _ = self._status(facts, root)
-        have = installed_version(status, "nvidia-container-toolkit")
-        upgrade = _advisories_for(facts, have) if have and root == "/" else []
-        if have and not upgrade:
-            plan.noop = True
-            plan.data["reason"] = f"nvidia-container-toolkit {have} is already installed"
-            return
         if root != "/":
-            plan.blocked = "installing into install_root needs --bundle (offline packages)"
+            status, _ = self._status(facts, root)
+            have = installed_version(status, "nvidia-container-toolkit")
+            if have:
+                plan.noop = True
+                plan.reason = f"nvidia-container-toolkit {have} is already installed"
+            else:
+                plan.blocked = "installing into install_root needs --bundle (offline packages)"
             return
-        hook = host.which("nvidia-container-runtime-hook")
+        # The same fact nvidia.toolkit decides with: nothing to do only for a whole install
+        # that no advisory affects.
+        tk = facts.toolkit
+        upgrade = _advisories_for(facts, tk.version) if tk.installed and tk.version else []
         if upgrade:
-            plan.notes.append(f"upgrading nvidia-container-toolkit {have}, affected by "
+            plan.notes.append(f"upgrading nvidia-container-toolkit {tk.version}, affected by "
                               f"{', '.join(upgrade)}, to the newest release in NVIDIA's "
                               "repository (the table's first safe version is "
                               f"{_safe_version()})")
-            plan.data["upgrade_from"] = have
-        elif hook and host.which("nvidia-ctk"):
+            plan.data["upgrade_from"] = tk.version
+        elif tk.installed and tk.hook and not tk.missing_packages and not tk.broken_packages \
+                and tk.versions_match:
             plan.noop = True
-            plan.data["reason"] = f"the toolkit is already installed ({hook})"
+            plan.reason = (f"nvidia-container-toolkit {tk.version or ''} is installed, complete "
+                           f"and of one version ({tk.hook})").replace("  ", " ")
             return
+        if tk.installed and not upgrade:
+            plan.notes.append("the toolkit is partly installed, broken or of mixed versions: "
+                              "the four packages are installed again at one version")
         family, label = self._family(facts)
         plan.data["family"] = family
         packages = list(reversed(NEEDED))
         if family == "apt":
             if not host.exists(KEYRING):
                 plan.steps.append(Step(
-                    "command", f"download NVIDIA's signing key from {GPG_URL} and store it "
+                    StepKind.COMMAND, f"download NVIDIA's signing key from {GPG_URL} and store it "
                     f"dearmored in {KEYRING} (what `curl -fsSL {GPG_URL} | gpg --dearmor -o "
                     f"{KEYRING}` does)", argv=[], path=KEYRING))
             self._repo_file(facts, plan, APT_LIST, APT_LIST_CONTENT)
-            plan.steps.append(Step("command", "refresh the package lists of that source only",
+            plan.steps.append(Step(StepKind.COMMAND,
+                                   "refresh the package lists of that source only",
                                    argv=["apt-get", "update", "-o",
                                          f"Dir::Etc::sourcelist={APT_LIST}", "-o",
                                          "Dir::Etc::sourceparts=-", "-o",
                                          "APT::Get::List-Cleanup=0"]))
-            plan.steps.append(Step("command", "install the four packages",
+            plan.steps.append(Step(StepKind.COMMAND, "install the four packages",
                                    argv=["apt-get", "install", "-y", *packages]))
         elif family == "dnf":
             self._repo_file(facts, plan, YUM_REPO, YUM_REPO_CONTENT)
             tool = "dnf" if host.which("dnf") or not host.which("yum") else "yum"
-            plan.steps.append(Step("command", "install the four packages",
+            plan.steps.append(Step(StepKind.COMMAND, "install the four packages",
                                    argv=[tool, "install", "-y", *packages]))
         elif family == "zypper":
             if not host.exists(ZYPPER_REPO_FILE):
-                plan.steps.append(Step("command", "add NVIDIA's repository",
+                plan.steps.append(Step(StepKind.COMMAND, "add NVIDIA's repository",
                                        argv=["zypper", "--non-interactive", "ar",
                                              ZYPPER_REPO_URL]))
-            plan.steps.append(Step("command", "install the four packages",
+            plan.steps.append(Step(StepKind.COMMAND, "install the four packages",
                                    argv=["zypper", "--non-interactive", "--gpg-auto-import-keys",
                                          "install", *packages]))
         else:
@@ -335,11 +342,11 @@ class InstallToolkit(Fix):
                                            f"write NVIDIA's package source {path}"))
 
     # ----- apply ------------------------------------------------------------------------------
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         if plan.data.get("packages"):
             self._apply_bundle(plan, facts, log)
         else:
-            self._apply_online(plan, options, log)
+            self._apply_online(plan, ctx, log)
 
     def _apply_bundle(self, plan: Plan, facts: Facts, log: Any) -> None:
         root, kind, version = plan.data["root"], plan.data["kind"], plan.data["version"]
@@ -358,7 +365,7 @@ class InstallToolkit(Fix):
                                         f"({', '.join(undone)})" if undone else "")) from exc
         if kind == "deb":
             after, _ = self._status(facts, root)
-            wrong = [f"{n} ({after.get(n, ('not installed', ''))[0]})" for n in NEEDED
+            wrong = [f"{n} ({after[n].status if n in after else 'not installed'})" for n in NEEDED
                      if installed_version(after, n) != version]
             if wrong:
                 raise FixFailed(f"dpkg finished but these are not installed at {version}: "
@@ -367,12 +374,12 @@ class InstallToolkit(Fix):
             + (f" under {root}" if root != "/" else ""))
 
     def _undo_new(self, facts: Facts, root: str, kind: str,
-                  before: dict[str, tuple[str, str]], log: Any) -> list[str]:
+                  before: dict[str, InstalledPackage], log: Any) -> list[str]:
         if kind != "deb":
             return []  # rpm transactions are all or nothing
         after, _ = self._status(facts, root)
         new = [n for n in reversed(NEEDED) if n in after and not installed_version(before, n)
-               and after[n][0] != "unknown ok not-installed"]
+               and after[n].status != "unknown ok not-installed"]
         if not new:
             return []
         root_args = [f"--root={root}"] if root != "/" else []
@@ -383,14 +390,14 @@ class InstallToolkit(Fix):
             return []
         return new
 
-    def _apply_online(self, plan: Plan, options: dict[str, Any], log: Any) -> None:
+    def _apply_online(self, plan: Plan, ctx: FixContext, log: Any) -> None:
         created: list[tuple[str, safefile.WriteResult]] = []
         try:
             for step in plan.steps:
                 if step.kind == "write":
                     assert step.new_content is not None
                     result = safefile.atomic_write(step.path, step.new_content)
-                    fixer.record_write(options, self.id, result, step.new_content)
+                    fixer.record_write(ctx, self.id, result, step.new_content)
                     created.append((step.path, result))
                     log(f"  wrote {step.path}")
                 elif step.path == KEYRING:

@@ -15,7 +15,7 @@ from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_uvm import PERSIST_FILE, UVM_NODE, persisted_by
 from gpudoctor.host import safefile
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 CONTENT = b"# Written by gpudoctor (nvidia.load_uvm): CUDA needs nvidia_uvm loaded at boot.\n" \
           b"nvidia-uvm\n"
@@ -25,7 +25,7 @@ class LoadNvidiaUvm(Fix):
     id = "nvidia.load_uvm"
     title = "Load nvidia_uvm (CUDA unified memory) now and at every boot"
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         if "nvidia" not in facts.modules:
             plan.blocked = ("the nvidia kernel module is not loaded; nvidia_uvm needs it "
@@ -45,7 +45,7 @@ class LoadNvidiaUvm(Fix):
                 plan.blocked = (f"neither nvidia-modprobe nor modprobe can create {UVM_NODE}; "
                                 "install nvidia-modprobe (it ships with the driver)")
                 return plan
-            plan.steps.append(Step("command", what, argv=argv))
+            plan.steps.append(Step(StepKind.COMMAND, what, argv=argv))
         if uvm.persisted is None:
             try:
                 old = facts.host.read_optional(PERSIST_FILE, 65536)
@@ -62,11 +62,11 @@ class LoadNvidiaUvm(Fix):
             plan.notes.append(f"already loaded at boot by {uvm.persisted}")
         if not plan.steps:
             plan.noop = True
-            plan.data["reason"] = (f"nvidia_uvm is loaded, {UVM_NODE} exists, and "
+            plan.reason = (f"nvidia_uvm is loaded, {UVM_NODE} exists, and "
                                    f"{(uvm.persisted or '').split(': ')[0]} loads it at boot")
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
         for step in plan.steps:
             if step.kind == "command":
                 fixer.run_command(step.argv, log, timeout=60)
@@ -77,7 +77,7 @@ class LoadNvidiaUvm(Fix):
                 if fixer.sha256(safefile.read_current(step.path)) != plan.data.get("old_sha"):
                     raise fixer.PlanOutdated(f"{step.path} changed since the plan was made")
                 result = safefile.atomic_write(step.path, step.new_content, backup=True)
-                fixer.record_write(options, self.id, result, step.new_content)
+                fixer.record_write(ctx, self.id, result, step.new_content)
                 log(f"  wrote {step.path}")
         if not facts.host.exists("/sys/module/nvidia_uvm"):
             raise FixFailed("nvidia_uvm is still not loaded (/sys/module/nvidia_uvm is absent); "

@@ -22,9 +22,10 @@ from gpudoctor import fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.pciids import PCI_IDS_PATHS, parse_header
+from gpudoctor.fixer import Log
 from gpudoctor.host import safefile
 from gpudoctor.host.base import Host
-from gpudoctor.plugin import Fix, FixFailed, Plan, Step
+from gpudoctor.plugin import Fix, FixContext, FixFailed, Outcome, Plan, Step, StepKind
 
 DEFAULT_URL = "https://pci-ids.ucw.cz/v2.2/pci.ids"
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -222,15 +223,16 @@ def _short(exc: Exception) -> str:
 class UpdatePciIds(Fix):
     id = "pciids.update"
     title = "Download a current pci.ids (names of PCI devices)"
+    order = 60
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:
         plan = Plan(self.id, self.title)
         host = facts.host
-        url = options.get("pciids_url") or DEFAULT_URL
+        url = ctx.options.pciids_url or DEFAULT_URL
         if not url.startswith(("https://", "http://")):
             plan.blocked = f"--pciids-url {url}: only http(s) URLs can be downloaded"
             return plan
-        path = options.get("pciids_path")
+        path = ctx.options.pciids_path
         if not path:
             try:
                 path = facts.pci_names.path
@@ -238,8 +240,8 @@ class UpdatePciIds(Fix):
                 path = None
         path = path or PCI_IDS_PATHS[0]
         plan.data.update({"path": path, "url": url,
-                          "max_bytes": int(options.get("pciids_max_bytes") or DEFAULT_MAX_BYTES),
-                          "timeout": float(options.get("pciids_timeout") or READ_TIMEOUT)})
+                          "max_bytes": int(ctx.options.pciids_max_bytes or DEFAULT_MAX_BYTES),
+                          "timeout": float(ctx.options.pciids_timeout or READ_TIMEOUT)})
         owner = package_owner(facts, path)
         if owner:
             plan.blocked = (
@@ -264,14 +266,15 @@ class UpdatePciIds(Fix):
         if url.startswith("http://"):
             plan.notes.append(f"{url} is plain HTTP: the download is not protected in transit; "
                               "it is checked to be a complete pci.ids before use")
-        plan.steps.append(Step("command", f"download {url} with a {plan.data['timeout']:g} s "
+        plan.steps.append(Step(StepKind.COMMAND,
+                               f"download {url} with a {plan.data['timeout']:g} s "
                                "timeout "
                                f"and a {plan.data['max_bytes']}-byte cap, and accept it only "
                                "if it is a complete pci.ids (Version header, vendor lines, the "
                                "class section through `C ff`)"))
         was = f"Version {version}" if version else ("no Version header" if current else "")
         plan.steps.append(Step(
-            "write", (f"replace {path} ({was}) atomically, keeping the old file as a "
+            StepKind.WRITE, (f"replace {path} ({was}) atomically, keeping the old file as a "
                       "timestamped backup beside it" if current is not None else
                       f"create {path}") + "; its new content is known only after the download",
             path=path))
@@ -279,7 +282,7 @@ class UpdatePciIds(Fix):
         plan.data["old_version"] = version
         return plan
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any], log: Any) -> None:
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         path, url = plan.data["path"], plan.data["url"]
         if fixer.sha256(safefile.read_current(path)) != plan.data["old_sha"]:
             raise fixer.PlanOutdated(f"{path} changed since the plan was made")
@@ -292,7 +295,7 @@ class UpdatePciIds(Fix):
         if fixer.sha256(current) != plan.data["old_sha"]:
             raise FixFailed(f"{path} changed during the download; it was left as it is")
         if current == data:
-            plan.data["outcome"] = "unchanged"
+            plan.outcome = Outcome.UNCHANGED
             log(f"  nothing to do: {path} is already identical to {url} (Version {version})")
             return
         old_version = plan.data.get("old_version")
@@ -303,7 +306,7 @@ class UpdatePciIds(Fix):
         for line in header.splitlines():
             log(f"    {line}")
         result = safefile.atomic_write(path, data, backup=True)
-        fixer.record_write(options, self.id, result, data)
+        fixer.record_write(ctx, self.id, result, data)
         if result.backup:
             log(f"  kept the previous {path} as {result.backup}")
         log(f"  wrote {path}: Version {old_version or 'none'} -> {version}")

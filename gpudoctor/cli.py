@@ -12,9 +12,13 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gpudoctor import __version__
 from gpudoctor.errors import GpudoctorError, UserError
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Options
 
 COMMANDS = {
     "check": "run every check and print the report (the default without a terminal)",
@@ -317,7 +321,7 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def options_from(args: argparse.Namespace):  # -> gpudoctor.facts.Options
+def options_from(args: argparse.Namespace) -> Options:
     """The diagnosis options the person gave, shared by every command."""
     from gpudoctor.facts import Options
 

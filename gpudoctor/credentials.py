@@ -64,7 +64,7 @@ def _replace_value(value: str) -> str | None:
     return f"{quote}{REDACTED}{quote}{trailing}"
 
 
-def redact_fields(text: str, hit: Callable[[], None]) -> str:
+def redact_fields(text: str, hit: Callable[[], object]) -> str:
     """Replace every secret-looking key's value in a text; `hit()` is called per replacement."""
 
     def field(match: re.Match[str]) -> str:

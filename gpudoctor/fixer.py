@@ -1,5 +1,7 @@
 """Planning, ordering, showing and applying fixes: what `gpudoctor fix` and the TUI share.
 
+(About 500 lines: the engine that both front ends drive; rendering is its smallest part.)
+
 A fix is planned first, read-only: the commands it will run, a unified diff of each file it
 will change, whether running containers are interrupted, or why there is nothing to do or
 why it cannot be done here. Plans are ordered by the fixes' `after` declarations (install the
@@ -8,7 +10,8 @@ runs the plans in that order and stops at the first failure; each fix leaves the
 was before its own step when it fails, and `docker.reload` also puts back the files this run
 changed when the daemon rejects them.
 
-Option keys understood by the built-in fixes (the `options` dict):
+Options understood by the built-in fixes (fields of plugin.FixOptions; a dict with these keys
+is accepted too and becomes one):
   bundle        path of an offline toolkit bundle (folder or release .tar.gz) for
                 nvidia.install_toolkit
   install_root  install the bundle's packages into this folder (`dpkg --root` / `rpm --root`)
@@ -22,8 +25,8 @@ Option keys understood by the built-in fixes (the `options` dict):
   yes, dry_run  what the person asked for on the command line
   lock_wait     seconds to wait for another run's lock (default 5)
   verify_timeout  seconds docker.reload waits for the daemon to show its new configuration
-Keys starting with "_" are set by this module for the fixes (planned ids, earlier plans, the
-files written during this run).
+Each fix gets a plugin.FixContext: those options, the plans of the fixes before it in this
+run, and the journal of files written during this run.
 """
 
 from __future__ import annotations
@@ -32,27 +35,30 @@ import contextlib
 import os
 import shlex
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gpudoctor import plugin
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.host import changes, safefile
 from gpudoctor.host.base import CommandResult
-from gpudoctor.plugin import Fix, FixFailed, Plan, Status, Step
+from gpudoctor.host.signals import SignalHold
+from gpudoctor.plugin import (
+    Fix,
+    FixContext,
+    FixFailed,
+    FixOptions,
+    Outcome,
+    Plan,
+    Step,
+    StepKind,
+    WrittenFile,
+    adopt_legacy_keys,
+)
 
 if TYPE_CHECKING:
     from gpudoctor.report import Doctor
-
-#: Tie-break order for fixes that do not depend on each other (stable, dependency-friendly).
-CANONICAL_ORDER = (
-    "nvidia.install_toolkit",
-    "nvidia.rootless_no_cgroups",
-    "docker.configure_nvidia_runtime",
-    "docker.reload",
-    "groups.add_user_render",
-    "pciids.update",
-)
 
 Log = Callable[[str], None]
 
@@ -101,39 +107,19 @@ class ApplyResult:
 
 
 # ----- interruptions ---------------------------------------------------------------------------
-_critical_depth = 0
-_pending_signal: int | None = None
-
-
-def _on_signal(signum: int, frame: Any) -> None:
-    """SIGTERM/SIGHUP/SIGINT become KeyboardInterrupt, so every `finally` cleans up; inside a
-    critical section (a package manager running) the interruption waits for it to end."""
-    global _pending_signal
-    if _critical_depth:
-        _pending_signal = signum
-        return
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+#: SIGTERM/SIGHUP/SIGINT become KeyboardInterrupt, so every `finally` cleans up; inside a
+#: critical section (a package manager running) the interruption waits for it to end.
+_SIGNALS = SignalHold((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
 
 
 def install_signal_handlers() -> None:
     """Called by `gpudoctor fix`: an interrupted run still leaves every file old or new."""
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        with contextlib.suppress(ValueError, OSError):  # not the main thread (TUI workers)
-            signal.signal(sig, _on_signal)
+    _SIGNALS.install()
 
 
-@contextlib.contextmanager
-def critical() -> Iterator[None]:
+def critical() -> contextlib.AbstractContextManager[None]:
     """Hold interruptions back while a command that must not be cut short runs."""
-    global _critical_depth, _pending_signal
-    _critical_depth += 1
-    try:
-        yield
-    finally:
-        _critical_depth -= 1
-        if not _critical_depth and _pending_signal is not None:
-            signum, _pending_signal = _pending_signal, None
-            raise KeyboardInterrupt(signal.Signals(signum).name)
+    return _SIGNALS.critical()
 
 
 # ----- helpers the fix modules use ------------------------------------------------------------
@@ -151,27 +137,31 @@ def is_active(plan: Plan | None) -> bool:
     return plan is not None and not plan.noop and not plan.blocked
 
 
-def earlier_plan(options: dict[str, Any], fix_id: str) -> Plan | None:
-    """The plan of a fix ordered before the one being planned, if it is part of this run."""
-    return (options.get("_earlier_plans") or {}).get(fix_id)
-
-
 def write_step(path: str, old: bytes | None, new: bytes, description: str) -> Step:
     """A Step that writes one file, with its diff."""
-    return Step(kind="write", description=description, path=path,
+    return Step(kind=StepKind.WRITE, description=description, path=path,
                 diff=safefile.unified_diff(old, new, path), new_content=new)
 
 
-def record_write(options: dict[str, Any], fix_id: str, result: safefile.WriteResult,
+def record_write(ctx: FixContext, fix_id: str, result: safefile.WriteResult,
                  content: bytes) -> None:
     """Remember a file this run changed, so a later step (docker.reload) can put it back."""
-    journal = options.setdefault("_written", [])
-    journal.append({"fix": fix_id, "path": result.path, "backup": result.backup,
-                    "created": result.created, "sha": sha256(content)})
+    ctx.written.append(WrittenFile(fix_id, result.path, result.backup, result.created,
+                                   sha256(content)))
 
 
-def written_files(options: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(options.get("_written") or [])
+def earlier_plan(ctx: FixContext, fix_id: str) -> Plan | None:
+    """Transition alias of `ctx.earlier(fix_id)` for fixes written for the options dict."""
+    return ctx.earlier(fix_id)
+
+
+def as_context(options: FixOptions | FixContext | dict[str, Any] | None) -> FixContext:
+    """The run's context from what a caller has: a context, options, or an options dict."""
+    if isinstance(options, FixContext):
+        return options
+    if isinstance(options, FixOptions):
+        return FixContext(options)
+    return FixContext(FixOptions.from_dict(options))
 
 
 def format_argv(argv: list[str]) -> str:
@@ -207,19 +197,14 @@ def run_command(argv: list[str], log: Log, timeout: float = 120.0, input: str | 
 # ----- planning -------------------------------------------------------------------------------
 def offered_fixes(doctor: Doctor) -> list[str]:
     """Fix ids offered by checks whose status is fail, warn or error, in report order."""
-    seen: list[str] = []
-    for outcome in doctor.outcomes:
-        if outcome.result.status in (Status.FAIL, Status.WARN, Status.ERROR):
-            for fix_id in outcome.result.fixes:
-                if fix_id not in seen:
-                    seen.append(fix_id)
-    return seen
+    return plugin.offered_fixes(o.result for o in doctor.outcomes)
 
 
 def order_fixes(fix_ids: list[str], fixes: dict[str, type[Fix]]) -> list[str]:
-    """Order by `after` (a fix comes after the ones it names, when they are planned too)."""
-    rank = {fid: i for i, fid in enumerate(CANONICAL_ORDER)}
-    pending = sorted(dict.fromkeys(fix_ids), key=lambda f: (rank.get(f, len(rank)), f))
+    """Order by `after` (a fix comes after the ones it names, when they are planned too),
+    else by each fix's `order` attribute."""
+    pending = sorted(dict.fromkeys(fix_ids),
+                     key=lambda f: (getattr(fixes.get(f), "order", Fix.order), f))
     ordered: list[str] = []
     while pending:
         for fid in pending:
@@ -234,9 +219,9 @@ def order_fixes(fix_ids: list[str], fixes: dict[str, type[Fix]]) -> list[str]:
     return ordered
 
 
-def _plan_one(fix_cls: type[Fix], facts: Any, options: dict[str, Any]) -> Plan:
+def _plan_one(fix_cls: type[Fix], facts: Any, ctx: FixContext) -> Plan:
     try:
-        plan = fix_cls().plan(facts, options)
+        plan = fix_cls().plan(facts, ctx)
     except UserError:
         raise
     except HostError as exc:
@@ -244,6 +229,7 @@ def _plan_one(fix_cls: type[Fix], facts: Any, options: dict[str, Any]) -> Plan:
     except Exception as exc:  # a broken fix must not take the plan down
         plan = Plan(fix_cls.id, fix_cls.title,
                     blocked=f"planning this fix crashed: {type(exc).__name__}: {exc}")
+    adopt_legacy_keys(plan)
     if not plan.fix_id:
         plan.fix_id = fix_cls.id
     if not plan.title:
@@ -251,28 +237,26 @@ def _plan_one(fix_cls: type[Fix], facts: Any, options: dict[str, Any]) -> Plan:
     return plan
 
 
-def _plan_ids(doctor: Doctor, ids: list[str], options: dict[str, Any]) -> list[Plan]:
+def _plan_ids(doctor: Doctor, ids: list[str], ctx: FixContext) -> list[Plan]:
     reg = doctor.load()
     facts = doctor.facts or doctor.fresh_facts()
     plans: list[Plan] = []
     earlier: dict[str, Plan] = {}
     for fid in ids:
-        opts = dict(options)
-        opts["_earlier_plans"] = dict(earlier)
-        plan = _plan_one(reg.fixes[fid], facts, opts)
+        plan = _plan_one(reg.fixes[fid], facts, ctx.after(earlier))
         plans.append(plan)
         earlier[fid] = plan
     return plans
 
 
 def plan_fixes(doctor: Doctor, fix_ids: list[str] | None = None,
-               options: dict | None = None) -> list[Plan]:
+               options: FixOptions | FixContext | dict[str, Any] | None = None) -> list[Plan]:
     """Plans for the fixes the failing checks offer (or exactly `fix_ids`), in order.
 
     Runs the checks first when the doctor has not run. Unknown ids raise UserError. Without
     explicit ids, a fix a plan suggests (rootless Docker also needs no-cgroups) is added.
     """
-    options = dict(options or {})
+    ctx = as_context(options)
     if not doctor.outcomes:
         doctor.run()
     reg = doctor.load()
@@ -285,13 +269,13 @@ def plan_fixes(doctor: Doctor, fix_ids: list[str] | None = None,
     else:
         wanted = [f for f in offered_fixes(doctor) if f in reg.fixes]
     ids = order_fixes(wanted, reg.fixes)
-    plans = _plan_ids(doctor, ids, options)
+    plans = _plan_ids(doctor, ids, ctx)
     if not fix_ids:
-        extra = [s for p in plans if is_active(p) for s in p.data.get("suggests", ())
+        extra = [s for p in plans if is_active(p) for s in p.suggests
                  if s in reg.fixes and s not in ids]
         if extra:
             ids = order_fixes(ids + extra, reg.fixes)
-            plans = _plan_ids(doctor, ids, options)
+            plans = _plan_ids(doctor, ids, ctx)
     return plans
 
 
@@ -307,16 +291,32 @@ def sudo_command(doctor: Doctor, fix_ids: list[str] | None = None,
     return format_argv(parts)
 
 
+@dataclass
+class RootBlock:
+    """Why fixes cannot be applied from this process, and the command that can, if any."""
+
+    reason: str
+    #: The exact `sudo gpudoctor fix ...` to run instead (None for a host root).
+    sudo: str | None = None
+
+
+def root_block(doctor: Doctor, fix_ids: list[str] | None = None,
+               extra_args: list[str] | None = None) -> RootBlock | None:
+    """None when fixes can be applied here; else why not, with the sudo command as a field."""
+    if not doctor.host.live:
+        return RootBlock(f"{doctor.host.describe()} is not the machine gpudoctor runs on: fixes "
+                         "are shown, never applied (run `gpudoctor fix` on that host itself)")
+    if os.geteuid() != 0:
+        command = sudo_command(doctor, fix_ids, extra_args)
+        return RootBlock(f"fixes change system files and need root: run `{command}`", command)
+    return None
+
+
 def root_problem(doctor: Doctor, fix_ids: list[str] | None = None,
                  extra_args: list[str] | None = None) -> str | None:
     """None when fixes can be applied here; else the one-line reason (with what to run)."""
-    if not doctor.host.live:
-        return (f"{doctor.host.describe()} is not the machine gpudoctor runs on: fixes are "
-                "shown, never applied (run `gpudoctor fix` on that host itself)")
-    if os.geteuid() != 0:
-        return ("fixes change system files and need root: run "
-                f"`{sudo_command(doctor, fix_ids, extra_args)}`")
-    return None
+    block = root_block(doctor, fix_ids, extra_args)
+    return block.reason if block else None
 
 
 # ----- rendering ------------------------------------------------------------------------------
@@ -356,16 +356,16 @@ def render_plan(plans: list[Plan], colour: bool = False) -> str:
     for n, plan in enumerate(plans, 1):
         out.append(_paint(f"{n}. {plan.fix_id}: {plan.title}", "1", colour))
         if plan.noop:
-            out.append(f"   nothing to do: {_reason(plan, 'noop')}")
+            out.append(f"   nothing to do: {_reason(plan)}")
         elif plan.blocked:
             out.append("   " + _paint(f"blocked: {plan.blocked}", "33", colour))
         for step in plan.steps:
             if plan.noop:
                 break
-            if step.kind in ("command", "signal"):
+            if step.kind in (StepKind.COMMAND, StepKind.SIGNAL):
                 cmd = format_argv(step.argv) if step.argv else ""
                 out.append(f"   - {step.description}" + (f":\n       {cmd}" if cmd else ""))
-            elif step.kind == "write":
+            elif step.kind is StepKind.WRITE:
                 out.append(f"   - {step.description}")
                 if step.diff:
                     out.extend(_diff_lines(step.diff, colour, "       "))
@@ -382,11 +382,8 @@ def render_plan(plans: list[Plan], colour: bool = False) -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _reason(plan: Plan, kind: str) -> str:
-    reason = plan.data.get("reason")
-    if reason:
-        return str(reason)
-    return "the host is already as this fix would leave it"
+def _reason(plan: Plan) -> str:
+    return plan.reason or "the host is already as this fix would leave it"
 
 
 # ----- applying -------------------------------------------------------------------------------
@@ -398,7 +395,8 @@ def _same_effect(old: Plan, new: Plan) -> bool:
     return key(old) == key(new) and bool(old.blocked) == bool(new.blocked)
 
 
-def apply_plans(doctor: Doctor, plans: list[Plan], options: dict, log: Log) -> ApplyResult:
+def apply_plans(doctor: Doctor, plans: list[Plan],
+                options: FixOptions | FixContext | dict[str, Any] | None, log: Log) -> ApplyResult:
     """Apply plans in order under the fix lock; stop at the first failure.
 
     A fix that fails leaves the host as it was before its step (and docker.reload also puts
@@ -414,9 +412,8 @@ def apply_plans(doctor: Doctor, plans: list[Plan], options: dict, log: Log) -> A
         result.skipped = [p.fix_id for p in plans]
         return result
     reg = doctor.load()
-    opts: dict[str, Any] = dict(options)
-    opts.setdefault("_written", [])
-    wait = float(opts.get("lock_wait", safefile.DEFAULT_LOCK_WAIT))
+    ctx = as_context(options)
+    wait = float(ctx.options.get("lock_wait", safefile.DEFAULT_LOCK_WAIT))
 
     def waiting(holder: str) -> None:
         log(f"waiting up to {wait:g} s for another gpudoctor fix to finish"
@@ -426,7 +423,7 @@ def apply_plans(doctor: Doctor, plans: list[Plan], options: dict, log: Log) -> A
     try:
         with safefile.fix_lock(wait=wait, on_wait=waiting) as waited:
             if waited:
-                fresh = plan_fixes_again(doctor, plans, opts)
+                fresh = plan_fixes_again(doctor, plans, ctx)
                 changed = [n.fix_id for o, n in zip(plans, fresh, strict=True)
                            if not _same_effect(o, n)]
                 if changed:
@@ -437,28 +434,27 @@ def apply_plans(doctor: Doctor, plans: list[Plan], options: dict, log: Log) -> A
                     result.skipped = [p.fix_id for p in plans]
                     return result
                 plans = fresh
-            _apply_in_order(doctor, reg, plans, opts, log, result)
+            _apply_in_order(doctor, reg, plans, ctx, log, result)
     except safefile.LockBusy as exc:
         result.error = str(exc)
         result.skipped = [p.fix_id for p in plans]
-    options["_written"] = opts.get("_written", [])
     return result
 
 
-def plan_fixes_again(doctor: Doctor, plans: list[Plan], options: dict[str, Any]) -> list[Plan]:
+def plan_fixes_again(doctor: Doctor, plans: list[Plan], ctx: FixContext) -> list[Plan]:
     """Make the same plans again from fresh facts (the host may have changed)."""
     doctor.fresh_facts()
-    return _plan_ids(doctor, [p.fix_id for p in plans], options)
+    return _plan_ids(doctor, [p.fix_id for p in plans], ctx)
 
 
-def _replan_outdated(doctor: Doctor, reg: Any, plan: Plan, opts: dict[str, Any], log: Log,
+def _replan_outdated(doctor: Doctor, reg: Any, plan: Plan, ctx: FixContext, log: Log,
                      stale: PlanOutdated) -> Plan:
     """Plan a fix again after PlanOutdated; raise it again unless the new plan is harmless."""
     log(f"{plan.fix_id}: {stale}; planning it again")
     facts = doctor.fresh_facts()
-    fresh = _plan_one(reg.fixes[plan.fix_id], facts, opts)
+    fresh = _plan_one(reg.fixes[plan.fix_id], facts, ctx)
     if fresh.noop:
-        log(f"{plan.fix_id}: nothing to do now: {_reason(fresh, 'noop')}")
+        log(f"{plan.fix_id}: nothing to do now: {_reason(fresh)}")
         return fresh
     if _same_effect(plan, fresh):
         return fresh
@@ -466,21 +462,20 @@ def _replan_outdated(doctor: Doctor, reg: Any, plan: Plan, opts: dict[str, Any],
                        "gpudoctor fix again to see the new plan")
 
 
-def _apply_in_order(doctor: Doctor, reg: Any, plans: list[Plan], opts: dict[str, Any],
+def _apply_in_order(doctor: Doctor, reg: Any, plans: list[Plan], ctx: FixContext,
                     log: Log, result: ApplyResult) -> None:
     earlier: dict[str, Plan] = {}
     for index, plan in enumerate(plans):
         fid = plan.fix_id
-        if plan.data.get("deferred") and not plan.noop:
+        if plan.deferred and not plan.noop:
             facts = doctor.fresh_facts()
-            fix_opts = dict(opts, _earlier_plans=dict(earlier))
-            plan = _plan_one(reg.fixes[fid], facts, fix_opts)
+            plan = _plan_one(reg.fixes[fid], facts, ctx.after(earlier))
             log(f"{fid}: planned again now that the fixes before it were applied")
-            if plan.data.get("deferred") and not plan.noop and not plan.blocked:
+            if plan.deferred and not plan.noop and not plan.blocked:
                 plan.blocked = "it still depends on a fix that did not take effect"
         earlier[fid] = plan
         if plan.noop:
-            log(f"{fid}: nothing to do: {_reason(plan, 'noop')}")
+            log(f"{fid}: nothing to do: {_reason(plan)}")
             result.unchanged.append(fid)
             continue
         if plan.blocked:
@@ -489,18 +484,17 @@ def _apply_in_order(doctor: Doctor, reg: Any, plans: list[Plan], opts: dict[str,
             continue
         log(f"{fid}: {plan.title}")
         facts = doctor.facts or doctor.fresh_facts()
-        fix_opts = dict(opts, _earlier_plans=dict(earlier))
-        fix_opts["_written"] = opts["_written"]
+        fix_ctx = ctx.after(earlier)
         try:
             try:
-                reg.fixes[fid]().apply(plan, facts, fix_opts, log)
+                reg.fixes[fid]().apply(plan, facts, fix_ctx, log)
             except PlanOutdated as stale:
-                plan = _replan_outdated(doctor, reg, plan, fix_opts, log, stale)
+                plan = _replan_outdated(doctor, reg, plan, fix_ctx, log, stale)
                 earlier[fid] = plan
                 if plan.noop:
                     result.unchanged.append(fid)
                     continue
-                reg.fixes[fid]().apply(plan, doctor.facts, fix_opts, log)
+                reg.fixes[fid]().apply(plan, doctor.facts, fix_ctx, log)
         except FixFailed as exc:
             result.failed, result.error = fid, str(exc)
         except (safefile.UnsafeWrite, HostError) as exc:
@@ -513,14 +507,15 @@ def _apply_in_order(doctor: Doctor, reg: Any, plans: list[Plan], opts: dict[str,
         if result.failed:
             log(f"{fid}: FAILED: {result.error}")
             result.skipped.extend(p.fix_id for p in plans[index + 1:])
-            undone = {w["fix"] for w in opts["_written"] if w.get("restored")}
+            undone = {w.fix for w in ctx.written if w.restored}
             for other in list(result.applied):
-                mine = [w for w in opts["_written"] if w["fix"] == other]
-                if other in undone and all(w.get("restored") for w in mine):
+                mine = [w for w in ctx.written if w.fix == other]
+                if other in undone and all(w.restored for w in mine):
                     result.applied.remove(other)
                     result.rolled_back.append(other)
             return
-        if plan.data.get("outcome") == "unchanged":
+        adopt_legacy_keys(plan)
+        if plan.outcome is Outcome.UNCHANGED:
             result.unchanged.append(fid)
         else:
             result.applied.append(fid)

@@ -12,7 +12,6 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from gpudoctor.errors import UserError
 from gpudoctor.fixer import sha256
@@ -99,56 +98,34 @@ def _deb_package(path: str, result: CommandResult, guess: Package | None) -> Pac
                    _dep_names(deps))
 
 
-def _safe_member(member: Any) -> bool:
-    """A regular .deb/.rpm member of a tarball, with a name that stays inside."""
-    name = member.name
-    return (member.isfile() and name.endswith((".deb", ".rpm")) and not name.startswith("/")
-            and ".." not in name.split("/") and member.size <= MAX_MEMBER)
-
-
 def collect_bundle(bundle: str) -> list[Package]:
-    """Every .deb/.rpm in the bundle (a tarball is unpacked into a private temporary folder)."""
-    import tarfile
+    """Every .deb/.rpm in the bundle (a tarball is unpacked by host/archive.py's vetted
+    extraction into a private temporary folder)."""
+    from gpudoctor.host import archive
 
     path = os.path.abspath(os.path.expanduser(bundle))
     if not os.path.exists(path):
         raise UserError(f"--bundle {bundle}: no such file or folder")
-    files: list[str] = []
-    if os.path.isdir(path):
-        for folder, _, names in os.walk(path):
-            files.extend(os.path.join(folder, n) for n in sorted(names)
-                         if n.endswith((".deb", ".rpm")))
-    elif path.endswith((".deb", ".rpm")):
-        raise UserError(f"--bundle {bundle}: a bundle is a folder or the release .tar.gz holding "
-                        "the four packages, not a single package")
-    elif not os.path.isfile(path):  # a FIFO or a device would be read without end
-        from gpudoctor.host.regular import describe_kind
+    if not os.path.isdir(path):
+        if path.endswith((".deb", ".rpm")):
+            raise UserError(f"--bundle {bundle}: a bundle is a folder or the release .tar.gz "
+                            "holding the four packages, not a single package")
+        if not os.path.isfile(path):  # a FIFO or a device would be read without end
+            from gpudoctor.host.regular import describe_kind
 
-        raise UserError(f"--bundle {bundle}: it is {describe_kind(os.stat(path).st_mode)}, not "
-                        "a folder or a .tar.gz archive")
-    else:
-        try:
-            is_tar = tarfile.is_tarfile(path)
-        except OSError as exc:
-            raise UserError(f"--bundle {bundle}: cannot read it: {exc.strerror or exc}") from exc
-        if not is_tar:
-            raise UserError(f"--bundle {bundle}: neither a folder nor a .tar.gz archive")
-        work = changes.scratch_dir("gpudoctor-bundle-")
-        seen: set[str] = set()
-        try:
-            with tarfile.open(path, "r:*") as tar:
-                for member in tar.getmembers():
-                    base = os.path.basename(member.name)
-                    if not _safe_member(member) or base in seen:
-                        continue
-                    source = tar.extractfile(member)
-                    if source is None:
-                        continue
-                    with source:
-                        files.append(changes.write_scratch(work, base, source))
-                    seen.add(base)
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise UserError(f"--bundle {bundle}: the archive is damaged: {exc}") from exc
+            raise UserError(f"--bundle {bundle}: it is {describe_kind(os.stat(path).st_mode)}, "
+                            "not a folder or a .tar.gz archive")
+        path = archive.unpack(path, what="--bundle", prefix="gpudoctor-bundle-")
+        changes.remember_scratch(path)
+    files: list[str] = []
+    seen: set[str] = set()
+    for folder, _, names in sorted(os.walk(path)):
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            if (name.endswith((".deb", ".rpm")) and name not in seen and os.path.isfile(full)
+                    and not os.path.islink(full)):
+                files.append(full)
+                seen.add(name)
     if not files:
         raise UserError(f"--bundle {bundle}: it holds no .deb or .rpm packages")
     packages = [read_package(f) for f in files]
@@ -160,12 +137,6 @@ def collect_bundle(bundle: str) -> list[Package]:
 def package_sha(path: str) -> str | None:
     """The fingerprint of a bundle's package file, to notice when it changes before installing."""
     return sha256(safefile.read_current(path, MAX_PACKAGE))
-
-
-def version_key(version: str) -> list[tuple[int, Any]]:
-    """A natural sort key (1.17.10 after 1.17.8) good enough for NVIDIA's x.y.z-r versions."""
-    parts = re.findall(r"\d+|[a-zA-Z]+|~", version)
-    return [(-1, p) if p == "~" else ((1, int(p)) if p.isdigit() else (0, p)) for p in parts]
 
 
 def dependency_order(chosen: list[Package], preferred: Sequence[str] = ()) -> list[Package]:
@@ -185,24 +156,3 @@ def dependency_order(chosen: list[Package], preferred: Sequence[str] = ()) -> li
             ordered.extend(pending)
             break
     return ordered
-
-
-def parse_dpkg_status(text: str | None) -> dict[str, tuple[str, str]]:
-    """Package -> (Status, Version) from a dpkg status file."""
-    found: dict[str, tuple[str, str]] = {}
-    for stanza in (text or "").split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            if line[:1] in (" ", "\t"):
-                continue
-            key, sep, value = line.partition(":")
-            if sep:
-                fields[key.strip()] = value.strip()
-        if "Package" in fields:
-            found[fields["Package"]] = (fields.get("Status", ""), fields.get("Version", ""))
-    return found
-
-
-def installed_version(status: dict[str, tuple[str, str]], name: str) -> str | None:
-    state, version = status.get(name, ("", ""))
-    return version if state.endswith("installed") and "not-installed" not in state else None

@@ -12,6 +12,7 @@ commands and diffs), then apply.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -60,7 +61,7 @@ class Result:
         tests, `explain` and fleets decide on ids rather than on sentences.
     cause: the id of another check whose failure is the root cause of this one; the views
         say the cause once there and point to it here.
-    data: structured extras for the JSON report and other checks.
+    Everything a result says is in the report; what checks share goes through facts.
     """
 
     status: Status
@@ -72,7 +73,6 @@ class Result:
     commands: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     cause: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def passed(cls, summary: str, **kw: Any) -> Result:
@@ -144,6 +144,14 @@ class Findings:
                       findings=[f.id for f in ordered if f.id])
 
 
+def offered_fixes(results: Iterable[Result]) -> list[str]:
+    """Fix ids offered by results with a problem (fail, warn, error), in order, each once.
+
+    The one rule `gpudoctor fix` (no ids), the report and the TUI's "fix all" share."""
+    return _unique(fix_id for result in results if result.status.is_problem
+                   for fix_id in result.fixes)
+
+
 def _unique(items: Any) -> list[str]:
     out: list[str] = []
     for item in items:
@@ -177,33 +185,164 @@ class Check:
         raise NotImplementedError
 
 
+class StepKind(str, enum.Enum):
+    """What a plan step does; a str so JSON and older comparisons (`kind == "write"`) work."""
+
+    COMMAND = "command"
+    WRITE = "write"
+    SIGNAL = "signal"
+    NOTE = "note"
+
+
+class Outcome(str, enum.Enum):
+    """What applying a plan turned out to do."""
+
+    APPLIED = "applied"
+    #: The host was already as the fix would leave it when it came to apply (nothing changed).
+    UNCHANGED = "unchanged"
+
+
 @dataclass
 class Step:
     """One thing a fix will do: run a command, or write a file (shown as a unified diff)."""
 
-    kind: str  # "command", "write", "signal", "note"
+    kind: StepKind
     description: str
     argv: list[str] = field(default_factory=list)
     path: str = ""
     diff: str = ""
     new_content: bytes | None = None
 
+    def __post_init__(self) -> None:
+        self.kind = StepKind(self.kind)
+
 
 @dataclass
 class Plan:
-    """What a fix would change, computed without changing anything."""
+    """What a fix would change, computed without changing anything.
+
+    The fields below `blocked` are what the fix engine and other fixes read; `data` is the
+    fix's own payload from plan to apply, read by nobody else.
+    """
 
     fix_id: str
     title: str
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     interrupts_containers: bool = False
-    needs_root: bool = True
     #: Nothing to do: the host is already as the fix would leave it.
     noop: bool = False
     #: The fix cannot be applied here; the reason says why and what to do by hand.
     blocked: str = ""
+    #: Why there is nothing to do (shown with a noop plan).
+    reason: str = ""
+    #: Made before a fix it depends on was applied: planned again just before applying.
+    deferred: bool = False
+    #: Fix ids this plan needs beside it (added when the person named no fixes).
+    suggests: list[str] = field(default_factory=list)
+    #: False when applying changes something other than this host (`install_root`).
+    affects_host: bool = True
+    #: daemon.json keys this plan changes (a later reload/restart waits for them).
+    changed_keys: list[str] = field(default_factory=list)
+    #: Set by apply: what applying turned out to do.
+    outcome: Outcome | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+#: Plan.data keys of the options-dict contract that are Plan fields now.
+LEGACY_PLAN_KEYS = ("reason", "deferred", "suggests", "affects_host", "changed_keys", "outcome")
+
+
+def adopt_legacy_keys(plan: Plan) -> None:
+    """Move protocol keys a fix written for the old contract put in `data` into the fields.
+
+    Transition only: a third-party fix that still sets `plan.data["reason"]` keeps working;
+    new fixes set the fields."""
+    for key in LEGACY_PLAN_KEYS:
+        if key not in plan.data:
+            continue
+        value = plan.data.pop(key)
+        if key == "outcome":
+            plan.outcome = Outcome(value)
+        elif key in ("suggests", "changed_keys"):
+            setattr(plan, key, list(value))
+        else:
+            setattr(plan, key, value)
+
+
+@dataclass
+class WrittenFile:
+    """A file a fix wrote during this run, so a later fix (docker.reload) can put it back."""
+
+    fix: str
+    path: str
+    backup: str | None
+    created: bool
+    sha: str | None
+    restored: bool = False
+
+
+@dataclass
+class FixOptions:
+    """What the person asked for (command line or TUI). Third-party options go in `extra`."""
+
+    #: path of an offline toolkit bundle (folder or release .tar.gz) for nvidia.install_toolkit
+    bundle: str | None = None
+    #: install the bundle's packages into this folder (`dpkg --root` / `rpm --root`), not `/`
+    install_root: str | None = None
+    #: where pciids.update downloads from, and the file it replaces
+    pciids_url: str | None = None
+    pciids_path: str | None = None
+    pciids_max_bytes: int | None = None
+    pciids_timeout: float | None = None
+    #: docker.configure_nvidia_runtime also sets "default-runtime": "nvidia" / features.cdi
+    set_default_runtime: bool = False
+    enable_cdi: bool = False
+    yes: bool = False
+    dry_run: bool = False
+    #: seconds to wait for another run's lock
+    lock_wait: float | None = None
+    #: seconds docker.reload waits for the daemon to show its new configuration
+    verify_timeout: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> FixOptions:
+        """Known keys become fields, the rest go to `extra`."""
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        values = dict(values or {})
+        opts = cls(**{k: v for k, v in values.items() if k in known})
+        opts.extra = {k: v for k, v in values.items() if k not in known}
+        return opts
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """An option by name (a field, else `extra`), for fixes that look options up by key."""
+        if key != "extra" and key in self.__dataclass_fields__:
+            value = getattr(self, key)
+            return default if value is None else value
+        return self.extra.get(key, default)
+
+
+@dataclass
+class FixContext:
+    """What a fix is given beside the facts: the person's options and this run's state."""
+
+    options: FixOptions = field(default_factory=FixOptions)
+    #: plans of the fixes ordered before this one in this run
+    earlier_plans: dict[str, Plan] = field(default_factory=dict)
+    #: files written by fixes so far in this run (shared by every fix of the run)
+    written: list[WrittenFile] = field(default_factory=list)
+
+    def earlier(self, fix_id: str) -> Plan | None:
+        """The plan of a fix ordered before the one being planned, if it is part of this run."""
+        return self.earlier_plans.get(fix_id)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+    def after(self, earlier: dict[str, Plan]) -> FixContext:
+        """The context for the next fix: same options and journal, these earlier plans."""
+        return FixContext(self.options, dict(earlier), self.written)
 
 
 class Fix:
@@ -213,12 +352,15 @@ class Fix:
     title: ClassVar[str] = ""
     #: Fix ids that must run before this one when both are planned.
     after: ClassVar[tuple[str, ...]] = ()
+    #: Position among fixes that do not depend on each other (lower first; ties by id).
+    #: Built-ins use multiples of 10 so plugins can slot between them.
+    order: ClassVar[int] = 1000
 
-    def plan(self, facts: Facts, options: dict[str, Any]) -> Plan:  # pragma: no cover
+    def plan(self, facts: Facts, ctx: FixContext) -> Plan:  # pragma: no cover
         raise NotImplementedError
 
-    def apply(self, plan: Plan, facts: Facts, options: dict[str, Any],
-              log: Any) -> None:  # pragma: no cover
+    def apply(self, plan: Plan, facts: Facts, ctx: FixContext,
+              log: Callable[[str], None]) -> None:  # pragma: no cover
         """Make the change. `log(line)` streams progress. Raise FixFailed on failure."""
         raise NotImplementedError
 

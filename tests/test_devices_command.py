@@ -147,7 +147,8 @@ def test_no_usable_gpu_says_why_and_exits_1(roots, name, reason):
 
 def test_compose_service_for_each_kind_of_argument():
     args = ["--device=/dev/kfd", "--device=nvidia.com/gpu=all", "--runtime=nvidia",
-            "--env=NVIDIA_VISIBLE_DEVICES=all", "--gpus=device=0,2", "--group-add=993"]
+            "--env=NVIDIA_VISIBLE_DEVICES=all",
+            '--gpus="device=0,2","capabilities=compute,utility"', "--group-add=993"]
     service = compose_service(args)
     assert service == {
         "devices": ["/dev/kfd", "nvidia.com/gpu=all"],
@@ -155,7 +156,8 @@ def test_compose_service_for_each_kind_of_argument():
         "runtime": "nvidia",
         "environment": ["NVIDIA_VISIBLE_DEVICES=all"],
         "deploy": {"resources": {"reservations": {"devices": [
-            {"driver": "nvidia", "device_ids": ["0", "2"], "capabilities": ["gpu"]}]}}},
+            {"driver": "nvidia", "device_ids": ["0", "2"],
+             "capabilities": ["gpu", "compute", "utility"]}]}}},
     }
     parsed = yaml.safe_load(compose_text(args, "gpu", "busybox:latest"))
     assert parsed["services"]["gpu"] == {"image": "busybox:latest", **service}

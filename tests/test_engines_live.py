@@ -19,6 +19,7 @@ import tomllib
 from gpudoctor.facts import Facts, Options
 from gpudoctor.fixes.containerd_configure_nvidia_runtime import ConfigureContainerdNvidiaRuntime
 from gpudoctor.fixes.containerd_restart import RestartContainerd, prevalidate
+from gpudoctor.plugin import FixContext
 from gpudoctor.registry import load
 from gpudoctor.runner import run_checks
 from tests.support.cli import run_gpudoctor
@@ -150,7 +151,7 @@ def test_gpudoctor_writes_what_containerd_loads(ctd: PrivateContainerd) -> None:
     assert c.version == "1.6.20"
     assert "nvidia" not in c.runtimes
     fix = ConfigureContainerdNvidiaRuntime()
-    options: dict = {}
+    options = FixContext()
     plan = fix.plan(facts, options)
     assert not plan.blocked, plan.blocked
     assert plan.steps[0].kind == "command"
@@ -206,7 +207,7 @@ def test_a_runtime_only_dropin_really_drops_runc_and_gpudoctor_says_so(
     # gpudoctor's fix rewrites its drop-in with the whole section: runc comes back
     facts = facts_for(ctd)
     fix = ConfigureContainerdNvidiaRuntime()
-    options: dict = {}
+    options = FixContext()
     plan = fix.plan(facts, options)
     assert not plan.blocked and not plan.noop
     fix.apply(plan, facts, options, lambda line: None)
@@ -228,7 +229,7 @@ def test_restart_refuses_a_hand_started_containerd_and_prevalidates(
     assert "50-broken.toml: (2, 2)" in problem
     facts = facts_for(ctd)
     assert facts.containerd.broken_files[0].path.endswith("50-broken.toml")
-    blocked = ConfigureContainerdNvidiaRuntime().plan(facts, {}).blocked
+    blocked = ConfigureContainerdNvidiaRuntime().plan(facts, FixContext()).blocked
     assert "50-broken.toml is not valid TOML" in blocked and "never rewrites" in blocked
 
 
@@ -266,7 +267,7 @@ def test_restart_puts_the_files_back_when_containerd_does_not_come_back(tmp_path
         plan = Plan("containerd.configure_nvidia_runtime", "test",
                     data={"old_sha": {str(daemon.config): fixer.sha256(old)}})
         plan.steps.append(fixer.write_step(str(daemon.config), old, bad, "rewrite"))
-        options: dict = {}
+        options = FixContext()
         log: list[str] = []
         write_planned(plan, "containerd.configure_nvidia_runtime", options, log.append)
         assert prevalidate(str(daemon.config)) is None  # containerd parses it...
@@ -343,7 +344,7 @@ def test_crio_dropin_backup_is_kept_outside_the_folder_crio_reads(tmp_path: Path
     plan = Plan("crio.configure_nvidia_runtime", "test",
                 data={"dropin": str(dropin), "old_sha": {str(dropin): fixer.sha256(old)}})
     plan.steps.append(fixer.write_step(str(dropin), old, new, "rewrite"))
-    options: dict = {}
+    options = FixContext()
     log: list[str] = []
     ConfigureCrioNvidiaRuntime().apply(plan, None, options, log.append)  # type: ignore[arg-type]
     assert [p.name for p in conf_d.iterdir()] == ["99-nvidia.toml"]

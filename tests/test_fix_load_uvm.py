@@ -15,7 +15,7 @@ import pytest
 from gpudoctor import fixer, registry
 from gpudoctor.facts import Facts, Options
 from gpudoctor.host import open_host
-from gpudoctor.plugin import Plan
+from gpudoctor.plugin import FixContext, Plan
 from tests.support import nvidia_roots as nr
 from tests.support.cli import run_gpudoctor
 from tests.test_nvidia_host import CDI_CONFIG
@@ -95,16 +95,16 @@ def test_apply_writes_the_file_atomically_and_refuses_a_changed_one(tmp_path):
     root = nr.build(tmp_path / "r", nr.Spec())  # loaded, not persisted
     facts = Facts(open_host(str(root)), Options())
     fix = registry.load(third_party=False).fixes[FIX]()
-    plan = fix.plan(facts, {})
+    plan = fix.plan(facts, FixContext())
     target = tmp_path / "etc" / "modules-load.d" / "nvidia-uvm.conf"
     plan.steps[0].path = str(target)
     lines: list[str] = []
-    fix.apply(plan, facts, {}, lines.append)
+    fix.apply(plan, facts, FixContext(), lines.append)
     assert target.read_bytes().endswith(b"\nnvidia-uvm\n")
     assert target.stat().st_mode & 0o777 == 0o644
     target.write_text("changed by someone\n")
     with pytest.raises(fixer.PlanOutdated):
-        fix.apply(plan, facts, {}, lines.append)
+        fix.apply(plan, facts, FixContext(), lines.append)
     assert target.read_text() == "changed by someone\n"
 
 

@@ -97,8 +97,10 @@ def test_text_summary_says_causes_hosts_and_versions(fleet_dir):
     run = fleet(folder, expect_rc=1)
     out = run.stdout
     assert out.startswith("gpudoctor fleet: 24 host(s): 11 without a failing check, 13 failing")
-    assert "[5 host(s)] nvidia.toolkit: nvidia-container-toolkit is not installed" in out
-    assert ("devices.nodes: <pci> has no /dev/nvidiaN: the nvidia driver is not loaded\n"
+    # causes are labelled with the finding id the checks decide with
+    assert ("[5 host(s)] nvidia.toolkit.not_installed: nvidia-container-toolkit is not "
+            "installed") in out
+    assert ("devices.nodes.unusable: <pci> has no /dev/nvidiaN: the nvidia driver is not loaded\n"
             "     e.g. 01:00.0 has no /dev/nvidiaN") in out
     assert "hosts: nvidia_nouveau, nvidia_secure_boot_blocked" in out
     assert "docker         unknown (13), 28.5.1 (8)" in out

@@ -11,10 +11,9 @@ from gpudoctor.tui.model import (
     Row,
     affected_checks,
     choose_theme,
-    detail_text,
     fixable_ids,
-    header_text,
 )
+from tests.support.tui_text import detail_text, header_text
 
 
 def outcome(check_id: str, result: Result, area: str = "Container stack") -> Outcome:

@@ -11,7 +11,7 @@ from pathlib import Path
 from gpudoctor.facts import Facts, Options
 from gpudoctor.fixes.docker_configure_nvidia_runtime import ConfigureNvidiaRuntime, _owner_of_folder
 from gpudoctor.host.live import LiveHost
-from gpudoctor.plugin import Plan, Step
+from gpudoctor.plugin import FixContext, Plan, Step
 from tests.support import container_roots
 from tests.support.cli import check_of, report_for
 
@@ -50,7 +50,7 @@ def test_a_created_per_user_daemon_json_is_owned_by_the_person(tmp_path: Path):
                             new_content=content)],
                 data={"path": str(path), "old_sha": None, "owner": [1000, 1000]})
     log: list[str] = []
-    ConfigureNvidiaRuntime().apply(plan, facts, {}, log.append)
+    ConfigureNvidiaRuntime().apply(plan, facts, FixContext(), log.append)
     st = path.stat()
     assert (st.st_uid, st.st_gid) == (1000, 1000)
     assert path.read_bytes() == content

@@ -94,9 +94,9 @@ def _manual_lines(doctor: Doctor, before: bool) -> list[str]:
 def _plan_doc(plan: Plan) -> dict[str, Any]:
     return {"id": plan.fix_id, "title": plan.title, "noop": plan.noop,
             "blocked": plan.blocked or None,
-            "reason": plan.data.get("reason") if plan.noop else None,
+            "reason": plan.reason or None if plan.noop else None,
             "interrupts_containers": plan.interrupts_containers, "notes": list(plan.notes),
-            "steps": [{"kind": s.kind, "description": s.description, "argv": list(s.argv),
+            "steps": [{"kind": s.kind.value, "description": s.description, "argv": list(s.argv),
                        "path": s.path or None, "diff": s.diff or None} for s in plan.steps]}
 
 

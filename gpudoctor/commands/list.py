@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
         print_json({"checks": checks, "fixes": fixes, "failures": failures})
         return 0
     rows = checks + fixes + failures
-    width = max((len(r["id"]) for r in rows), default=10)
+    width = max((len(str(r["id"])) for r in rows), default=10)
     out = sys.stdout
     for title, group in (("Checks", checks), ("Fixes", fixes), ("Plugins that failed to load",
                                                                   failures)):

@@ -13,17 +13,25 @@ import argparse
 import signal
 import sys
 import textwrap
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gpudoctor.cli import options_from
 from gpudoctor.commands.common import print_json
 from gpudoctor.errors import UserError
 
+if TYPE_CHECKING:
+    from gpudoctor.verify import VerifyResult
+
 
 def run(args: argparse.Namespace) -> int:
     from gpudoctor.facts import Facts
     from gpudoctor.host import open_host
-    from gpudoctor.verify import Interrupts, VerifyInterrupted, VerifyRequest, run_verification
+    from gpudoctor.verify import (
+        Interrupts,
+        VerifyInterrupted,
+        VerifyRequest,
+        run_verification,
+    )
 
     if args.root is not None:
         raise UserError("verify starts a real container on this host's Docker daemon; it "
@@ -72,7 +80,7 @@ def _indent(text: str, prefix: str, width: int = 100) -> list[str]:
     return lines
 
 
-def render(result, verbose: bool = False, stream: TextIO | None = None,
+def render(result: VerifyResult, verbose: bool = False, stream: TextIO | None = None,
            colour: bool | None = None) -> str:
     """The verification for a person: what ran, one line per item, then the cause."""
     from gpudoctor.textreport import Painter

@@ -113,8 +113,8 @@ class ServiceJudge:
 
     def _reservations(self) -> list[Any]:
         deploy = self.service.get("deploy")
-        resources = deploy.get("resources") if hasattr(deploy, "get") else None
-        reservations = resources.get("reservations") if hasattr(resources, "get") else None
+        resources: Any = deploy.get("resources") if hasattr(deploy, "get") else None
+        reservations: Any = resources.get("reservations") if hasattr(resources, "get") else None
         devices = reservations.get("devices") if hasattr(reservations, "get") else None
         return list(devices) if isinstance(devices, list) else []
 
@@ -486,7 +486,7 @@ class ServiceJudge:
         if hasattr(env, "items"):
             pairs = [(str(k), str(v), None) for k, v in env.items()]
         elif isinstance(env, list):
-            pairs = [(*str(e).split("=", 1), e) for e in env if "=" in str(e)]  # type: ignore[misc]
+            pairs = [(*str(e).split("=", 1), e) for e in env if "=" in str(e)]
         set_here = [p for p in pairs if p[0] == OVERRIDE_VAR
                     or p[0].startswith(OVERRIDE_VAR + "_")]
         if not set_here:

@@ -30,7 +30,7 @@ class ComposeFile:
 
     @property
     def services(self) -> dict[str, Any]:
-        services = self.tree.get("services") if hasattr(self.tree, "get") else None
+        services: Any = self.tree.get("services") if hasattr(self.tree, "get") else None
         return dict(services) if hasattr(services, "items") else {}
 
 

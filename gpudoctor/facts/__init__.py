@@ -23,9 +23,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from gpudoctor.errors import HostError
 
 if TYPE_CHECKING:
+    from gpudoctor.facts.cdi import CdiState
     from gpudoctor.facts.docker import DockerDaemon
     from gpudoctor.facts.gpus import Inventory
+    from gpudoctor.facts.pciids import PciIds
     from gpudoctor.facts.system import GroupDb, KernelModule
+    from gpudoctor.facts.toolkit import ToolkitInfo
     from gpudoctor.host.base import Host, UserInfo
 
 T = TypeVar("T")
@@ -156,6 +159,13 @@ class Facts:
         return self.host.user()
 
     @fact
+    def driver_versions(self) -> dict[str, tuple[str, str]]:
+        """Versions of the loaded nvidia / amdgpu modules (facts/system.py)."""
+        from gpudoctor.facts.system import driver_versions
+
+        return driver_versions(self.host, self.modules)
+
+    @fact
     def secure_boot(self) -> bool | None:
         """True/False from the SecureBoot EFI variable; None when not an EFI boot."""
         from gpudoctor.facts.system import secure_boot_enabled
@@ -171,7 +181,7 @@ class Facts:
         return build_inventory(self.host, self.options, lambda: self.pci_names)
 
     @fact
-    def pci_names(self) -> Any:
+    def pci_names(self) -> PciIds:
         """The pci.ids database the host uses (facts/pciids.py)."""
         from gpudoctor.facts.pciids import find_pci_ids
 
@@ -243,14 +253,14 @@ class Facts:
         return discover_daemon(self.host)
 
     @fact
-    def toolkit(self) -> Any:
+    def toolkit(self) -> ToolkitInfo:
         """nvidia-container-toolkit as installed on the host (facts/toolkit.py)."""
         from gpudoctor.facts.toolkit import inspect_toolkit
 
         return inspect_toolkit(self.host, self.docker)
 
     @fact
-    def cdi(self) -> Any:
+    def cdi(self) -> CdiState:
         """CDI spec files and what they offer (facts/cdi.py)."""
         from gpudoctor.facts.cdi import inspect_cdi
 

@@ -132,7 +132,7 @@ class AmdTargets:
 
 def amd_targets(facts: Facts) -> AmdTargets:
     """The selected AMD GPUs' gfx targets, judged against the chosen ROCm line (cached)."""
-    return facts.amd_targets  # type: ignore[no-any-return]
+    return facts.amd_targets
 
 
 def judge_targets(facts: Facts) -> AmdTargets:
@@ -295,7 +295,7 @@ def _listdir(host: Host, path: str) -> list[str]:
 
 def amdgpu_driver(facts: Facts) -> AmdgpuDriver:
     """What the host has of amdgpu (cached for the run as Facts.amdgpu_driver)."""
-    return facts.amdgpu_driver  # type: ignore[no-any-return]
+    return facts.amdgpu_driver
 
 
 def inspect_amdgpu_driver(facts: Facts) -> AmdgpuDriver:

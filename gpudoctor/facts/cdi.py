@@ -4,8 +4,7 @@
 `features.cdi`, on by default from 28.2) and a spec in its spec folders offers that device, and
 the spec still matches the host: after a driver upgrade a spec generated for the old driver
 points at libraries that are gone and containers fail to start (nvidia-container-stack.md §4
-#20). YAML is read with PyYAML when installed, else with a small reader that is enough for the
-fields checked here.
+#20). YAML is read with PyYAML's safe loader, imported only when a YAML spec exists.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import Host
+from gpudoctor.versions import version_tuple
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -58,10 +58,7 @@ class CdiSpec:
 
     @property
     def version_tuple(self) -> tuple[int, int, int] | None:
-        match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", self.cdi_version or "")
-        if not match:
-            return None
-        return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+        return version_tuple(self.cdi_version)
 
 
 @dataclass
@@ -111,48 +108,11 @@ class CdiState:
 
 # ----- reading specs ------------------------------------------------------------------------------
 def _load_yaml(text: str) -> Any:
+    """PyYAML's safe loader (the C one when built): imported only when a YAML spec is read."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return yaml.load(text, Loader=loader)
-
-
-def minimal_yaml_fields(text: str) -> dict[str, Any]:
-    """kind, cdiVersion, device names and referenced host paths, without a YAML library.
-
-    Enough for the block-style YAML that `nvidia-ctk cdi generate` writes; not a YAML parser.
-    """
-    out: dict[str, Any] = {"kind": None, "cdiVersion": None, "devices": [], "paths": []}
-    in_devices = False
-    item_indent: int | None = None
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].rstrip()
-        if not line.strip() or line.lstrip().startswith(("#", "---")):
-            continue
-        indent = len(line) - len(line.lstrip())
-        body = line.strip()
-        if indent == 0 and not body.startswith("- "):
-            key, _, value = body.partition(":")
-            value = value.strip().strip("\"'")
-            in_devices = key == "devices"
-            item_indent = None
-            if key in ("kind", "cdiVersion"):
-                out[key] = value or None
-            continue
-        match = re.match(r"^(- )?(hostPath|path):\s*(.+)$", body)
-        if match:
-            out["paths"].append(match.group(3).strip().strip("\"'"))
-        if not in_devices:
-            continue
-        if body.startswith("- ") and (item_indent is None or indent <= item_indent):
-            item_indent = indent
-        if item_indent is None:
-            continue
-        named = re.match(r"^(- )?name:\s*(.+)$", body)
-        if named and ((named.group(1) and indent == item_indent) or
-                      (not named.group(1) and indent == item_indent + 2)):
-            out["devices"].append(named.group(2).strip().strip("\"'"))
-    return out
 
 
 def _edit_paths(edits: Any) -> list[tuple[str, str]]:
@@ -180,19 +140,7 @@ def parse_spec(path: str, text: str) -> tuple[CdiSpec, list[tuple[str, str]]]:
     refs: list[tuple[str, str]] = []
     doc: Any = None
     try:
-        if spec.format == "json":
-            doc = json.loads(text)
-        else:
-            try:
-                doc = _load_yaml(text)
-            except ImportError:
-                fields = minimal_yaml_fields(text)
-                spec.kind, spec.cdi_version = fields["kind"], fields["cdiVersion"]
-                spec.devices = fields["devices"]
-                refs = [("file", p) for p in fields["paths"]]
-                if not spec.kind:
-                    spec.error = "no `kind:` at the top level: not a CDI spec"
-                return spec, refs
+        doc = json.loads(text) if spec.format == "json" else _load_yaml(text)
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         spec.error = f"not valid JSON: {exc}"
         return spec, refs
@@ -359,5 +307,5 @@ def inspect_cdi(host: Host, facts: Facts) -> CdiState:
 
 
 __all__ = ["DEFAULT_SPEC_DIRS", "CdiSpec", "CdiState", "cdi_enabled", "inspect_cdi",
-           "loaded_driver_version", "minimal_yaml_fields", "parse_spec", "read_spec",
+           "loaded_driver_version", "parse_spec", "read_spec",
            "spec_dirs"]

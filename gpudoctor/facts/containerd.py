@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 
 from gpudoctor.facts.engine_base import (
     binary,

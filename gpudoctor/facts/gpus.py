@@ -13,6 +13,9 @@ each active partition's render minor to its GPU (same `unique_id`, or `location_
 
 Nothing odd in sysfs crashes the scan: an entry that cannot be read is skipped and noted in
 `Inventory.problems`, which gpu.present shows as evidence.
+
+Over 500 lines on purpose: the scan, the classification and the partition mapping share the
+Gpu and Inventory types and one pass over sysfs; split, each part would re-walk the bus.
 """
 
 from __future__ import annotations
@@ -493,17 +496,17 @@ def attach_partitions(host: Host, inv: Inventory) -> None:
     for node in nodes:
         if node.render_minor not in xcp:
             continue
-        gpu = by_unique.get(node.unique_id) if node.unique_id else None
-        gpu = gpu or by_slot.get(node.slot)
-        if gpu is None:
+        found = by_unique.get(node.unique_id) if node.unique_id else None
+        match = found or by_slot.get(node.slot)
+        if match is None:
             inv.problems.append(
                 f"KFD node {node.index} (renderD{node.render_minor} of {xcp[node.render_minor]})"
                 " matches no amdgpu GPU on the PCI bus; left out")
             continue
         active.add(node.render_minor)
         render = f"/dev/dri/renderD{node.render_minor}"
-        if render != gpu.render and render not in gpu.extra_renders:
-            gpu.extra_renders.append(render)
+        if render != match.render and render not in match.extra_renders:
+            match.extra_renders.append(render)
     for gpu in amd:
         gpu.extra_renders.sort(key=lambda r: render_minor(r) or 0)
     inv.idle_partitions = len(set(xcp) - active)

@@ -80,7 +80,7 @@ def parse_header(text: str) -> tuple[str | None, datetime | None]:
         day, _, clock = date.group(1).strip().partition(" ")
         parts = day.split("-")
         if len(parts) == 3:
-            parsed = _utc(*parts, clock.strip())
+            parsed = _utc(parts[0], parts[1], parts[2], clock.strip())
     if parsed is None and version:
         parts = version.group(1).split(".")
         if len(parts) == 3:

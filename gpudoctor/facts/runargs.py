@@ -183,21 +183,10 @@ def compose_service(args: list[str]) -> dict[str, Any]:
 
 
 def _gpu_request(value: str) -> dict[str, Any]:
-    """`--gpus` value -> a compose device reservation for the nvidia driver."""
-    request: dict[str, Any] = {"driver": "nvidia"}
-    spec = value.strip("\"'")
-    fields = dict(p.partition("=")[::2] for p in spec.split(",") if "=" in p)
-    if spec == "all":
-        request["count"] = "all"
-    elif spec.isdigit():
-        request["count"] = int(spec)
-    elif "device" in fields:
-        ids = spec.split("device=", 1)[1].split(",")
-        request["device_ids"] = [i for i in ids if i and "=" not in i]
-    else:
-        request["count"] = "all"
-    request["capabilities"] = ["gpu"]
-    return request
+    """`--gpus` value -> a compose device reservation (facts/gpurequest.py)."""
+    from gpudoctor.facts.gpurequest import compose_reservation, parse_gpus
+
+    return compose_reservation(parse_gpus(value))
 
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_./][A-Za-z0-9_./=-]*$")

@@ -9,11 +9,16 @@ dockerd process's PATH and start time against the hook's (or its package's) inst
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
+from gpudoctor.facts import dpkg
+from gpudoctor.facts.dpkg import InstalledPackage
+from gpudoctor.host.base import DEFAULT_PATH as SERVICE_PATH
 from gpudoctor.host.base import Host
+from gpudoctor.versions import version_tuple
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -33,11 +38,10 @@ BINARIES = {
 HOOK = "nvidia-container-runtime-hook"
 CDI_HOOK = "nvidia-cdi-hook"
 RUNTIME = "nvidia-container-runtime"
-DPKG_STATUS = "/var/lib/dpkg/status"
+DPKG_STATUS = dpkg.DPKG_STATUS
 DPKG_INFO = "/var/lib/dpkg/info"
 DPKG_LOG = "/var/log/dpkg.log"
 TOOLKIT_CONFIG = "/etc/nvidia-container-runtime/config.toml"
-SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 COMMAND_TIMEOUT = 5.0
 #: psutil derives a start time from the boot time in whole seconds, so it can read up to a
 #: second early; an install this close to the start is not called "after".
@@ -52,25 +56,8 @@ VERSION_COMMANDS = (
 CMD_RPM = "rpm-nvidia-container-toolkit"
 
 
-@dataclass
-class Package:
-    """One package as the package database records it."""
-
-    name: str
-    version: str | None
-    status: str  # dpkg's Status field ("install ok installed"), or "installed" for rpm
-    source: str  # "dpkg" or "rpm"
-
-    @property
-    def installed(self) -> bool:
-        return self.status.endswith(" installed") or self.status == "installed"
-
-    @property
-    def half_installed(self) -> bool:
-        """Unpacked or half-configured: dpkg stopped in the middle (a failed install)."""
-        state = self.status.split()[-1] if self.status else ""
-        return state in ("unpacked", "half-configured", "half-installed", "triggers-awaited",
-                         "triggers-pending")
+#: One package as the package database records it (facts/dpkg.py).
+Package = InstalledPackage
 
 
 @dataclass
@@ -78,6 +65,8 @@ class ToolkitConfig:
     """The toolkit's config.toml, reduced to what decides whether containers get a GPU."""
 
     path: str
+    #: why the hook reads this file (XDG_CONFIG_HOME, or the toolkit's default)
+    why: str = "the toolkit's default"
     exists: bool = False
     no_cgroups: bool | None = None
     mode: str | None = None
@@ -149,48 +138,19 @@ class ToolkitInfo:
 
     @property
     def version_tuple(self) -> tuple[int, int, int] | None:
-        match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", self.version or "")
-        if not match:
-            return None
-        return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+        return version_tuple(self.version)
 
     @property
     def exact_match_required(self) -> bool:
         """Since 1.18 the packages depend on each other with `=`: a mix does not install."""
-        versions = [_version_key(v) for v in self.package_versions.values()]
+        versions = [version_tuple(v) for v in self.package_versions.values()]
         return any(v is not None and v >= (1, 18, 0) for v in versions)
 
 
-def _version_key(version: str | None) -> tuple[int, int, int] | None:
-    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version or "")
-    if not match:
-        return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
-
-
 # ----- package databases -------------------------------------------------------------------------
-_DPKG_PACKAGE = re.compile(
-    r"^Package: (" + "|".join(re.escape(p) for p in PACKAGES) + r")\n", re.MULTILINE)
-
-
 def parse_dpkg_status(text: str) -> dict[str, Package]:
     """The toolkit's packages in a dpkg status file (only their paragraphs are parsed)."""
-    found: dict[str, Package] = {}
-    for match in _DPKG_PACKAGE.finditer(text):
-        end = text.find("\n\n", match.start())
-        paragraph = text[match.start(): end if end >= 0 else len(text)]
-        fields: dict[str, str] = {}
-        for line in paragraph.splitlines():
-            key, sep, value = line.partition(":")
-            if sep and not line.startswith((" ", "\t")):
-                fields[key.strip()] = value.strip()
-        name = match.group(1)
-        pkg = Package(name=name, version=fields.get("Version"),
-                      status=fields.get("Status", ""), source="dpkg")
-        previous = found.get(name)
-        if previous is None or (pkg.installed and not previous.installed):
-            found[name] = pkg  # multi-arch copies: keep the installed one
-    return found
+    return dpkg.parse_dpkg_status(text, PACKAGES)
 
 
 def _read_big(host: Host, path: str, limit: int) -> str | None:
@@ -268,14 +228,28 @@ def _dpkg_list_mtime(host: Host, package: str) -> tuple[float, str] | None:
     return None
 
 
+def toolkit_config_path(env: Mapping[str, str]) -> tuple[str, str]:
+    """The config.toml the toolkit reads with this environment, and why that one.
+
+    The toolkit takes `$XDG_CONFIG_HOME/nvidia-container-runtime/config.toml` whenever
+    XDG_CONFIG_HOME is set (a missing file then means built-in defaults, not /etc), and the
+    hook gets dockerd's own environment (nvidia-container-stack.md §4, GetConfigFilePath).
+    Facts and the no-cgroups fix both call this, so they always name the same file.
+    """
+    xdg = env.get("XDG_CONFIG_HOME")
+    if xdg:
+        return (f"{xdg.rstrip('/')}/nvidia-container-runtime/config.toml",
+                "dockerd's XDG_CONFIG_HOME (the hook gets dockerd's environment)")
+    return TOOLKIT_CONFIG, "the toolkit's default"
+
+
 def read_toolkit_config(host: Host, daemon: DockerDaemon | None = None) -> ToolkitConfig:
-    """config.toml as the hook started by this dockerd reads it (its XDG_CONFIG_HOME first)."""
-    path = TOOLKIT_CONFIG
+    """config.toml as the hook started by this dockerd reads it (toolkit_config_path)."""
+    from gpudoctor import tomlfile
+
     proc = daemon.process if daemon else None
-    xdg = proc.env.get("XDG_CONFIG_HOME") if proc else None
-    if xdg and host.exists(f"{xdg}/nvidia-container-runtime/config.toml"):
-        path = f"{xdg}/nvidia-container-runtime/config.toml"
-    cfg = ToolkitConfig(path=path)
+    path, why = toolkit_config_path(proc.env if proc else {})
+    cfg = ToolkitConfig(path=path, why=why)
     try:
         text = host.read_optional(path, 1024 * 1024)
     except HostError as exc:
@@ -285,37 +259,16 @@ def read_toolkit_config(host: Host, daemon: DockerDaemon | None = None) -> Toolk
         return cfg
     cfg.exists = True
     try:
-        import tomllib
-    except ImportError:  # Python 3.10: read the two keys by hand
-        tomllib = None  # type: ignore[assignment]
-    if tomllib is not None:
-        try:
-            doc = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            cfg.error = f"not valid TOML: {exc}"
-            return cfg
-        cli = doc.get("nvidia-container-cli")
-        runtime = doc.get("nvidia-container-runtime")
-        if isinstance(cli, dict) and isinstance(cli.get("no-cgroups"), bool):
-            cfg.no_cgroups = cli["no-cgroups"]
-        if isinstance(cli, dict) and isinstance(cli.get("ldconfig"), str):
-            cfg.ldconfig = cli["ldconfig"]
-        if isinstance(runtime, dict) and isinstance(runtime.get("mode"), str):
-            cfg.mode = runtime["mode"]
+        doc = tomlfile.loads(text)
+    except tomlfile.TomlError as exc:
+        cfg.error = f"not valid TOML: {exc}"
         return cfg
-    section = ""
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line.startswith("["):
-            section = line.strip("[] ")
-        elif "=" in line:
-            key, _, value = (p.strip() for p in line.partition("="))
-            if section == "nvidia-container-cli" and key == "no-cgroups":
-                cfg.no_cgroups = value == "true"
-            elif section == "nvidia-container-cli" and key == "ldconfig":
-                cfg.ldconfig = value.strip("\"'")
-            elif section == "nvidia-container-runtime" and key == "mode":
-                cfg.mode = value.strip("\"'")
+    no_cgroups = tomlfile.get(doc, "nvidia-container-cli", "no-cgroups")
+    mode = tomlfile.get(doc, "nvidia-container-runtime", "mode")
+    cfg.no_cgroups = no_cgroups if isinstance(no_cgroups, bool) else None
+    cfg.mode = mode if isinstance(mode, str) else None
+    ldconfig = tomlfile.get(doc, "nvidia-container-cli", "ldconfig")
+    cfg.ldconfig = ldconfig if isinstance(ldconfig, str) else None
     return cfg
 
 
@@ -467,5 +420,5 @@ __all__ = [
     "BINARIES", "CDI_HOOK", "HOOK", "PACKAGES", "RUNTIME", "DaemonHook", "DpkgEvent", "Package",
     "ToolkitConfig", "ToolkitInfo", "daemon_hook", "daemon_hook_for", "describe_time",
     "inspect_toolkit", "last_dpkg_event", "nvidia_skip_reason", "parse_dpkg_status",
-    "read_toolkit_config", "toolkit_config_for",
+    "read_toolkit_config", "toolkit_config_for", "toolkit_config_path",
 ]

@@ -1,4 +1,7 @@
-"""Unpacking a snapshot archive safely, so a hostile archive cannot write outside a temp folder."""
+"""Unpacking an archive safely, so a hostile archive cannot write outside a temp folder.
+
+Snapshots (`--root ARCHIVE`) and the toolkit's offline bundle (`fix --bundle FILE.tar.gz`)
+both come through here: one vetted extraction, not two."""
 
 from __future__ import annotations
 
@@ -77,12 +80,13 @@ class _BoundedStream:
     into memory before any member can be vetted.
     """
 
-    def __init__(self, raw: Any, archive: str):
+    def __init__(self, raw: Any, archive: str, what: str = "snapshot"):
         self._raw = raw
         self._archive = archive
+        self._what = what
 
     def _refuse(self) -> None:
-        raise UserError(f"refusing snapshot {self._archive}: it unpacks to more than "
+        raise UserError(f"refusing {self._what} {self._archive}: it unpacks to more than "
                         f"{MAX_STREAM // (1024 * 1024)} MiB or declares an oversized header "
                         "(a decompression bomb)")
 
@@ -124,8 +128,9 @@ def _open_stream(archive: str) -> Any:
     return open(archive, "rb")  # unpack closes it
 
 
-def unpack(archive: str) -> str:
-    """Unpack a .tar.gz snapshot into a fresh temp folder and return it.
+def unpack(archive: str, what: str = "snapshot", prefix: str = "gpudoctor-root-") -> str:
+    """Unpack a .tar.gz snapshot (or another archive: `what` names it) into a fresh temp
+    folder and return it.
 
     Every member is vetted first (no absolute names, no `..`, no links leaving the root, no
     devices, bounded member count, total size and decompressed stream), then extracted with
@@ -134,27 +139,28 @@ def unpack(archive: str) -> str:
     try:
         raw = _open_stream(archive)
     except FileNotFoundError as exc:
-        raise UserError(f"snapshot {archive} does not exist") from exc
+        raise UserError(f"{what} {archive} does not exist") from exc
     except IsADirectoryError as exc:
-        raise UserError(f"snapshot {archive} is a folder; pass it as --root DIR") from exc
+        raise UserError(f"{what} {archive} is a folder; pass it as --root DIR") from exc
     except PermissionError as exc:
-        raise UserError(f"cannot read snapshot {archive}: permission denied") from exc
+        raise UserError(f"cannot read {what} {archive}: permission denied") from exc
     except OSError as exc:
-        raise UserError(f"cannot read snapshot {archive}: {exc.strerror or exc}") from exc
+        raise UserError(f"cannot read {what} {archive}: {exc.strerror or exc}") from exc
     dest = None
     try:
         try:
-            tar = tarfile.open(fileobj=_BoundedStream(raw, archive), mode="r:")  # noqa: SIM115
+            tar = tarfile.open(fileobj=_BoundedStream(raw, archive, what),  # type: ignore[call-overload]  # noqa: SIM115
+                               mode="r:")
         except UserError:
             raise
         except Exception as exc:  # tarfile, gzip, zlib, lzma errors: not an archive
-            raise UserError(f"cannot read snapshot {archive}: it is not a tar archive "
+            raise UserError(f"cannot read {what} {archive}: it is not a tar archive "
                             "(plain, gzip, bzip2 or xz)") from exc
         from gpudoctor.host.leftovers import private_temp_dir
 
-        dest = private_temp_dir(UNPACK_PREFIX)
+        dest = private_temp_dir(prefix)
         with tar:
-            _extract_vetted(tar, archive, dest)
+            _extract_vetted(tar, archive, dest, what)
     except BaseException:
         if dest is not None:
             shutil.rmtree(dest, ignore_errors=True)
@@ -164,24 +170,25 @@ def unpack(archive: str) -> str:
     return dest
 
 
-def _extract_vetted(tar: tarfile.TarFile, archive: str, dest: str) -> None:
+def _extract_vetted(tar: tarfile.TarFile, archive: str, dest: str, what: str) -> None:
     total = 0
     members = []
     try:
         for count, member in enumerate(tar, 1):
             if count > MAX_MEMBERS:
-                raise UserError(f"refusing snapshot {archive}: it has more than "
+                raise UserError(f"refusing {what} {archive}: it has more than "
                                 f"{MAX_MEMBERS} members")
             _check_member(member, dest)
             total += max(member.size, 0)
             if total > MAX_UNPACKED:
-                raise UserError(f"refusing snapshot {archive}: it unpacks to more than "
+                raise UserError(f"refusing {what} {archive}: it unpacks to more than "
                                 f"{MAX_UNPACKED // (1024 * 1024)} MiB")
             if member.issym() and member.linkname.startswith("/"):
                 member.linkname = _chroot_link(member.name, member.linkname)
             members.append(member)
         if not members:
-            raise UserError(f"snapshot {archive} holds no files: it is not a host root")
+            raise UserError(f"{what} {archive} holds no files"
+                            + (": it is not a host root" if what == "snapshot" else ""))
         for member in members:
             tar.extract(member, dest, filter="data")
     except tarfile.FilterError as exc:
@@ -190,4 +197,4 @@ def _extract_vetted(tar: tarfile.TarFile, archive: str, dest: str) -> None:
     except UserError:
         raise
     except Exception as exc:  # truncated gzip, bad headers, disk full
-        raise UserError(f"snapshot {archive} is corrupt: {exc}") from exc
+        raise UserError(f"{what} {archive} is corrupt: {exc}") from exc

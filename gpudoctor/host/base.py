@@ -8,7 +8,6 @@ shared/design/host-root.md). Paths are always host-absolute strings such as "/sy
 from __future__ import annotations
 
 import stat as stat_mod
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,23 +95,6 @@ class UserInfo:
         return self.uid == 0
 
 
-@dataclass
-class AccessLog:
-    """What a host was asked, so that `gpudoctor snapshot` can capture exactly that."""
-
-    paths: set[str] = field(default_factory=set)
-    commands: dict[str, CommandResult] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def path(self, path: str) -> None:
-        with self.lock:
-            self.paths.add(path)
-
-    def command(self, name: str, result: CommandResult) -> None:
-        with self.lock:
-            self.commands[name] = result
-
-
 def read_file(real: str, shown: str, limit: int) -> bytes:
     """Read `real` (a path on this machine) for the host path `shown`, as HostError on failure.
 
@@ -161,8 +143,6 @@ class Host(ABC):
     root: str
     #: True only for the machine gpudoctor runs on; fixes apply only there.
     live: bool
-    #: Set by snapshot capture: every path and command asked for is recorded.
-    access_log: AccessLog | None = None
 
     # ----- files -------------------------------------------------------------------------------
     @abstractmethod
@@ -286,8 +266,6 @@ class Host(ABC):
             st = self.stat(path)
             whole = max(st.size if st is not None else 0, offset + limit)
             return self.read_bytes(path, whole)[offset:offset + limit]
-        if self.access_log is not None:
-            self.access_log.path(path)
         try:
             return read_regular(path, limit, offset)[:limit]
         except FileNotFoundError as exc:

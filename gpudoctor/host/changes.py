@@ -151,6 +151,12 @@ def scratch_dir(prefix: str) -> str:
     return folder
 
 
+def remember_scratch(folder: str) -> None:
+    """Remove a private temporary folder made elsewhere (an unpacked bundle) at exit."""
+    with _scratch_lock:
+        _scratch.add(folder)
+
+
 def remove_scratch(folder: str) -> None:
     """Remove a folder scratch_dir made, now (unknown folders are left alone)."""
     with _scratch_lock:

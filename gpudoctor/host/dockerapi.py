@@ -1,7 +1,12 @@
 """A minimal Docker Engine API client: one GET over a Unix or TCP socket, with a timeout.
 
 It speaks HTTP/1.0 by hand so that `gpudoctor --json` does not import http.client or
-requests (tens of milliseconds) just to ask the daemon for /info.
+requests just to ask the daemon for /info. Measured for issue 11 (2-core VM, `python -X
+importtime`, with gpudoctor's --json modules already loaded): importing http.client alone
+(it imports the email package to parse headers) cost 51-103 ms
+cumulative, about as much as the interpreter's whole start (60-75 ms in the same runs) and
+more than the 5x budget leaves. An AF_UNIX http.client connection would not keep --json
+within its budget, so this stays.
 """
 
 from __future__ import annotations

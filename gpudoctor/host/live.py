@@ -46,16 +46,10 @@ class LiveHost(Host):
     def __init__(self, env: dict[str, str] | None = None):
         self._env = dict(os.environ if env is None else env)
 
-    def _log(self, path: str) -> None:
-        if self.access_log is not None:
-            self.access_log.path(path)
-
     def read_bytes(self, path: str, limit: int = MAX_READ) -> bytes:
-        self._log(path)
         return read_file(path, path, limit)
 
     def listdir(self, path: str) -> list[str]:
-        self._log(path)
         try:
             return sorted(os.listdir(path))
         except (FileNotFoundError, NotADirectoryError):
@@ -66,7 +60,6 @@ class LiveHost(Host):
             raise HostError(path, exc.strerror or str(exc)) from exc
 
     def readlink(self, path: str) -> str | None:
-        self._log(path)
         try:
             return os.readlink(path)
         except OSError:
@@ -76,7 +69,6 @@ class LiveHost(Host):
         return os.path.realpath(path)
 
     def stat(self, path: str, follow: bool = True) -> FileStat | None:
-        self._log(path)
         try:
             st = os.stat(path) if follow else os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
@@ -117,10 +109,7 @@ class LiveHost(Host):
     def run(self, name: str, argv: list[str], timeout: float = 10.0) -> CommandResult | None:
         from gpudoctor.host.changes import execute
 
-        result = execute(argv, timeout, env=self._env)
-        if self.access_log is not None:
-            self.access_log.command(name, result)
-        return result
+        return execute(argv, timeout, env=self._env)
 
     def docker_api(self, path: str, endpoint: str | None = None, timeout: float = 5.0) -> Any:
         return dockerapi.get_json(endpoint or dockerapi.DEFAULT_ENDPOINT, path, timeout)

@@ -13,12 +13,10 @@ from gpudoctor.host.rootfs import api_key
 class RecordingHost(Host):
     """Passes every question to another host and writes down what was asked and answered.
 
-    A wrapper rather than Host.access_log: it also records what listings, resolutions,
-    Docker API answers and environment variables were asked, and it records a root being
-    re-captured as well as the live host.
+    A wrapper: it records files read, listings, resolutions, Docker API answers and
+    environment variables asked, of a root being re-captured as well as of the live host.
     """
 
-    access_log = None
 
     def __init__(self, inner: Host):
         self.inner = inner

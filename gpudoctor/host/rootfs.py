@@ -217,7 +217,8 @@ class RootHost(Host):
             if not isinstance(item, dict):
                 continue
             cmdline = item.get("cmdline") or []
-            env = item.get("env") if isinstance(item.get("env"), dict) else {}
+            raw_env = item.get("env")
+            env = raw_env if isinstance(raw_env, dict) else {}
             found.append(ProcessInfo(
                 pid=int(item.get("pid", 0)), ppid=int(item.get("ppid", 0)),
                 uid=int(item.get("uid", -1)), name=str(item.get("name", "")),
@@ -261,7 +262,7 @@ class RootHost(Host):
             return None
         try:
             return UserInfo(name=str(raw.get("name", raw.get("uid", "?"))), uid=int(raw["uid"]),
-                            gid=int(raw.get("gid", raw["uid"])),
+                            gid=int(raw["gid"] if "gid" in raw else raw["uid"]),
                             groups=tuple(int(g) for g in raw.get("groups", [])),
                             home=raw.get("home"))
         except (KeyError, TypeError, ValueError) as exc:

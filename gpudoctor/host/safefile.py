@@ -140,19 +140,6 @@ def backup_name(path: str, when: float | None = None) -> str:
     return candidate
 
 
-def list_backups(path: str) -> list[str]:
-    """Backups gpudoctor kept of FILE, oldest first."""
-    folder, name = os.path.split(path)
-    try:
-        entries = os.listdir(folder or ".")
-    except OSError:
-        return []
-    prefix = f"{name}.{BACKUP_TAG}-"
-    found = [os.path.join(folder, e) for e in entries
-             if e.startswith(prefix) and e.endswith(".bak")]
-    return sorted(found, key=lambda p: (os.path.getmtime(p), p))
-
-
 def make_backup(path: str) -> str | None:
     """Copy FILE (following links) to a timestamped backup beside it; None if it is absent.
 
@@ -213,7 +200,7 @@ def remove_stale_temps(path: str) -> list[str]:
     writer is gone)."""
     folder, name = os.path.split(path)
     pattern = re.compile(_TEMP_RE_TEMPLATE.format(name=re.escape(name), tag=BACKUP_TAG))
-    removed = []
+    removed: list[str] = []
     try:
         entries = os.listdir(folder or ".")
     except OSError:
@@ -302,7 +289,7 @@ def atomic_write(path: str, data: bytes, *, backup: bool = True, mode: int | Non
         keep_gid = gid if gid is not None else st.st_gid
     else:
         keep_mode = mode if mode is not None else new_file_mode
-        keep_uid, keep_gid = uid, gid
+        keep_uid, keep_gid = uid, gid  # type: ignore[assignment]
     try:
         _write_replace(real, data, keep_mode, keep_uid, keep_gid,
                        source=real if st is not None else None)

@@ -89,6 +89,8 @@ def diagnose(recorder: RecordingHost, options: Any) -> tuple[Any, dict[str, str]
     def daemon_state() -> None:
         # The daemon's info, version and containers belong in every snapshot (bug reports
         # ask for them), even when no check needed them.
+        if facts is None:
+            return
         daemon = facts.docker
         if daemon.reachable and "containers" not in recorder.docker:
             try:

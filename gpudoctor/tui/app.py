@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -43,6 +43,11 @@ from gpudoctor.tui.model import (
 from gpudoctor.tui.screens import FixScreen, RunArgsScreen
 from gpudoctor.tui.verdictmixin import VerdictActions
 from gpudoctor.tui.widgets import AREA_PREFIX, ChecksTable, DetailPane, HostLine
+
+if TYPE_CHECKING:
+    from textual.timer import Timer
+
+    from gpudoctor.fixer import ApplyResult
 
 SPIN_INTERVAL = 0.1
 
@@ -107,7 +112,7 @@ class DoctorApp(VerdictActions, App[int]):
         self.generation = 0
         self.fixer_problem = fixing.fixer_available()
         self._idle = asyncio.Event()
-        self._spinner = None
+        self._spinner: Timer | None = None
         self._initial_theme = theme or choose_theme(os.environ)
         #: the cursor goes to the first failure once, when the first run ends
         self._cursor_placed = False
@@ -157,7 +162,7 @@ class DoctorApp(VerdictActions, App[int]):
         self.call_after_refresh(self.relayout)
 
     def watch_theme(self) -> None:
-        if self.is_mounted and self.rows:
+        if self.is_mounted and self.rows:  # type: ignore[truthy-function]
             self.relayout()
 
     def show_header(self) -> None:
@@ -255,9 +260,10 @@ class DoctorApp(VerdictActions, App[int]):
         try:
             registry = doctor.load()
             facts = doctor.fresh_facts() if fresh else (doctor.facts or doctor.fresh_facts())
-            outcomes = run_checks(
-                classes, facts, sources=registry.sources,
-                on_result=lambda o: self.post_message(CheckFinished(o, generation)))
+            def finished(outcome: Outcome) -> None:
+                self.post_message(CheckFinished(outcome, generation))
+
+            outcomes = run_checks(classes, facts, sources=registry.sources, on_result=finished)
             if with_failures:
                 outcomes += [failure_outcome(f) for f in registry.failures
                              if f.group == "gpudoctor.checks"]
@@ -412,14 +418,15 @@ class DoctorApp(VerdictActions, App[int]):
                                                self.fix_options)
             planned = [p.fix_id for p in proposal.plans] or planned
 
-            def run_apply(log):  # runs in the modal's worker thread
+            def run_apply(log: Callable[[str], None]) -> ApplyResult:  # in the modal's worker
                 return fixing.apply(self.doctor, proposal, log, self.fix_options)
 
             self.clear_notifications()
             manual = self.manual_only() if fix_ids is None else []
             note = (f"Not fixed automatically, whatever you apply here: {', '.join(manual)} "
                     "(their details say what to do by hand)." if manual else "")
-            applied = bool(await self.push_screen_wait(FixScreen(proposal, run_apply, note)))
+            applied = bool(await self.push_screen_wait(
+                FixScreen(proposal, run_apply, note)))  # type: ignore[arg-type]
         finally:
             self.fixing = False
             self.refresh_bindings()

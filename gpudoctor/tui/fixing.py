@@ -7,7 +7,6 @@ gpudoctor.fixer, so the modal shows the same plan, byte for byte, as the command
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,10 +15,6 @@ if TYPE_CHECKING:
     from gpudoctor.fixer import ApplyResult
     from gpudoctor.plugin import Plan
     from gpudoctor.report import Doctor
-
-#: The exact command root_problem() names, to offer it for copying.
-SUDO_COMMAND = re.compile(r"`(sudo [^`]+)`")
-
 
 def fixer_available() -> str | None:
     """None when gpudoctor.fixer can be imported, else why fixes cannot be offered."""
@@ -43,6 +38,8 @@ class Proposal:
     coloured: str = ""
     #: None when the fixes can be applied; else why not, with the sudo command to run instead.
     cannot_apply: str | None = None
+    #: The exact `sudo gpudoctor fix ...` to run instead, offered for copying.
+    sudo_command: str | None = None
     error: str | None = None
 
     @property
@@ -52,11 +49,6 @@ class Proposal:
     @property
     def can_apply(self) -> bool:
         return self.error is None and self.cannot_apply is None and bool(self.to_apply)
-
-    @property
-    def sudo_command(self) -> str | None:
-        found = SUDO_COMMAND.search(self.cannot_apply or "")
-        return found.group(1) if found else None
 
     @property
     def fix_list(self) -> str:
@@ -70,10 +62,12 @@ def propose(doctor: Doctor, fix_ids: list[str] | None, title: str,
     try:
         from gpudoctor import fixer
 
-        proposal.plans = fixer.plan_fixes(doctor, fix_ids, dict(options or {}))
+        proposal.plans = fixer.plan_fixes(doctor, fix_ids, options)
         proposal.text = fixer.render_plan(proposal.plans, colour=False)
         proposal.coloured = fixer.render_plan(proposal.plans, colour=True)
-        proposal.cannot_apply = fixer.root_problem(doctor, [p.fix_id for p in proposal.plans])
+        block = fixer.root_block(doctor, [p.fix_id for p in proposal.plans])
+        if block is not None:
+            proposal.cannot_apply, proposal.sudo_command = block.reason, block.sudo
     except Exception as exc:
         proposal.error = f"could not plan the fixes: {type(exc).__name__}: {exc}"
     return proposal
@@ -88,7 +82,7 @@ def apply(doctor: Doctor, proposal: Proposal, log: Callable[[str], None],
     from gpudoctor import fixer
 
     try:
-        return fixer.apply_plans(doctor, proposal.plans, dict(options or {}), log)
+        return fixer.apply_plans(doctor, proposal.plans, options, log)
     except Exception as exc:
         return fixer.ApplyResult(error=f"{type(exc).__name__}: {exc}")
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from gpudoctor.plugin import offered_fixes
 from gpudoctor.textreport import AREA_ORDER, MARKS, refer_to_commands
 from gpudoctor.verdict import Verdict, run_line, verdict_of
 
@@ -194,11 +195,6 @@ def header_parts(host: HostSummary | None, tally: Mapping[str, int],
     return [*lead, (where, None), *rest]
 
 
-def header_text(host: HostSummary | None, tally: Mapping[str, int], width: int = 100,
-                verdict: Verdict | None = None) -> str:
-    return "".join(text for text, _ in header_parts(host, tally, width, verdict))
-
-
 # ----- the detail pane -------------------------------------------------------------------------
 @dataclass
 class FixOffer:
@@ -239,22 +235,6 @@ def detail_sections(row: Row, offers: Sequence[FixOffer],
     return sections
 
 
-def detail_text(row: Row, offers: Sequence[FixOffer], apply_problem: str | None) -> str:
-    """The detail pane as plain text (what the pane shows, less the styling)."""
-    status = row.status
-    head = f"{mark(status)} {row.title}" if status else f"… {row.title}"
-    word = STATUS_WORDS.get(status or "", "running")
-    out = [f"{head}  ({row.id}, {word})"]
-    for heading, lines in detail_sections(row, offers, apply_problem):
-        out.append("")
-        if heading:
-            out.append(heading)
-            out.extend(f"  {line}" for line in lines)
-        else:
-            out.extend(lines)
-    return "\n".join(out)
-
-
 # ----- which checks a fix affects --------------------------------------------------------------
 def affected_checks(fix_ids: Iterable[str], rows: Sequence[Row],
                     requires: Mapping[str, Sequence[str]]) -> list[str]:
@@ -273,14 +253,8 @@ def affected_checks(fix_ids: Iterable[str], rows: Sequence[Row],
 
 
 def fixable_ids(rows: Iterable[Row]) -> list[str]:
-    """Every fix the problem checks offer, in row order, each once."""
-    ids: list[str] = []
-    for row in rows:
-        if row.fixable:
-            for fix_id in row.fixes:
-                if fix_id not in ids:
-                    ids.append(fix_id)
-    return ids
+    """Every fix the problem checks offer, in row order, each once (plugin.offered_fixes)."""
+    return offered_fixes(r.outcome.result for r in rows if r.outcome)
 
 
 def parse_environment_flag(environ: Mapping[str, str]) -> str | None:
@@ -301,4 +275,3 @@ def choose_theme(environ: Mapping[str, str]) -> str:
     if explicit:
         return explicit
     return "textual-light" if parse_environment_flag(environ) == "light" else "textual-dark"
-

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
+from rich.containers import Lines
 from rich.padding import Padding
 from rich.text import Text
 from textual import work
@@ -26,7 +27,7 @@ def plan_renderable(plain: str, coloured: str) -> RenderableType:
     on the lines it wraps to (a long command or URL stays readable at 80 columns)."""
     lines = Text.from_ansi(coloured or plain).split("\n", allow_blank=True)
     if lines and not lines[-1].plain:
-        lines = lines[:-1]
+        lines = Lines(lines[:-1])
     parts: list[RenderableType] = []
     for line in lines:
         indent = len(line.plain) - len(line.plain.lstrip(" "))

@@ -2,6 +2,9 @@
 the help screen and what stays on the terminal after quitting. A mixin of DoctorApp, kept apart
 so app.py stays about running checks and fixes."""
 
+# A mixin: the App attributes it uses come from DoctorApp, which mypy cannot see from here.
+# mypy: disable-error-code="attr-defined"
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

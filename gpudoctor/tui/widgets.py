@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -12,6 +13,10 @@ from textual.color import Color
 from textual.containers import HorizontalScroll, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+    from textual.widgets.data_table import ColumnKey
 
 from gpudoctor.tui.model import (
     COMMANDS_HEADING,
@@ -172,7 +177,7 @@ class ChecksTable(DataTable):
         except Exception:  # the row is not laid out yet; the next show() draws it
             pass
 
-    def _column_key(self, name: str):  # -> ColumnKey
+    def _column_key(self, name: str) -> ColumnKey:
         for key in self.columns:
             if key.value == name:
                 return key
@@ -194,7 +199,7 @@ class DetailPane(VerticalScroll, can_focus=True):
 
     BINDINGS = [Binding("escape", "app.focus_checks", "Back to checks", show=True)]
 
-    def compose(self):  # -> ComposeResult
+    def compose(self) -> ComposeResult:
         yield Static("", id="detail-text", markup=False)
         # Commands are never wrapped or cut: their box scrolls sideways instead.
         with HorizontalScroll(id="detail-commands-box"):

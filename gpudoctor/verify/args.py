@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from dataclasses import dataclass, field
 
 from gpudoctor.errors import UserError
+from gpudoctor.facts.gpurequest import GpuRequest, parse_gpus
 
 #: docker run flags that take no value (docker 20.10 and 28 `docker run --help`).
 BOOL_FLAGS = frozenset({
@@ -63,26 +63,6 @@ class DeviceArg:
 
 
 @dataclass
-class GpuRequest:
-    """`--gpus` parsed like docker/cli opts/gpus.go: count (-1 all), ids, driver, caps."""
-
-    raw: str
-    count: int | None = None
-    device_ids: list[str] = field(default_factory=list)
-    driver: str = ""
-    capabilities: list[str] = field(default_factory=list)
-
-    @property
-    def wanted(self) -> int | None:
-        """How many GPUs the request names (None: all)."""
-        if self.device_ids:
-            return len(self.device_ids)
-        if self.count is None or self.count < 0:
-            return None
-        return self.count
-
-
-@dataclass
 class RunArgs:
     """The options to test, as verify will pass them, and what they ask for."""
 
@@ -109,45 +89,6 @@ class RunArgs:
     @property
     def numeric_groups(self) -> list[int]:
         return [int(g) for g in self.group_add if g.isdigit()]
-
-
-def parse_gpus(value: str) -> GpuRequest:
-    """`all`, `2`, `device=0,1` (quoted in the CSV), `count=2,capabilities=utility`..."""
-    request = GpuRequest(raw=value)
-    try:
-        fields = next(csv.reader([value]))
-    except (csv.Error, StopIteration) as exc:
-        raise UserError(f"--gpus {value}: not a valid value ({exc})") from exc
-    for item in fields:
-        item = item.strip()
-        key, eq, val = item.partition("=")
-        if not eq:
-            if item == "all":
-                request.count = -1
-            elif item.isdigit():
-                request.count = int(item)
-            else:
-                raise UserError(f"--gpus {value}: `{item}` is neither `all`, a number nor "
-                                "key=value")
-        elif key == "count":
-            request.count = -1 if val == "all" else _int_or_error(val, value)
-        elif key in ("device", "devices"):
-            request.device_ids = [v for v in val.split(",") if v]
-        elif key == "driver":
-            request.driver = val
-        elif key in ("capabilities", "capability"):
-            request.capabilities = [v for v in val.split(",") if v]
-        elif key == "options":
-            continue
-        else:
-            raise UserError(f"--gpus {value}: unknown key `{key}`")
-    return request
-
-
-def _int_or_error(text: str, whole: str) -> int:
-    if not text.isdigit():
-        raise UserError(f"--gpus {whole}: count `{text}` is not a number or `all`")
-    return int(text)
 
 
 def parse_device(value: str) -> DeviceArg:

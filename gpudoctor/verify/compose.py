@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from gpudoctor.errors import UserError
+from gpudoctor.facts.gpurequest import compose_reservation
 from gpudoctor.facts.runargs import yaml_lines
 from gpudoctor.verify.args import _CDI_NAME, COMPOSE_KEYS, GpuRequest, RunArgs
 from gpudoctor.verify.constants import CONTAINER_LIFETIME_S, LABEL
@@ -78,16 +79,9 @@ def compose_service(run_args: RunArgs, image: str, name: str, run_id: str,
 
 
 def _compose_gpus(gpus: GpuRequest | None) -> dict[str, Any]:
-    """`--gpus` as compose's device reservation (the field guide's `driver: nvidia` path)."""
+    """`--gpus` as compose's device reservation (facts/gpurequest.py)."""
     assert gpus is not None
-    device: dict[str, Any] = {"driver": gpus.driver or "nvidia"}
-    if gpus.device_ids:
-        device["device_ids"] = list(gpus.device_ids)
-    else:
-        device["count"] = "all" if gpus.count is None or gpus.count < 0 else gpus.count
-    caps = ["gpu", *[c for c in gpus.capabilities if c != "gpu"]]
-    device["capabilities"] = caps
-    return {"resources": {"reservations": {"devices": [device]}}}
+    return {"resources": {"reservations": {"devices": [compose_reservation(gpus)]}}}
 
 
 def compose_text(service: dict[str, Any]) -> str:

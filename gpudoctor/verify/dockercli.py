@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
 
 from gpudoctor.host import changes
 from gpudoctor.host.base import CommandResult
+from gpudoctor.host.signals import SignalHold
 from gpudoctor.verify.causes import Cause, _cause, map_error
 from gpudoctor.verify.constants import T_QUICK, T_REMOVE
 from gpudoctor.verify.probe import PROBE, PROBE_MARK
@@ -28,7 +26,7 @@ class VerifyInterrupted(KeyboardInterrupt):
         self.removed = False
 
 
-class Interrupts:
+class Interrupts(SignalHold):
     """SIGINT/SIGTERM handling for one verification in the main thread.
 
     A signal cuts the running docker call short, except inside `critical()` (creating the
@@ -37,41 +35,10 @@ class Interrupts:
     """
 
     def __init__(self) -> None:
-        self.signum: int | None = None
-        self._critical = 0
-        self._previous: dict[int, Any] = {}
+        super().__init__((signal.SIGINT, signal.SIGTERM), raise_after_critical=False)
 
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[Interrupts]:
-        if threading.current_thread() is not threading.main_thread():
-            yield self
-            return
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
-        try:
-            yield self
-        finally:
-            for signum, handler in self._previous.items():
-                signal.signal(signum, handler)
-            self._previous.clear()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signum is None:
-            self.signum = signum
-        if self._critical == 0:
-            raise VerifyInterrupted(signum)
-
-    @contextlib.contextmanager
-    def critical(self) -> Iterator[None]:
-        self._critical += 1
-        try:
-            yield
-        finally:
-            self._critical -= 1
-
-    def check(self) -> None:
-        if self.signum is not None:
-            raise VerifyInterrupted(self.signum)
+    def interrupt(self, signum: int) -> BaseException:
+        return VerifyInterrupted(signum)
 
 
 #: Containers that exist right now, removed at exit if a verification was cut off (a check

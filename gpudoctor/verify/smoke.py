@@ -59,5 +59,4 @@ def as_check_result(verified: VerifyResult) -> Result:
         verified.verdict, Status.WARN)
     return Result(status, verified.summary or "verification did not run", details=details,
                   evidence=evidence, remedy=cause.remedy if cause else "",
-                  fixes=list(cause.fixes) if cause else [],
-                  data={"verify": verified.to_json()})
+                  fixes=list(cause.fixes) if cause else [])

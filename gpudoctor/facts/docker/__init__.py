@@ -9,7 +9,7 @@ Every Engine API call and command here has a timeout; nothing is changed on the 
 from __future__ import annotations
 
 from gpudoctor.facts.docker.config import DaemonConfig, parse_daemon_json, read_daemon_config
-from gpudoctor.facts.docker.daemon import DockerDaemon, version_tuple
+from gpudoctor.facts.docker.daemon import DockerDaemon
 from gpudoctor.facts.docker.discover import (
     check_socket_access,
     discover_daemon,
@@ -28,6 +28,9 @@ from gpudoctor.facts.docker.names import (
     SERVICE_PATH,
     SNAP_CONFIG,
     SYSTEM_CONFIG,
+    ConfigState,
+    DaemonMode,
+    TextEnum,
 )
 from gpudoctor.facts.docker.process import (
     FLAG_KEYS,
@@ -41,6 +44,7 @@ from gpudoctor.facts.docker.process import (
     rootless_config_path,
     user_home,
 )
+from gpudoctor.versions import version_tuple
 
 __all__ = [
     "API_TIMEOUT",
@@ -55,8 +59,11 @@ __all__ = [
     "SERVICE_PATH",
     "SNAP_CONFIG",
     "SYSTEM_CONFIG",
+    "ConfigState",
     "DaemonConfig",
+    "DaemonMode",
     "DockerDaemon",
+    "TextEnum",
     "check_socket_access",
     "choose_endpoint",
     "decide_config",

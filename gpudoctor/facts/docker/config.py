@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.errors import HostError
-from gpudoctor.facts.docker.names import KNOWN_KEYS
+from gpudoctor.facts.docker.names import KNOWN_KEYS, ConfigState
 from gpudoctor.host.base import Host
 
 
@@ -24,7 +24,7 @@ class DaemonConfig:
     exists: bool = False
     text: str | None = None
     data: dict[str, Any] | None = None
-    state: str = "missing"
+    state: ConfigState = ConfigState.MISSING
     error: str | None = None
     line: int | None = None
     column: int | None = None
@@ -86,12 +86,12 @@ def parse_daemon_json(path: str, text: str | None) -> DaemonConfig:
     """Parse strictly like dockerd: one JSON object, no comments, no NaN, no trailing commas."""
     cfg = DaemonConfig(path=path, exists=text is not None, text=text)
     if text is None:
-        cfg.state = "missing"
+        cfg.state = ConfigState.MISSING
         return cfg
     if text.startswith("\ufeff"):
         text = text[1:]  # current dockerd strips a UTF-8 byte order mark
     if not text.strip():
-        cfg.state, cfg.error = "empty", (
+        cfg.state, cfg.error = ConfigState.EMPTY, (
             "the file is empty (or only whitespace): Docker 20.10 and older refuse to start "
             f"with `unable to configure the Docker daemon with file {path}: EOF`; newer "
             "releases read it as {}")
@@ -116,11 +116,11 @@ def parse_daemon_json(path: str, text: str | None) -> DaemonConfig:
     except json.JSONDecodeError as exc:
         cfg.line, cfg.column = exc.lineno, exc.colno
         if text[exc.pos:].startswith(("//", "/*", "#")):
-            cfg.state = "comments"
+            cfg.state = ConfigState.COMMENTS
             cfg.error = (f"{exc.msg}: the file has a comment, which JSON (and dockerd) does not "
                          "allow; dockerd will not start with it")
             return cfg
-        cfg.state = "syntax"
+        cfg.state = ConfigState.SYNTAX
         hint = ""
         before = text[: exc.pos].rstrip()
         if before.endswith(",") and text[exc.pos:exc.pos + 1] in ("}", "]"):
@@ -130,15 +130,15 @@ def parse_daemon_json(path: str, text: str | None) -> DaemonConfig:
         cfg.error = f"{exc.msg}{hint}: dockerd will not start with this file"
         return cfg
     except ValueError as exc:
-        cfg.state, cfg.error = "syntax", f"{exc}: dockerd will not start with this file"
+        cfg.state, cfg.error = ConfigState.SYNTAX, f"{exc}: dockerd will not start with this file"
         return cfg
     except RecursionError:
-        cfg.state, cfg.error = "syntax", ("its JSON is nested thousands of levels deep, which "
-                                          "no daemon configuration is; dockerd will not start "
-                                          "with this file")
+        cfg.state = ConfigState.SYNTAX
+        cfg.error = ("its JSON is nested thousands of levels deep, which no daemon configuration "
+                     "is; dockerd will not start with this file")
         return cfg
     if not isinstance(data, dict):
-        cfg.state, cfg.error = "not-object", (
+        cfg.state, cfg.error = ConfigState.NOT_OBJECT, (
             f"the top level is a JSON {type(data).__name__}, but dockerd needs an object "
             "(`{ ... }`): it will not start with this file")
         return cfg
@@ -149,7 +149,7 @@ def parse_daemon_json(path: str, text: str | None) -> DaemonConfig:
         cfg.notes.append(
             f"text after the JSON object at line {line}, column {col}: Docker 20.10 ignores "
             "it, newer dockerd refuses the file (`invalid character ... after top-level value`)")
-    cfg.state, cfg.data, cfg.duplicate_keys = "ok", data, duplicates
+    cfg.state, cfg.data, cfg.duplicate_keys = ConfigState.OK, data, duplicates
     for key in duplicates:
         cfg.notes.append(f"`{key}` is set more than once; dockerd uses the last one")
     for key in data:
@@ -166,7 +166,7 @@ def read_daemon_config(host: Host, path: str) -> DaemonConfig:
         if host.exists(path) or host.is_link(path):
             raw = host.read_bytes(path, 1024 * 1024)
     except HostError as exc:
-        return DaemonConfig(path=path, exists=True, state="unreadable", error=exc.reason)
+        return DaemonConfig(path=path, exists=True, state=ConfigState.UNREADABLE, error=exc.reason)
     text = raw.decode("utf-8", errors="replace") if raw is not None else None
     cfg = parse_daemon_json(path, text)
     cfg.raw = raw

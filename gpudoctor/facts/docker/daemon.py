@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.facts.docker.config import DaemonConfig
-from gpudoctor.facts.docker.names import SYSTEM_CONFIG
+from gpudoctor.facts.docker.names import SYSTEM_CONFIG, DaemonMode
 from gpudoctor.facts.docker.process import _flag
 from gpudoctor.host.base import CommandResult, ProcessInfo
+from gpudoctor.versions import version_tuple
 
 
 @dataclass
@@ -28,7 +28,7 @@ class DockerDaemon:
     process: ProcessInfo | None = None
     processes_known: bool = True
     #: "system", "rootless", "snap", "desktop", "remote", or "unknown"
-    mode: str = "unknown"
+    mode: DaemonMode = DaemonMode.UNKNOWN
     mode_evidence: str = ""
     config_path: str = SYSTEM_CONFIG
     config_source: str = "the default for a system daemon"
@@ -112,13 +112,3 @@ class DockerDaemon:
             "snap": "sudo snap restart docker",
             "desktop": "systemctl --user restart docker-desktop",
         }.get(self.mode, "sudo systemctl restart docker")
-
-
-def version_tuple(version: str | None) -> tuple[int, int, int] | None:
-    """"20.10.24+dfsg1" -> (20, 10, 24); None when it does not start with a version."""
-    if not version:
-        return None
-    match = re.match(r"\s*v?(\d+)\.(\d+)(?:\.(\d+))?", str(version))
-    if not match:
-        return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)

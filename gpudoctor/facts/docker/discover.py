@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from gpudoctor.errors import DockerUnavailable, HostError
-from gpudoctor.facts.docker.daemon import DockerDaemon, version_tuple
+from gpudoctor.facts.docker.daemon import DockerDaemon
 from gpudoctor.facts.docker.endpoint import choose_endpoint
 from gpudoctor.facts.docker.names import (
     API_TIMEOUT,
@@ -23,6 +23,7 @@ from gpudoctor.facts.docker.process import (
     parse_flags,
 )
 from gpudoctor.host.base import Host
+from gpudoctor.versions import version_tuple
 
 
 # ----- access to the socket ----------------------------------------------------------------------

@@ -2,13 +2,50 @@
 
 from __future__ import annotations
 
+import enum
+
+from gpudoctor.host.base import DEFAULT_PATH
+
+
+class TextEnum(str, enum.Enum):
+    """An enum whose members are their text: equal to it, and printed and serialised as it."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class DaemonMode(TextEnum):
+    """How the Docker daemon the person's `docker` talks to runs."""
+
+    SYSTEM = "system"
+    ROOTLESS = "rootless"
+    SNAP = "snap"
+    DESKTOP = "desktop"
+    REMOTE = "remote"
+    UNKNOWN = "unknown"
+
+
+class ConfigState(TextEnum):
+    """What reading a daemon.json found."""
+
+    OK = "ok"
+    MISSING = "missing"
+    EMPTY = "empty"
+    COMMENTS = "comments"
+    SYNTAX = "syntax"
+    NOT_OBJECT = "not-object"
+    UNREADABLE = "unreadable"
+
 DEFAULT_SOCKET = "/var/run/docker.sock"
 SYSTEM_CONFIG = "/etc/docker/daemon.json"
 SNAP_CONFIG = "/var/snap/docker/current/config/daemon.json"
 API_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 10.0
 #: systemd's default PATH for services: what dockerd gets when its environment is unreadable.
-SERVICE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SERVICE_PATH = DEFAULT_PATH
 
 #: Stable names of the commands this module runs (host.json `commands` keys).
 CMD_DOCKERD_VERSION = "dockerd-version"

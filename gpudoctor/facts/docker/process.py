@@ -8,7 +8,13 @@ from urllib.parse import urlsplit
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts.docker.config import DaemonConfig, read_daemon_config
-from gpudoctor.facts.docker.names import DEFAULT_SOCKET, SNAP_CONFIG, SYSTEM_CONFIG
+from gpudoctor.facts.docker.names import (
+    DEFAULT_SOCKET,
+    SNAP_CONFIG,
+    SYSTEM_CONFIG,
+    ConfigState,
+    DaemonMode,
+)
 from gpudoctor.host.base import Host, ProcessInfo
 
 if TYPE_CHECKING:
@@ -159,30 +165,30 @@ def decide_mode(host: Host, daemon: DockerDaemon, procs: list[ProcessInfo]) -> N
     security = " ".join(daemon.security_options)
     os_name = str(info.get("OperatingSystem", ""))
     if os_name.startswith("Docker Desktop"):
-        daemon.mode = "desktop"
+        daemon.mode = DaemonMode.DESKTOP
         daemon.mode_evidence = f"the daemon reports OperatingSystem `{os_name}`"
         return
     if _desktop_socket(daemon.socket_path) or "desktop-linux" in daemon.endpoint_source:
-        daemon.mode = "desktop"
+        daemon.mode = DaemonMode.DESKTOP
         daemon.mode_evidence = (f"the endpoint {daemon.endpoint} ({daemon.endpoint_source}) is "
                                 "Docker Desktop's")
         return
     if proc is None and not daemon.reachable and any(
             p.name.startswith("com.docker.") for p in procs):
-        daemon.mode = "desktop"
+        daemon.mode = DaemonMode.DESKTOP
         daemon.mode_evidence = "Docker Desktop's backend process (com.docker.backend) is running"
         return
     if urlsplit(daemon.endpoint).scheme not in ("unix", ""):
-        daemon.mode, daemon.mode_evidence = "remote", (
+        daemon.mode, daemon.mode_evidence = DaemonMode.REMOTE, (
             f"the endpoint {daemon.endpoint} is not a local socket")
         return
     exe = (proc.exe or (proc.cmdline[0] if proc.cmdline else "")) if proc else ""
     root_dir = str(info.get("DockerRootDir", ""))
     if exe.startswith("/snap/"):
-        daemon.mode, daemon.mode_evidence = "snap", f"dockerd runs from {exe}"
+        daemon.mode, daemon.mode_evidence = DaemonMode.SNAP, f"dockerd runs from {exe}"
         return
     if root_dir.startswith("/var/snap/docker/"):
-        daemon.mode, daemon.mode_evidence = "snap", (
+        daemon.mode, daemon.mode_evidence = DaemonMode.SNAP, (
             f"the daemon's data root is {root_dir}, the Docker snap's")
         return
     rootless_parent = proc is not None and any(
@@ -191,35 +197,36 @@ def decide_mode(host: Host, daemon: DockerDaemon, procs: list[ProcessInfo]) -> N
         for a in _ancestors(procs, proc))
     sock = daemon.socket_path or ""
     if "name=rootless" in security:
-        daemon.mode = "rootless"
+        daemon.mode = DaemonMode.ROOTLESS
         daemon.mode_evidence = "the daemon lists `name=rootless` in its security options"
         return
-    if rootless_parent or (proc is not None and proc.uid > 0):
-        daemon.mode = "rootless"
+    if proc is not None and (rootless_parent or proc.uid > 0):
+        daemon.mode = DaemonMode.ROOTLESS
         daemon.mode_evidence = (f"dockerd (pid {proc.pid}) runs as UID {proc.uid}"
                                 + (" under rootlesskit" if rootless_parent else ""))
         return
     if proc is None and not daemon.reachable and re.match(r"^/run/user/\d+/docker\.sock$", sock):
-        daemon.mode = "rootless"
+        daemon.mode = DaemonMode.ROOTLESS
         daemon.mode_evidence = f"the socket {sock} is a rootless Docker's (in XDG_RUNTIME_DIR)"
         return
     if proc is None and not daemon.reachable and host.is_dir("/snap/docker/current"):
-        daemon.mode = "snap"
+        daemon.mode = DaemonMode.SNAP
         daemon.mode_evidence = "the Docker snap is installed (/snap/docker/current)"
         return
     if proc is not None:
-        daemon.mode, daemon.mode_evidence = "system", f"dockerd (pid {proc.pid}) runs as root"
+        daemon.mode = DaemonMode.SYSTEM
+        daemon.mode_evidence = f"dockerd (pid {proc.pid}) runs as root"
         return
     if daemon.reachable:
-        daemon.mode, daemon.mode_evidence = "system", (
+        daemon.mode, daemon.mode_evidence = DaemonMode.SYSTEM, (
             "the daemon answers on a system socket and reports no rootless, snap or Desktop "
             "traits")
         return
     if sock in (DEFAULT_SOCKET, "/run/docker.sock"):
-        daemon.mode, daemon.mode_evidence = "system", (
+        daemon.mode, daemon.mode_evidence = DaemonMode.SYSTEM, (
             f"the endpoint is the system socket {sock}; no dockerd process serves it")
         return
-    daemon.mode, daemon.mode_evidence = "unknown", "no dockerd process or answer was seen"
+    daemon.mode, daemon.mode_evidence = DaemonMode.UNKNOWN, "no dockerd process or answer was seen"
 
 
 def decide_config(host: Host, daemon: DockerDaemon) -> None:
@@ -227,7 +234,7 @@ def decide_config(host: Host, daemon: DockerDaemon) -> None:
     explicit = _flag(daemon.flags, "--config-file")
     if daemon.mode == "remote":
         daemon.config_path, daemon.config_source = "", "the daemon runs on another machine"
-        daemon.config = DaemonConfig(path="", state="missing")
+        daemon.config = DaemonConfig(path="", state=ConfigState.MISSING)
         return
     if explicit:
         daemon.config_path = explicit[-1]

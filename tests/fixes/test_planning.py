@@ -16,7 +16,7 @@ from gpudoctor.facts.docker import DockerDaemon, read_daemon_config
 from gpudoctor.host import open_host
 from gpudoctor.host.base import ProcessInfo
 from gpudoctor.host.live import LiveHost
-from gpudoctor.plugin import Area, Check, Fix, Plan, Result, Step
+from gpudoctor.plugin import Area, Check, Fix, FixContext, Plan, Result, Step, StepKind
 from gpudoctor.report import Doctor
 from tests.support import container_roots, debs
 from tests.support.cli import run_gpudoctor
@@ -119,8 +119,8 @@ def test_render_plan_shows_commands_diffs_interruptions_noops_and_blocks():
     plans = [
         Plan("a.fix", "Write a file", steps=[write], notes=["a note"]),
         Plan("b.fix", "Restart something", interrupts_containers=True,
-             steps=[Step("command", "restart it", argv=["systemctl", "restart", "docker"])]),
-        Plan("c.fix", "Nothing", noop=True, data={"reason": "already fine"}),
+             steps=[Step(StepKind.COMMAND, "restart it", argv=["systemctl", "restart", "docker"])]),
+        Plan("c.fix", "Nothing", noop=True, reason="already fine"),
         Plan("d.fix", "Blocked", blocked="cannot here: do X"),
     ]
     text = fixer.render_plan(plans)
@@ -176,7 +176,7 @@ def test_rootless_docker_gets_the_no_cgroups_step(tmp_path):
     assert ids.index("docker.configure_nvidia_runtime") < ids.index("docker.reload")
     text = fixer.render_plan(plans)
     assert "+++ /home/alice/.config/docker/daemon.json" in text
-    assert "-#no-cgroups = false" in text and "+no-cgroups = true" in text
+    assert "+no-cgroups = true" in text and "-#no-cgroups" not in text  # nothing else changes
     assert "rootless Docker: the toolkit's hook must also run with `no-cgroups = true`" in text
     assert "host-wide" in text
 
@@ -195,7 +195,7 @@ def _rootless_facts(tmp_path: Path) -> Facts:
     return facts
 
 
-def test_rootless_no_cgroups_edits_one_line_atomically(tmp_path):
+def test_rootless_no_cgroups_sets_one_key_and_keeps_every_line_atomically(tmp_path):
     from gpudoctor.fixes.nvidia_rootless_no_cgroups import RootlessNoCgroups
 
     config = tmp_path / "xdg/nvidia-container-runtime/config.toml"
@@ -204,22 +204,25 @@ def test_rootless_no_cgroups_edits_one_line_atomically(tmp_path):
     config.write_text(original)
     facts = _rootless_facts(tmp_path)
     fix = RootlessNoCgroups()
-    plan = fix.plan(facts, {})
+    plan = fix.plan(facts, FixContext())
     assert not plan.blocked and plan.steps[0].path == str(config)
     assert "dockerd's XDG_CONFIG_HOME" in plan.steps[0].description
     log: list[str] = []
-    options: dict = {}
-    fix.apply(plan, facts, options, log.append)
+    ctx = FixContext()
+    fix.apply(plan, facts, ctx, log.append)
     new = config.read_text()
-    assert new == original.replace("#no-cgroups = false", "no-cgroups = true")
+    # tomlkit adds the one key to [nvidia-container-cli]; every line of the file stays
+    assert [ln for ln in new.splitlines() if ln != "no-cgroups = true"] == original.splitlines()
+    table = new.split("[nvidia-container-cli]")[1].split("\n[")[0]
+    assert "\nno-cgroups = true\n" in table
     [backup] = config.parent.glob("config.toml.gpudoctor-*.bak")
     assert backup.read_text() == original
-    assert options["_written"][0]["path"] == str(config)
-    again = fix.plan(_rootless_facts(tmp_path), {})
-    assert again.noop and "already sets no-cgroups = true" in again.data["reason"]
+    assert ctx.written[0].path == str(config) and ctx.written[0].fix == fix.id
+    again = fix.plan(_rootless_facts(tmp_path), FixContext())
+    assert again.noop and "already sets no-cgroups = true" in again.reason
 
     config.write_text("[nvidia-container-cli\nno-cgroups = false\n")
-    broken = fix.plan(_rootless_facts(tmp_path), {})
+    broken = fix.plan(_rootless_facts(tmp_path), FixContext())
     assert "is not valid TOML" in broken.blocked and "line 1" in broken.blocked
 
 
@@ -228,5 +231,41 @@ def test_no_cgroups_is_refused_for_a_root_daemon(tmp_path):
 
     facts = _rootless_facts(tmp_path)
     facts.docker.mode = "system"
-    plan = RootlessNoCgroups().plan(facts, {})
+    plan = RootlessNoCgroups().plan(facts, FixContext())
     assert "not rootless" in plan.blocked and "isolation" in plan.blocked
+
+
+def test_a_fix_written_for_the_options_dict_contract_still_plans_and_applies(tmp_path):
+    """Transition: `options.get(...)`, `fixer.earlier_plan` and `plan.data["reason"]` of the
+    old contract still work; the engine moves the data keys into the Plan fields."""
+    applied: list[str] = []
+
+    class OldStyle(Fix):
+        id = "old.style"
+        title = "Written against the options dict"
+
+        def plan(self, facts, options):
+            plan = Plan(self.id, self.title)
+            assert fixer.earlier_plan(options, "nothing.before") is None
+            if options.get("dry_run"):
+                plan.noop = True
+                plan.data["reason"] = "asked for a dry run"
+            else:
+                plan.steps.append(Step("note", "do nothing, loudly"))
+                plan.data["suggests"] = ["other.fix"]
+            return plan
+
+        def apply(self, plan, facts, options, log):
+            applied.append(plan.steps[0].kind.value)
+            plan.data["outcome"] = "unchanged"
+
+    ctx = fixer.as_context({"dry_run": True})
+    noop = fixer._plan_one(OldStyle, None, ctx)
+    assert noop.noop and noop.reason == "asked for a dry run" and "reason" not in noop.data
+    real = fixer._plan_one(OldStyle, None, fixer.as_context({}))
+    assert real.suggests == ["other.fix"] and real.steps[0].kind is StepKind.NOTE
+    OldStyle().apply(real, None, fixer.as_context({}), print)
+    from gpudoctor.plugin import Outcome, adopt_legacy_keys
+
+    adopt_legacy_keys(real)
+    assert applied == ["note"] and real.outcome is Outcome.UNCHANGED
