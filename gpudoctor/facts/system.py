@@ -25,13 +25,27 @@ def os_release(host: Host) -> dict[str, str]:
         text = host.read_attr(path)
         if text is None:
             continue
-        values: dict[str, str] = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition("=")
-            if sep and key.strip() and not key.startswith("#"):
-                values[key.strip()] = value.strip().strip('"').strip("'")
-        return values
+        return parse_os_release(text)
     return {}
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """os-release's `KEY=value` lines, values unquoted as a shell would (os-release(5) allows
+    single and double quotes and backslash escapes); a malformed line is skipped, not fatal."""
+    import shlex
+
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key or key.startswith("#"):
+            continue
+        try:
+            words = shlex.split(value, comments=False, posix=True)
+        except ValueError:  # an unclosed quote: keep what is there
+            words = [value.strip().strip("\"'")]
+        values[key] = " ".join(words)
+    return values
 
 
 @dataclass(frozen=True)
