@@ -91,6 +91,14 @@ async def test_fix_plan_scroll_area_has_the_focus(tmp_path: Path):
         await pilot.press("pagedown")
         await pilot.pause()
         assert plan.scroll_y > 0  # the keys scroll it without a click or Tab first
+        # No line of the plan is wrapped: the longest (a command or a diff line) is one line
+        # of the pane, which scrolls sideways to show the rest.
+        text = app.screen.proposal.text
+        longest = max(len(line) for line in text.splitlines())
+        assert longest > 80
+        assert plan.query_one("#fix-plan-text").virtual_size.height == len(
+            text.rstrip("\n").splitlines())
+        assert plan.max_scroll_x >= longest - 80
         await pilot.press("escape")
 
 

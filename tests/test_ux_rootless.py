@@ -55,3 +55,21 @@ def test_a_created_per_user_daemon_json_is_owned_by_the_person(tmp_path: Path):
     assert (st.st_uid, st.st_gid) == (1000, 1000)
     assert path.read_bytes() == content
     assert any("created" in line for line in log)
+
+
+def test_folders_created_for_a_per_user_file_belong_to_the_person(tmp_path: Path):
+    """~/.config/docker did not exist: root creates it for alice, so it must be alice's."""
+    from gpudoctor.host.safefile import atomic_write
+
+    home = tmp_path / "home" / "alice"
+    home.mkdir(parents=True)
+    os.chown(home, 1000, 1000)
+    path = home / ".config" / "docker" / "daemon.json"
+    atomic_write(str(path), b"{}\n", uid=1000, gid=1000)
+    for folder in (home / ".config", home / ".config" / "docker"):
+        st = folder.stat()
+        assert (st.st_uid, st.st_gid) == (1000, 1000), folder
+    assert (path.stat().st_uid, path.stat().st_gid) == (1000, 1000)
+    etc = tmp_path / "etc" / "docker" / "daemon.json"  # a root-owned tree stays root's
+    atomic_write(str(etc), b"{}\n")
+    assert etc.parent.stat().st_uid == 0

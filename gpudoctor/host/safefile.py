@@ -259,6 +259,31 @@ def _write_replace(real: str, data: bytes, mode: int, uid: int | None, gid: int 
                 os.unlink(tmp)
 
 
+def make_parents_like_their_parent(folder: str) -> None:
+    """Create `folder` and the missing folders above it, each owned like the nearest folder
+    that exists (root creating ~/.config/docker for a person leaves it the person's, not
+    root's; /etc/docker stays root's)."""
+    missing: list[str] = []
+    current = os.path.abspath(folder)
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    try:
+        owner = os.stat(current)
+    except OSError:
+        owner = None
+    for created in reversed(missing):
+        try:
+            os.mkdir(created, 0o755)
+        except FileExistsError:
+            continue
+        if owner is not None and os.geteuid() == 0 and (owner.st_uid, owner.st_gid) != (0, 0):
+            os.chown(created, owner.st_uid, owner.st_gid)
+
+
 def atomic_write(path: str, data: bytes, *, backup: bool = True, mode: int | None = None,
                  uid: int | None = None, gid: int | None = None,
                  new_file_mode: int = 0o644, make_parents: bool = True) -> WriteResult:
@@ -279,7 +304,7 @@ def atomic_write(path: str, data: bytes, *, backup: bool = True, mode: int | Non
         raise UnsafeWrite(f"{path} is not a regular file; gpudoctor replaces only plain files")
     folder = os.path.dirname(real)
     if st is None and make_parents and folder and not os.path.isdir(folder):
-        os.makedirs(folder, mode=0o755, exist_ok=True)
+        make_parents_like_their_parent(folder)
     backup_path = make_backup(path) if (backup and st is not None) else None
     if backup_path:
         checkpoint(f"backed-up {real}")

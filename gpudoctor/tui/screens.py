@@ -12,7 +12,13 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, HorizontalScroll, Vertical, VerticalScroll
+from textual.containers import (
+    Horizontal,
+    HorizontalScroll,
+    ScrollableContainer,
+    Vertical,
+    VerticalScroll,
+)
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Log, Static
 
@@ -23,16 +29,16 @@ if TYPE_CHECKING:
 
 
 def plan_renderable(plain: str, coloured: str) -> RenderableType:
-    """The plan as `gpudoctor fix` prints it, in its own colours, with each line's indent kept
-    on the lines it wraps to (a long command or URL stays readable at 80 columns)."""
+    """The plan as `gpudoctor fix` prints it, in its own colours. Lines are never wrapped: a
+    command or diff line stays whole (pasteable), and the plan pane scrolls sideways."""
     lines = Text.from_ansi(coloured or plain).split("\n", allow_blank=True)
     if lines and not lines[-1].plain:
         lines = Lines(lines[:-1])
     parts: list[RenderableType] = []
     for line in lines:
-        indent = len(line.plain) - len(line.plain.lstrip(" "))
-        body = line[indent:] if indent else line
-        parts.append(Padding(body, (0, 0, 0, indent)) if indent else body)
+        line.no_wrap = True
+        line.overflow = "ignore"
+        parts.append(line)
     return Group(*parts)
 
 
@@ -66,9 +72,14 @@ class FixScreen(ModalScreen[bool]):
             yield Label(p.title, id="fix-title")
             if self.manual:
                 yield Static(self.manual, id="fix-manual", markup=False)
-            with VerticalScroll(id="fix-plan"):
-                yield Static(plan_renderable(p.text, p.coloured), id="fix-plan-text",
-                             markup=False)
+            with ScrollableContainer(id="fix-plan"):
+                plan_text = Static(plan_renderable(p.text, p.coloured), id="fix-plan-text",
+                                   markup=False)
+                # As wide as its longest line, so nothing wraps and the pane scrolls sideways
+                # (an auto width would stop at the pane's width).
+                plan_text.styles.width = max((len(line) for line in p.text.splitlines()),
+                                             default=1)
+                yield plan_text
             if p.error:
                 yield Static(p.error, id="fix-error", markup=False)
             elif p.cannot_apply:
@@ -104,7 +115,7 @@ class FixScreen(ModalScreen[bool]):
         self.query_one("#close", Button).display = False
         # The plan has the focus, so arrows and Page Down scroll it at once; applying still
         # takes an explicit y or a click, and Enter does nothing here.
-        self.query_one("#fix-plan", VerticalScroll).focus()
+        self.query_one("#fix-plan", ScrollableContainer).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys that never apply to this plan are hidden; those that wait are greyed out."""
