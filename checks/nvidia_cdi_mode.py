@@ -23,7 +23,7 @@ from gpudoctor.facts.nvidia_layer import (
     refresh_units,
     version_key,
 )
-from gpudoctor.facts.toolkit import nvidia_skip_reason
+from gpudoctor.facts.toolkit import installed_toolkit_skip_reason
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 REGENERATE = "sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml"
@@ -56,12 +56,7 @@ class NvidiaCdiMode(Check):
     order = 92
 
     def applies(self, facts: Facts) -> str | None:
-        skip = nvidia_skip_reason(facts)
-        if skip:
-            return skip
-        if not facts.toolkit.installed:
-            return "the toolkit is not installed (see nvidia.toolkit)"
-        return None
+        return installed_toolkit_skip_reason(facts)
 
     def run(self, facts: Facts) -> Result:
         mode = mode_for(facts)

@@ -10,7 +10,7 @@ kernel log says `NVRM: API mismatch`. Nothing is broken on disk: the running mod
 from __future__ import annotations
 
 from gpudoctor.facts import Facts
-from gpudoctor.facts.nvidia_driver import NvidiaDriver, not_an_nvidia_host
+from gpudoctor.facts.nvidia_driver import NvidiaDriver, loaded_driver_skip_reason
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 ID = "nvidia.driver_mismatch"
@@ -52,12 +52,7 @@ class NvidiaDriverMismatch(Check):
     order = 40
 
     def applies(self, facts: Facts) -> str | None:
-        reason = not_an_nvidia_host(facts)
-        if reason:
-            return reason
-        if not facts.nvidia_driver.loaded:
-            return "the nvidia kernel module is not loaded (see kernel.driver)"
-        return None
+        return loaded_driver_skip_reason(facts)
 
     def run(self, facts: Facts) -> Result:
         driver = facts.nvidia_driver

@@ -11,7 +11,11 @@ neither "no driver installed" nor nouveau holding the GPU (kernel.driver says th
 from __future__ import annotations
 
 from gpudoctor.facts import Facts
-from gpudoctor.facts.nvidia_driver import driver_branch, not_an_nvidia_host, wrong_flavour_gpus
+from gpudoctor.facts.nvidia_driver import (
+    driver_branch,
+    loaded_driver_skip_reason,
+    wrong_flavour_gpus,
+)
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 ID = "nvidia.open_modules"
@@ -46,11 +50,9 @@ class NvidiaOpenModules(Check):
     order = 35
 
     def applies(self, facts: Facts) -> str | None:
-        reason = not_an_nvidia_host(facts)
+        reason = loaded_driver_skip_reason(facts)
         if reason:
             return reason
-        if not facts.nvidia_driver.loaded:
-            return "the nvidia kernel module is not loaded (see kernel.driver)"
         if facts.nvidia_driver.flavour is None:
             return "/proc/driver/nvidia/version does not say which flavour is loaded"
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_args import nvidia_ways
 from gpudoctor.facts.nvidia_layer import containers, version_key
-from gpudoctor.facts.toolkit import nvidia_skip_reason
+from gpudoctor.facts.toolkit import installed_toolkit_skip_reason
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 
@@ -29,12 +29,7 @@ class NvidiaToolkitConfig(Check):
     order = 74
 
     def applies(self, facts: Facts) -> str | None:
-        skip = nvidia_skip_reason(facts)
-        if skip:
-            return skip
-        if not facts.toolkit.installed:
-            return "the toolkit is not installed (see nvidia.toolkit)"
-        return None
+        return installed_toolkit_skip_reason(facts)
 
     def run(self, facts: Facts) -> Result:
         cfg = facts.toolkit.config

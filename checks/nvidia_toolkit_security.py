@@ -11,7 +11,7 @@ from __future__ import annotations
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_advisories import judge_toolkit
 from gpudoctor.facts.nvidia_layer import mode_for
-from gpudoctor.facts.toolkit import nvidia_skip_reason
+from gpudoctor.facts.toolkit import installed_toolkit_skip_reason
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 UPGRADE_APT = ("sudo apt-get update && sudo apt-get install -y --only-upgrade "
@@ -26,12 +26,7 @@ class NvidiaToolkitSecurity(Check):
     order = 72
 
     def applies(self, facts: Facts) -> str | None:
-        skip = nvidia_skip_reason(facts)
-        if skip:
-            return skip
-        if not facts.toolkit.installed:
-            return "the toolkit is not installed (see nvidia.toolkit)"
-        return None
+        return installed_toolkit_skip_reason(facts)
 
     def run(self, facts: Facts) -> Result:
         tk = facts.toolkit

@@ -8,7 +8,7 @@ and `load-kmods = false` in the toolkit's config.toml.
 from __future__ import annotations
 
 from gpudoctor.facts import Facts
-from gpudoctor.facts.nvidia_driver import not_an_nvidia_host
+from gpudoctor.facts.nvidia_driver import loaded_driver_skip_reason
 from gpudoctor.facts.nvidia_uvm import PERSIST_FILE, UVM_NODE
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
@@ -25,12 +25,7 @@ class NvidiaUvm(Check):
     order = 45
 
     def applies(self, facts: Facts) -> str | None:
-        reason = not_an_nvidia_host(facts)
-        if reason:
-            return reason
-        if not facts.nvidia_driver.loaded:
-            return "the nvidia kernel module is not loaded (see kernel.driver)"
-        return None
+        return loaded_driver_skip_reason(facts)
 
     def run(self, facts: Facts) -> Result:
         uvm = facts.nvidia_uvm

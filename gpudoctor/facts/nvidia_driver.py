@@ -386,6 +386,17 @@ def not_an_nvidia_host(facts: Facts) -> str | None:
     return None
 
 
+def loaded_driver_skip_reason(facts: Facts) -> str | None:
+    """Why a check of the loaded nvidia module does not apply here (not an NVIDIA host, or the
+    module is not loaded, which kernel.driver reports), or None when it does."""
+    reason = not_an_nvidia_host(facts)
+    if reason:
+        return reason
+    if not facts.nvidia_driver.loaded:
+        return "the nvidia kernel module is not loaded (see kernel.driver)"
+    return None
+
+
 def driver_branch(version: str | None) -> str | None:
     """'570.133.20' -> '570' (the branch distribution packages are named after)."""
     return version.split(".", 1)[0] if version else None

@@ -422,3 +422,14 @@ __all__ = [
     "inspect_toolkit", "last_dpkg_event", "nvidia_skip_reason", "parse_dpkg_status",
     "read_toolkit_config", "toolkit_config_for", "toolkit_config_path",
 ]
+
+
+def installed_toolkit_skip_reason(facts: Facts) -> str | None:
+    """Why a check of the installed toolkit does not apply here (no NVIDIA stack needed, or no
+    toolkit, which nvidia.toolkit reports), or None when it does."""
+    skip = nvidia_skip_reason(facts)
+    if skip:
+        return skip
+    if not facts.toolkit.installed:
+        return "the toolkit is not installed (see nvidia.toolkit)"
+    return None
