@@ -136,7 +136,8 @@ def test_install_fix_upgrades_a_toolkit_with_advisories(tmp_path: Path) -> None:
     assert "first safe version is 1.17.8" in out
     assert "apt-get install -y" in out
     fixed = plan(nr.toolkit_version(tmp_path / "new", "1.17.8-1"), "nvidia.install_toolkit")
-    assert "nothing to do:" in fixed and "1.17.8-1 is already installed" in fixed
+    assert "1.17.8-1 is installed, complete and of one version" in fixed
+    assert "Nothing to apply" in fixed
 
 
 # ----- docker.cgroupfs_driver ------------------------------------------------------------------
