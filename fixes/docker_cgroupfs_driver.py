@@ -17,7 +17,6 @@ from typing import Any
 from gpudoctor import fixer
 from gpudoctor.facts import Facts
 from gpudoctor.fixes.docker_configure_nvidia_runtime import merge_into
-from gpudoctor.host import safefile
 from gpudoctor.plugin import Fix, FixContext, Plan
 
 OPTION = "native.cgroupdriver"
@@ -95,11 +94,5 @@ class DockerCgroupfsDriver(Fix):
     def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
         path = plan.data["path"]
         step = plan.steps[0]
-        if fixer.sha256(safefile.read_current(path)) != plan.data["old_sha"]:
-            raise fixer.PlanOutdated(f"{path} changed since the plan was made")
         assert step.new_content is not None
-        result = safefile.atomic_write(path, step.new_content, backup=True)
-        fixer.record_write(ctx, self.id, result, step.new_content)
-        if result.backup:
-            log(f"  kept the previous {path} as {result.backup}")
-        log(f"  wrote {path}")
+        fixer.write_planned(ctx, self.id, path, step.new_content, plan.data["old_sha"], log)

@@ -17,7 +17,6 @@ from gpudoctor import fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_layer import nvidia_specs, refresh_units
-from gpudoctor.host import safefile
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 REFRESH_SPEC = "/var/run/cdi/nvidia.yaml"
@@ -91,12 +90,9 @@ class NvidiaCdiRegenerate(Fix):
     def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Any) -> None:
         for step in plan.steps:
             if step.kind == "write":
-                if fixer.sha256(safefile.read_current(step.path)) != plan.data.get("old_sha"):
-                    raise fixer.PlanOutdated(f"{step.path} changed since the plan was made")
                 assert step.new_content is not None
-                result = safefile.atomic_write(step.path, step.new_content, mode=0o644)
-                fixer.record_write(ctx, self.id, result, step.new_content)
-                log(f"  wrote {step.path}")
+                fixer.write_planned(ctx, self.id, step.path, step.new_content,
+                                    plan.data.get("old_sha"), log, mode=0o644)
             elif step.argv:
                 try:
                     fixer.run_command(step.argv, log, timeout=30.0)

@@ -17,7 +17,6 @@ from gpudoctor import fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_layer import dev_char_links
-from gpudoctor.host import safefile
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 RULE_PATH = "/etc/udev/rules.d/71-nvidia-dev-char.rules"
@@ -73,7 +72,7 @@ class NvidiaDevCharLinks(Fix):
         if not plan.steps:
             plan.noop = True
             plan.reason = (f"every NVIDIA device file has its /dev/char link and "
-                                   f"{RULE_PATH} is in place")
+                           f"{RULE_PATH} is in place")
             return plan
         plan.notes.append("containers that already show `Failed to initialize NVML: Unknown "
                           "Error` keep it: recreate them (`docker rm -f NAME`, run again)")
@@ -84,12 +83,9 @@ class NvidiaDevCharLinks(Fix):
             if step.kind == "command":
                 fixer.run_command(step.argv, log, timeout=CTK_TIMEOUT)
             elif step.kind == "write":
-                if fixer.sha256(safefile.read_current(step.path)) != plan.data.get("old_sha"):
-                    raise fixer.PlanOutdated(f"{step.path} changed since the plan was made")
                 assert step.new_content is not None
-                result = safefile.atomic_write(step.path, step.new_content, mode=0o644)
-                fixer.record_write(ctx, self.id, result, step.new_content)
-                log(f"  wrote {step.path}")
+                fixer.write_planned(ctx, self.id, step.path, step.new_content,
+                                    plan.data.get("old_sha"), log, mode=0o644)
         if plan.data.get("missing") and facts.host.live:
             import os
 

@@ -14,7 +14,6 @@ from gpudoctor import fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_uvm import PERSIST_FILE, UVM_NODE, persisted_by
-from gpudoctor.host import safefile
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 
 CONTENT = b"# Written by gpudoctor (nvidia.load_uvm): CUDA needs nvidia_uvm loaded at boot.\n" \
@@ -74,11 +73,8 @@ class LoadNvidiaUvm(Fix):
                 if persisted_by(facts.host) is not None:
                     log(f"  {step.path}: nvidia-uvm is already loaded at boot; left as it is")
                     continue
-                if fixer.sha256(safefile.read_current(step.path)) != plan.data.get("old_sha"):
-                    raise fixer.PlanOutdated(f"{step.path} changed since the plan was made")
-                result = safefile.atomic_write(step.path, step.new_content, backup=True)
-                fixer.record_write(ctx, self.id, result, step.new_content)
-                log(f"  wrote {step.path}")
+                fixer.write_planned(ctx, self.id, step.path, step.new_content,
+                                    plan.data.get("old_sha"), log)
         if not facts.host.exists("/sys/module/nvidia_uvm"):
             raise FixFailed("nvidia_uvm is still not loaded (/sys/module/nvidia_uvm is absent); "
                             "`sudo dmesg | grep -i nvidia` says why")

@@ -17,7 +17,6 @@ from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.toolkit import toolkit_config_for
 from gpudoctor.fixer import Log
-from gpudoctor.host import safefile
 from gpudoctor.plugin import Fix, FixContext, Plan
 
 TABLE = "nvidia-container-cli"
@@ -77,11 +76,5 @@ class RootlessNoCgroups(Fix):
     def apply(self, plan: Plan, facts: Facts, ctx: FixContext, log: Log) -> None:
         path = plan.data["path"]
         step = plan.steps[0]
-        if fixer.sha256(safefile.read_current(path)) != plan.data["old_sha"]:
-            raise fixer.PlanOutdated(f"{path} changed since the plan was made")
         assert step.new_content is not None
-        result = safefile.atomic_write(path, step.new_content)
-        fixer.record_write(ctx, self.id, result, step.new_content)
-        if result.backup:
-            log(f"  kept the previous {path} as {result.backup}")
-        log(f"  wrote {path}")
+        fixer.write_planned(ctx, self.id, path, step.new_content, plan.data["old_sha"], log)

@@ -150,6 +150,21 @@ def record_write(ctx: FixContext, fix_id: str, result: safefile.WriteResult,
                                    sha256(content)))
 
 
+def write_planned(ctx: FixContext, fix_id: str, path: str, content: bytes,
+                  old_sha: str | None, log: Log,
+                  mode: int | None = None) -> safefile.WriteResult:
+    """Write what the plan showed, only if the file is still as it was when planned (else
+    PlanOutdated: the plan is made again), atomically with a backup, and journal the write."""
+    if sha256(safefile.read_current(path)) != old_sha:
+        raise PlanOutdated(f"{path} changed since the plan was made")
+    result = safefile.atomic_write(path, content, mode=mode)
+    record_write(ctx, fix_id, result, content)
+    if result.backup:
+        log(f"  kept the previous {path} as {result.backup}")
+    log(f"  wrote {path}")
+    return result
+
+
 def earlier_plan(ctx: FixContext, fix_id: str) -> Plan | None:
     """Transition alias of `ctx.earlier(fix_id)` for fixes written for the options dict."""
     return ctx.earlier(fix_id)
