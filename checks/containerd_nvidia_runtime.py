@@ -8,6 +8,7 @@ from __future__ import annotations
 from gpudoctor.facts import Facts
 from gpudoctor.facts.containerd import ContainerdState
 from gpudoctor.facts.toolkit import nvidia_skip_reason
+from gpudoctor.host.base import DEFAULT_PATH
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 CONFIGURE = "containerd.configure_nvidia_runtime"
@@ -117,9 +118,7 @@ class ContainerdNvidiaRuntime(Check):
                 commands=(cmd, "sudo systemctl restart containerd"))
             return found.result("", "")
         binary = c.runtime_binary("nvidia") or "nvidia-container-runtime"
-        where = binary if binary.startswith("/") else facts.host.which(
-            binary, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        if not where or not facts.host.exists(where):
+        if not facts.host.find_program(binary, DEFAULT_PATH):
             found.add(Status.FAIL, f"the nvidia runtime's binary {binary} does not exist",
                       f"containerd's nvidia runtime runs {binary} (BinaryName), which is not on "
                       "this host: every container started with it fails.",

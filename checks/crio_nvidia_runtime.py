@@ -6,6 +6,7 @@ from __future__ import annotations
 from gpudoctor.facts import Facts
 from gpudoctor.facts.crio import DROP_IN
 from gpudoctor.facts.toolkit import nvidia_skip_reason
+from gpudoctor.host.base import DEFAULT_PATH
 from gpudoctor.plugin import Area, Check, Findings, Result, Status
 
 CONFIGURE = "crio.configure_nvidia_runtime"
@@ -68,9 +69,7 @@ class CrioNvidiaRuntime(Check):
                       commands=(cmd, "sudo systemctl restart crio"))
             return found.result("", "")
         path = c.runtime_path("nvidia") or "nvidia-container-runtime"
-        where = path if path.startswith("/") else facts.host.which(
-            path, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        if not where or not facts.host.exists(where):
+        if not facts.host.find_program(path, DEFAULT_PATH):
             found.add(Status.FAIL, f"the nvidia runtime's runtime_path {path} does not exist",
                       f"CRI-O runs {path} for the nvidia runtime; it is not on this host.",
                       remedy="Install nvidia-container-toolkit-base.",

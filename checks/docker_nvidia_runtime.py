@@ -177,8 +177,7 @@ class DockerNvidiaRuntime(Check):
         path = loaded.get("path") if isinstance(loaded, dict) else None
         if isinstance(path, str) and path:
             search = d.path_env or SERVICE_PATH
-            where = (path if path.startswith("/") and facts.host.exists(path) else
-                     None if path.startswith("/") else facts.host.which(path, search))
+            where = facts.host.find_program(path, search)
             found.evidence.append(f"runtime program {path}: " + (f"found at {where}" if where
                                                                   else "not found"))
             if where is None:

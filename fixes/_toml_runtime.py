@@ -20,7 +20,7 @@ else:  # Python 3.10
 from gpudoctor import fixer
 from gpudoctor.facts import Facts
 from gpudoctor.host import changes, safefile
-from gpudoctor.host.base import Host
+from gpudoctor.host.base import DEFAULT_PATH, Host
 from gpudoctor.plugin import FixContext, FixFailed, Plan, Step, StepKind
 
 CTK_TIMEOUT = 20.0
@@ -29,7 +29,7 @@ NVIDIA_BINARY = "/usr/bin/nvidia-container-runtime"
 
 def find_ctk(host: Host) -> str | None:
     return host.which("nvidia-ctk", None) or host.which(
-        "nvidia-ctk", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        "nvidia-ctk", DEFAULT_PATH)
 
 
 def ctk_entry(facts: Facts, runtime: str, config_path: str, table: tuple[str, ...],

@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 
 from gpudoctor.errors import HostError
-from gpudoctor.host.base import Host, ProcessInfo
+from gpudoctor.host.base import DEFAULT_PATH, Host, ProcessInfo
 
 #: Where engines' programs live (systemd units use these, not the person's PATH).
-SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SYSTEM_PATH = DEFAULT_PATH
 COMMAND_TIMEOUT = 10.0
 _VERSION = re.compile(r"(?<![\w.])v?(\d+\.\d+(?:\.\d+)?)")
 

@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.facts.gpus import Gpu
 from gpudoctor.facts.nvidia_driver import WSL_LIB_DIR, DriverPackage
+from gpudoctor.host.base import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
     from gpudoctor.host.base import CommandResult, Host
 
-TOOL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+TOOL_PATH = DEFAULT_PATH
 FM_PATH = TOOL_PATH + ":/usr/libexec/nvidia/tesla/bin"
 COMMAND_TIMEOUT = 15.0
 CMD_SMI_LIST = "nvidia-smi-L"

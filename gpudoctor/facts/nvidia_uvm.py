@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
+from gpudoctor.host.base import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -25,7 +26,7 @@ PERSIST_FILE = "/etc/modules-load.d/nvidia-uvm.conf"
 #: systemd-modules-load's folders (man modules-load.d), then Debian's /etc/modules.
 MODULES_LOAD_DIRS = ("/etc/modules-load.d", "/run/modules-load.d", "/usr/local/lib/modules-load.d",
                      "/usr/lib/modules-load.d", "/lib/modules-load.d")
-SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SBIN_PATH = DEFAULT_PATH
 
 
 @dataclass

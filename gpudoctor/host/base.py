@@ -207,6 +207,13 @@ class Host(ABC):
                 return candidate
         return None
 
+    def find_program(self, program: str, path_env: str | None = None) -> str | None:
+        """Where a configured program is, as exec would find it: a path with a slash is that
+        file if it exists; a bare name is looked up in `path_env` (default: the host's PATH)."""
+        if "/" in program:
+            return program if self.exists(program) else None
+        return self.which(program, path_env)
+
     # ----- everything that is not a file --------------------------------------------------------
     @abstractmethod
     def processes(self) -> list[ProcessInfo] | None:
