@@ -7,15 +7,40 @@ and `load-kmods = false` in the toolkit's config.toml.
 
 from __future__ import annotations
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.nvidia_driver import loaded_driver_skip_reason
-from gpudoctor.facts.nvidia_uvm import PERSIST_FILE, UVM_NODE
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from typing import TYPE_CHECKING
+
+from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
 
 ID = "nvidia.uvm"
 FIX = "nvidia.load_uvm"
 LOAD = "sudo nvidia-modprobe -u -c=0"
-PERSIST = f"echo nvidia-uvm | sudo tee {PERSIST_FILE}"
+PERSIST = "echo nvidia-uvm | sudo tee {persist_file}"
+WHY = ("CUDA allocates through the unified-memory module: without nvidia_uvm and {node} a "
+       "container's CUDA says \"no CUDA-capable device is detected\" (cudaGetDeviceCount "
+       "fails) although nvidia-smi lists every GPU.")
+REMEDY = (f"Load it and create {{node}}: `{LOAD}` (or `sudo modprobe nvidia_uvm`), and load it "
+          f"at every boot: `{PERSIST}`.")
+
+SENTENCES = Sentences(ID, {
+    "ok": Say(Status.PASS, "nvidia_uvm is loaded and {node} exists", WHY),
+    "on_demand": Say(Status.PASS, "nvidia_uvm is not loaded yet; {on_demand}",
+                     WHY + " Nothing needs it before the first GPU container starts."),
+    "node_missing": Say(
+        Status.WARN, "nvidia_uvm is loaded but {node} does not exist",
+        WHY + " The driver creates the file only when asked (nvidia-modprobe); a CDI spec "
+        "generated now would leave it out.",
+        f"Create it: `{LOAD}`.", (FIX,), (LOAD,)),
+    "not_loaded": Say(
+        Status.FAIL, "nvidia_uvm is not loaded and nothing loads it: {on_demand}",
+        WHY + " In this mode the toolkit does not load kernel modules, so the module must be "
+        "loaded at boot.", REMEDY, (FIX,), (LOAD, PERSIST)),
+    "not_loaded_unsure": Say(
+        Status.WARN, "nvidia_uvm is not loaded ({on_demand})", WHY, REMEDY, (FIX,),
+        (LOAD, PERSIST), finding="not_loaded"),
+})
 
 
 class NvidiaUvm(Check):
@@ -23,13 +48,18 @@ class NvidiaUvm(Check):
     title = "CUDA's unified-memory module nvidia_uvm and /dev/nvidia-uvm"
     area = Area.DEVICES
     order = 45
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.nvidia_driver import loaded_driver_skip_reason
+
         return loaded_driver_skip_reason(facts)
 
     def run(self, facts: Facts) -> Result:
+        from gpudoctor.facts.nvidia_uvm import PERSIST_FILE, UVM_NODE
+
         uvm = facts.nvidia_uvm
-        found = Findings()
+        found = self.findings()
         ev = found.evidence
         ev.append("/proc/modules: nvidia_uvm " + ("loaded" if uvm.loaded else "is not loaded"))
         if uvm.node is None:
@@ -40,31 +70,12 @@ class NvidiaUvm(Check):
         ev.append(f"loaded at boot by {uvm.persisted}" if uvm.persisted
                   else "no modules-load.d file or /etc/modules line loads nvidia-uvm at boot")
         ev.append(f"on demand: {uvm.on_demand_reason}")
-        why = ("CUDA allocates through the unified-memory module: without nvidia_uvm and "
-               f"{UVM_NODE} a container's CUDA says \"no CUDA-capable device is detected\" "
-               "(cudaGetDeviceCount fails) although nvidia-smi lists every GPU.")
-        commands = (LOAD, PERSIST)
-        remedy = (f"Load it and create {UVM_NODE}: `{LOAD}` (or `sudo modprobe nvidia_uvm`), "
-                  f"and load it at every boot: `{PERSIST}`.")
-        if uvm.loaded and uvm.node is not None:
-            return found.result("nvidia_uvm is loaded and /dev/nvidia-uvm exists", why)
-        if uvm.loaded:
-            found.add(Status.WARN, f"nvidia_uvm is loaded but {UVM_NODE} does not exist",
-                      why + " The driver creates the file only when asked (nvidia-modprobe); "
-                      "a CDI spec generated now would leave it out.",
-                      f"Create it: `{LOAD}`.", (FIX,), id=f"{ID}.node_missing",
-                      commands=(LOAD,))
-        elif uvm.on_demand:
-            return found.result(
-                f"nvidia_uvm is not loaded yet; {uvm.on_demand_reason}",
-                why + " Nothing needs it before the first GPU container starts.")
-        elif uvm.on_demand is False:
-            found.add(Status.FAIL, f"nvidia_uvm is not loaded and nothing loads it: "
-                      f"{uvm.on_demand_reason}",
-                      why + " In this mode the toolkit does not load kernel modules, so the "
-                      "module must be loaded at boot.", remedy, (FIX,), id=f"{ID}.not_loaded",
-                      commands=commands)
-        else:
-            found.add(Status.WARN, f"nvidia_uvm is not loaded ({uvm.on_demand_reason})", why,
-                      remedy, (FIX,), id=f"{ID}.not_loaded", commands=commands)
-        return found.result("", "")
+        values = {"node": UVM_NODE, "persist_file": PERSIST_FILE,
+                  "on_demand": uvm.on_demand_reason}
+        if uvm.loaded and uvm.node is None:
+            found.say("node_missing", **values)
+        elif not uvm.loaded and uvm.on_demand is False:
+            found.say("not_loaded", **values)
+        elif not uvm.loaded and uvm.on_demand is None:
+            found.say("not_loaded_unsure", **values)
+        return found.verdict("ok" if uvm.loaded else "on_demand", **values)

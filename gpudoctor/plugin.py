@@ -12,7 +12,8 @@ commands and diffs), then apply.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -111,6 +112,72 @@ class Finding:
     commands: tuple[str, ...] = ()
 
 
+_FIELD = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def fill(template: str, values: Mapping[str, Any]) -> str:
+    """`template` with each `{name}` replaced by `values[name]`.
+
+    Only lower-case identifiers in braces are fields, so shell and Go-template text such as
+    `{{json .Runtimes}}`, `${HOME}` or awk's `{print $1}` passes through unchanged. A field
+    without a value raises KeyError: a typo in a table fails the check's tests, not silently."""
+    return _FIELD.sub(lambda m: str(values[m.group(1)]), template)
+
+
+@dataclass(frozen=True)
+class Say:
+    """What a check says for one outcome, as templates with `{name}` fields (see `fill`).
+
+    A row with a problem status (warn, fail, error) is a finding; a pass or skip row is the
+    verdict when nothing was found. `fixes` and `commands` are offered with the finding."""
+
+    status: Status
+    summary: str
+    details: str = ""
+    remedy: str = ""
+    fixes: tuple[str, ...] = ()
+    commands: tuple[str, ...] = ()
+    #: The finding's key when it is not the row's own: two wordings of one finding (a
+    #: warning when unsure, a failure when certain) keep one stable finding id.
+    finding: str = ""
+
+
+class Sentences:
+    """A check's sentence table: what it says, by finding key, apart from how it decides.
+
+    The check decides with keys and values (`Findings.say("not_loaded", node=...)`); the
+    words live here, one row per outcome, so docs, fleets and tests read finding ids
+    (`<check id>.<key>`) from one place and a reworded sentence never changes a decision."""
+
+    def __init__(self, check_id: str, rows: Mapping[str, Say]) -> None:
+        self.check_id = check_id
+        self.rows = dict(rows)
+
+    def __getitem__(self, key: str) -> Say:
+        return self.rows[key]
+
+    def finding_id(self, key: str) -> str:
+        return f"{self.check_id}.{self.rows[key].finding or key}"
+
+    def finding_ids(self) -> list[str]:
+        """The ids of the rows that are problems, in table order, each once."""
+        ids = [self.finding_id(k) for k, row in self.rows.items() if row.status.is_problem]
+        return list(dict.fromkeys(ids))
+
+    def finding(self, key: str, values: Mapping[str, Any], status: Status | None = None,
+                fixes: tuple[str, ...] | None = None,
+                commands: tuple[str, ...] | None = None) -> Finding:
+        """Row `key` filled with `values`. `status`, `fixes` and `commands` replace the row's
+        where the same finding weighs differently on some hosts (a warning when another way
+        works); they are still the check's decision, not new words."""
+        row = self.rows[key]
+        return Finding(status or row.status, fill(row.summary, values),
+                       fill(row.details, values), fill(row.remedy, values),
+                       tuple(row.fixes if fixes is None else fixes), self.finding_id(key),
+                       tuple(fill(c, values) for c in (row.commands if commands is None
+                                                       else commands)))
+
+
 _RANK = {Status.FAIL: 0, Status.ERROR: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIP: 3}
 
 
@@ -120,6 +187,26 @@ class Findings:
 
     evidence: list[str] = field(default_factory=list)
     items: list[Finding] = field(default_factory=list)
+    #: the check's sentence table, for `say` and `verdict`
+    sentences: Sentences | None = None
+
+    def say(self, key: str, /, *, status: Status | None = None,
+            fixes: tuple[str, ...] | None = None, commands: tuple[str, ...] | None = None,
+            **values: Any) -> None:
+        """Add the finding `key` of the check's sentence table, filled with `values`."""
+        if self.sentences is None:
+            raise TypeError("Findings.say needs the check's sentence table (Check.findings())")
+        self.items.append(self.sentences.finding(key, values, status, fixes, commands))
+
+    def verdict(self, key: str, /, **values: Any) -> Result:
+        """The merged findings, or, when there are none, the table's pass or skip row `key`."""
+        if self.items:
+            return self.result("", "")
+        if self.sentences is None:
+            raise TypeError("Findings.verdict needs the check's sentence table")
+        row = self.sentences[key]
+        return Result(row.status, fill(row.summary, values), details=fill(row.details, values),
+                      evidence=self.evidence, remedy=fill(row.remedy, values))
 
     def add(self, status: Status, summary: str, details: str, remedy: str = "",
             fixes: tuple[str, ...] = (), *, id: str = "",
@@ -176,6 +263,13 @@ class Check:
     opt_in: ClassVar[bool] = False
     #: Seconds before the runner gives up on this check (None: the runner's default).
     timeout: ClassVar[float | None] = None
+    #: What the check says, by finding key (see Sentences); None for a plugin that writes
+    #: its sentences inline.
+    sentences: ClassVar[Sentences | None] = None
+
+    def findings(self, evidence: list[str] | None = None) -> Findings:
+        """An empty Findings bound to this check's sentence table."""
+        return Findings(evidence=[] if evidence is None else evidence, sentences=self.sentences)
 
     def applies(self, facts: Facts) -> str | None:
         """None when the check applies to this host, else the reason it is skipped."""
