@@ -2,4 +2,5 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.support.docker_fixtures", "tests.support.unprivileged"]
+pytest_plugins = ["tests.support.docker_fixtures", "tests.support.unprivileged",
+                  "tests.support.parallel"]

@@ -260,6 +260,7 @@ def pci_ids_server(tmp_path):
             os.utime(LIVE_PCI_IDS, ns=(saved_stat.st_atime_ns, saved_stat.st_mtime_ns))
 
 
+@pytest.mark.machine
 def test_fixes_changed_only_when_something_changed_and_check_mode_changes_nothing(
         fleet, ansible, tmp_path, pci_ids_server):
     url, body = pci_ids_server

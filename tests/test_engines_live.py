@@ -56,6 +56,7 @@ def spec_text(node: Path, marker: str, version: str = "0.5.0") -> str:
 
 
 # ----- Podman ------------------------------------------------------------------------------------
+@pytest.mark.machine
 def test_podman_resolves_the_cdi_spec_and_gpudoctor_agrees(pod, tmp_path: Path) -> None:
     env, image, _ = pod
     node = tmp_path / "nvidia0"

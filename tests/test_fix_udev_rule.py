@@ -75,6 +75,7 @@ def test_refused_without_udev(tmp_path):
     assert "udevadm is not installed" in " ".join(run.stdout.split())
 
 
+@pytest.mark.machine
 def test_live_host_without_udev_is_left_alone(tmp_path):
     """This machine has no udevadm: with kfd made root-only by mknod, the plan refuses."""
     assert shutil.which("udevadm") is None, "this test expects a machine without udev"

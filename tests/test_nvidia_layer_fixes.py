@@ -48,6 +48,7 @@ def test_dev_char_links_with_links_and_rule_in_place_is_a_no_op(tmp_path: Path) 
     assert "nothing to do:" in out and "is in place" in out
 
 
+@pytest.mark.machine
 def test_dev_char_links_applied_here_writes_the_rule_once(tmp_path: Path) -> None:
     """This machine has no NVIDIA device files: the links need nothing, the rule is written
     (atomically, mode 0644), and a second run changes nothing."""
@@ -114,6 +115,7 @@ def test_cdi_regenerate_refuses_when_nvidia_ctk_fails(tmp_path: Path) -> None:
     assert "the spec was left as it is" in out
 
 
+@pytest.mark.machine
 def test_cdi_regenerate_on_this_host_without_a_driver_changes_nothing(tmp_path: Path) -> None:
     ctk_dir = tmp_path / "bin"
     ctk_dir.mkdir()

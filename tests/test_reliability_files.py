@@ -102,6 +102,7 @@ def test_the_lock_names_its_real_holder_never_a_stale_note(tmp_path: Path) -> No
     assert lock.read_text() == ""  # no note of a finished run is left for others to misread
 
 
+@pytest.mark.machine
 def test_the_default_lock_is_in_a_root_only_folder_no_other_user_can_open(
         monkeypatch: pytest.MonkeyPatch, unprivileged) -> None:
     monkeypatch.delenv("GPUDOCTOR_LOCK_FILE", raising=False)

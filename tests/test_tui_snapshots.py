@@ -25,6 +25,9 @@ from tests.support.tui_e2e import (
 #: machines.
 SNAPSHOT_ROOTS = Path("/tmp/gpudoctor-tui-snapshots")
 
+#: The roots are rebuilt at those fixed paths: under xdist these tests share one worker.
+pytestmark = pytest.mark.xdist_group("tui-snapshots")
+
 
 def fixed_root(name: str) -> Path:
     """Scenario `name` built afresh at a path that is the same on every run."""

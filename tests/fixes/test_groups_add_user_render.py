@@ -75,6 +75,7 @@ def live_nodes():
         subprocess.run(["groupdel", RENDER_GROUP], check=False)
 
 
+@pytest.mark.machine
 def test_the_person_joins_both_groups_and_a_second_run_does_nothing(live_nodes):
     run = run_gpudoctor("fix", FIX, "--yes", env={"SUDO_USER": USER})
     assert run.returncode == 0, run.stdout + run.stderr
@@ -88,6 +89,7 @@ def test_the_person_joins_both_groups_and_a_second_run_does_nothing(live_nodes):
     assert members(KFD_GROUP) == [USER]
 
 
+@pytest.mark.machine
 def test_root_without_sudo_user_cannot_tell_whom_to_add(live_nodes):
     run = run_gpudoctor("fix", FIX, "--yes", env={"SUDO_USER": ""})
     assert run.returncode == 1

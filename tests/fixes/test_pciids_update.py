@@ -235,6 +235,7 @@ def test_plain_http_is_named_in_the_plan(server, target):
     assert "https://pci-ids.ucw.cz/v2.2/pci.ids" in fixer.render_plan([https_plan])
 
 
+@pytest.mark.machine
 def test_cli_updates_the_hosts_pci_ids_and_the_check_sees_it(server, tmp_path):
     """End to end on the live host's own pci.ids path, put back afterwards."""
     now = datetime.now(timezone.utc)
