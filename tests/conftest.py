@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.support.docker_fixtures", "tests.support.unprivileged",
-                  "tests.support.parallel"]
+pytest_plugins = ["tests.support.parallel", "tests.support.docker_fixtures",
+                  "tests.support.unprivileged"]

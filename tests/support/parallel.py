@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,22 @@ def shared_once(factory: pytest.TempPathFactory, name: str,
         tmp.write_text(json.dumps(value))
         tmp.replace(done)
         return value
+
+
+def remove_at_session_end(factory: pytest.TempPathFactory, path: Path) -> None:
+    """Remove `path` (outside the session's temporary root) when the whole session ends."""
+    with _flock(session_root(factory) / "remove-at-end.lock", fcntl.LOCK_EX), \
+            open(session_root(factory) / "remove-at-end.txt", "a") as listing:
+        listing.write(f"{path}\n")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller (or a serial run) removes what the workers listed, after all of them."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if _worker() or factory is None:
+        return
+    listing = session_root(factory) / "remove-at-end.txt"
+    if listing.exists():
+        for line in listing.read_text().splitlines():
+            shutil.rmtree(line, ignore_errors=True)
+        listing.unlink()

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.parallel import remove_at_session_end, shared_once
+
 REPO = Path(__file__).resolve().parents[2]
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
@@ -98,22 +100,30 @@ def _copy_dependencies(target: Path) -> None:
     shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
 
 
-@pytest.fixture(scope="session")
-def unprivileged() -> Iterator[Unprivileged]:
-    base = Path(tempfile.mkdtemp(prefix="gpudoctor-nobody-", dir="/tmp"))
+def _install(base: Path) -> None:
+    """gpudoctor and a copy of its dependencies in base/site, readable by every user."""
     site = base / "site"
-    try:
-        _copy_dependencies(site)
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                        "--no-build-isolation", "--no-compile", "--target", str(site),
-                        "--upgrade", str(REPO)], check=True, timeout=300,
-                       capture_output=True)
-        for folder, _dirs, files in os.walk(base):
-            os.chmod(folder, 0o755)
-            for name in files:
-                path = os.path.join(folder, name)
-                if not os.path.islink(path):
-                    os.chmod(path, os.stat(path).st_mode | 0o444)
-        yield Unprivileged(python=interpreter(), site=site)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    _copy_dependencies(site)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--no-compile", "--target", str(site),
+                    "--upgrade", str(REPO)], check=True, timeout=300,
+                   capture_output=True)
+    for folder, _dirs, files in os.walk(base):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                os.chmod(path, os.stat(path).st_mode | 0o444)
+
+
+@pytest.fixture(scope="session")
+def unprivileged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Unprivileged]:
+    """Installed once per session (xdist workers share it; removed when the session ends)."""
+    def build(_folder: Path) -> str:
+        base = Path(tempfile.mkdtemp(prefix="gpudoctor-nobody-", dir="/tmp"))
+        remove_at_session_end(tmp_path_factory, base)
+        _install(base)
+        return str(base)
+
+    base = Path(shared_once(tmp_path_factory, "unprivileged", build))
+    yield Unprivileged(python=interpreter(), site=base / "site")
