@@ -14,6 +14,7 @@ import bench_fleet
 
 
 @pytest.mark.slow
+@pytest.mark.machine  # a ratio of two timings: no other test's load between them
 def test_ten_thousand_reports_within_the_target(capsys):
     code = bench_fleet.main(["--reports", "10000", "--runs", "1", "--strict"])
     out = capsys.readouterr().out

@@ -598,6 +598,7 @@ def test_drm_minor_allocation_follows_the_kernel() -> None:
 
 # --------------------------------------------------------------------------- benchmarks
 @pytest.mark.parametrize("vendor", ["amd", "nvidia"])
+@pytest.mark.machine  # a wall-clock bound: no other test's load beside it
 def test_generated_64_builds_fast(tmp_path: Path, vendor: str) -> None:
     # About 0.2 s on an idle 2-core machine; the bound only catches accidental quadratic work
     # without failing on a CI machine busy with the docker tests.

@@ -4,7 +4,8 @@ Most tests are hermetic (their own host root, private daemons, temporary folders
 side. A few change state every process on this machine can see: /dev/kfd and /dev/dri made with
 mknod, /usr/share/misc/pci.ids, /etc/cdi, a udev rule, a test user and groups. Those carry
 `@pytest.mark.machine`: such a test runs with no other test beside it, because a live
-`gpudoctor` run in another worker would otherwise see its node, file or group come and go.
+`gpudoctor` run in another worker would otherwise see its node, file or group come and go. So
+does a benchmark that judges a ratio of timings (the other workers' load would skew it).
 
 That is a readers-writer lock shared by the workers (two flock(2) files under the session's
 temporary root): every test holds the lock shared, a `machine` test holds it exclusive. A waiting
@@ -70,6 +71,31 @@ class MachineLock:
             yield
 
 
+#: The modules that take longest, measured with `--durations=0` (slowest first). With
+#: `--dist loadfile` a module runs on one worker (its module fixtures are built once), so these
+#: start first and no worker is left alone with a long one at the end. A module missing here
+#: only runs in collection order; the list is a schedule, never a condition for passing.
+SLOW_FIRST: tuple[str, ...] = (
+    "tests/test_ansible_fleet.py",
+    "tests/test_verify_docker.py",
+    "tests/test_reliability_hangs.py",
+    "tests/test_engines_live.py",
+    "tests/test_fleet_summary.py",
+    "tests/fixes/test_docker_runtime_and_reload.py",
+    "tests/test_container_live.py",
+    "tests/test_tui_app.py",
+    "tests/test_fleet_bench.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadfile`, the slowest modules first (the order is the schedule)."""
+    if config.getoption("dist", "no") != "loadfile":
+        return
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     """With `-p no:xdist` the configured `-n`/`--dist` are accepted and mean: run serially."""
     if pluginmanager.has_plugin("xdist"):
@@ -77,14 +103,16 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group = parser.getgroup("xdist (not loaded: the suite runs serially)")
     group._addoption("-n", "--numprocesses", dest="numprocesses", default=0)  # as xdist does
     group.addoption("--dist", dest="dist", default="no")
+    group.addoption("--no-loadscope-reorder", dest="loadscopereorder", action="store_false")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARK}: changes state every test on this machine can see (device nodes in /dev, "
-        "/usr/share/misc/pci.ids, /etc/cdi, /etc/udev, users and groups): runs with no other "
-        "test beside it when xdist runs the suite on several workers")
+        "/usr/share/misc/pci.ids, /etc/cdi, /etc/udev, users and groups) or times itself "
+        "against the machine: runs with no other test beside it when xdist runs the suite on "
+        "several workers")
 
 
 @pytest.hookimpl(hookwrapper=True)
