@@ -3,6 +3,7 @@ sent, the screen read with capture-pane, and what is left after quitting."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,12 @@ def tmux():
     session = Tmux(width=100, height=30)
     yield session
     session.kill()
+
+
+def detail_id(screen: str) -> str | None:
+    """The id of the check whose details the screen shows (`... title  kernel.driver ·`)."""
+    found = re.findall(r"(?:^|\s)([a-z][a-z0-9_]*\.[a-z0-9_.]+)\s+·(?:\s|$)", screen, re.M)
+    return found[-1] if found else None
 
 
 def test_gpudoctor_on_a_terminal_opens_the_tui_and_q_quits(tmp_path: Path, tmux: Tmux):
@@ -43,13 +50,16 @@ def test_gpudoctor_on_a_terminal_opens_the_tui_and_q_quits(tmp_path: Path, tmux:
     assert "q Quit" in lines[-1] and "r Re-run" in lines[-1]
     # Down past the other Hardware rows and the Kernel heading to the driver row: its
     # details show (how many rows that is depends on the checks installed).
+    # Each Down waits until the details show another check (a busy machine may take seconds
+    # to draw it), so no key press skips past the driver row (where the cursor may start).
+    shown = detail_id(screen)
     for _ in range(8):
-        tmux.send("Down")
-        try:
-            tmux.wait_for_text("kernel.driver ·", timeout=2)
+        if shown == "kernel.driver":
             break
-        except AssertionError:
-            continue
+        tmux.send("Down")
+        screen = tmux.wait_for_screen(lambda s, was=shown: detail_id(s) not in (None, was),
+                                      timeout=30, what="the next check's details")
+        shown = detail_id(screen)
     screen = tmux.wait_for_text("kernel.driver · failed", timeout=10)
     assert "blacklist-nouveau" in screen or "What was seen" in screen
     tmux.send("q")
