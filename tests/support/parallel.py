@@ -91,9 +91,16 @@ SLOW_FIRST: tuple[str, ...] = (
 )
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each xdist worker the distribution mode (a worker's own `--dist` reads "no")."""
+    node.workerinput["gpudoctor_dist"] = node.config.getoption("dist")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `--dist loadfile`, the slowest modules first (the order is the schedule)."""
-    if config.getoption("dist", "no") != "loadfile":
+    """Under `--dist loadfile`, the slowest modules first: the controller hands out modules in
+    the order the workers collected them (with --no-loadscope-reorder)."""
+    if getattr(config, "workerinput", {}).get("gpudoctor_dist") != "loadfile":
         return
     rank = {path: i for i, path in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
