@@ -65,11 +65,11 @@ SENTENCES = Sentences(ID, {
         "following directives don't match any configuration option`): {effect}.",
         "Rename the key(s) in {path}, then `{restart}`.", commands=("{restart}",)),
     "config_empty": Say(Status.WARN, "{path} is empty", "{error}.",
-                        "Write `{{}}` into {path} (or delete it)."),
+                        "Write `{}` into {path} (or delete it)."),
     "config_empty_old": Say(
         Status.FAIL, "{down}{path} is empty",
         "{no_answer}{error}. This is Docker {version}: {effect}.",
-        "Write `{{}}` into {path} (or delete it).", finding="config_empty"),
+        "Write `{}` into {path} (or delete it).", finding="config_empty"),
     "config_flag_conflict": Say(
         Status.FAIL, "{down}{keys} set both in {path} and as a dockerd flag",
         "{no_answer}dockerd's command line and {path} both set {conflicts}. dockerd refuses "
