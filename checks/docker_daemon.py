@@ -3,7 +3,7 @@ configuration file it really reads, parsed as strictly as dockerd parses it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
 
@@ -238,12 +238,12 @@ def _config_findings(d: DockerDaemon, found: Findings, running: bool) -> None:
     from gpudoctor.plugin import fill
 
     cfg = d.config
-    lead = {"down": "", "no_answer": ""} if running else {
+    lead: dict[str, Any] = {"down": "", "no_answer": ""} if running else {
         "down": DOWN, "no_answer": fill(NO_ANSWER, {"endpoint": d.endpoint,
                                                     "error": sentence(d.error)})}
-    quiet = {"down": "", "no_answer": ""}
+    quiet: dict[str, Any] = {"down": "", "no_answer": ""}
 
-    def say(key: str, **values: object) -> None:
+    def say(key: str, **values: Any) -> None:
         """`found.say`, leading with the daemon being down on the first failure only."""
         nonlocal lead
         row = SENTENCES[key]
@@ -252,7 +252,8 @@ def _config_findings(d: DockerDaemon, found: Findings, running: bool) -> None:
             lead = quiet
         found.say(key, **first, **values)
 
-    base = {"path": cfg.path, "effect": EFFECT[running], "restart": d.restart_command()}
+    base: dict[str, Any] = {"path": cfg.path, "effect": EFFECT[running],
+                            "restart": d.restart_command()}
     if cfg.broken and cfg.state != "ok":
         position = fill(POSITION, {"line": cfg.line, "column": cfg.column}) if cfg.line else ""
         own = _daemon_own_error(d)
@@ -284,7 +285,7 @@ def _daemon_own_error(d: DockerDaemon) -> str:
     return " | ".join(lines)
 
 
-def _socket_values(facts: Facts, d: DockerDaemon) -> dict[str, object]:
+def _socket_values(facts: Facts, d: DockerDaemon) -> dict[str, Any]:
     """The person, the socket, what is wrong with it and the command that mends it."""
     from gpudoctor.pasteable import quoted_commands
 
@@ -332,7 +333,7 @@ class DockerDaemonCheck(Check):
             values = _socket_values(facts, d)
             commands = values.pop("commands")
             found.say("socket_needs_sudo" if values["how"] else "socket_needs_sudo_no_hint",
-                      commands=commands, **values)  # type: ignore[arg-type]
+                      commands=commands, **values)
         row = {"rootless": "ok_rootless", "snap": "ok_snap", "remote": "ok_remote"}.get(
             d.mode, "ok")
         return found.verdict(
@@ -347,7 +348,7 @@ class DockerDaemonCheck(Check):
             values = _socket_values(facts, d)
             commands = values.pop("commands")
             found.say("socket_denied" if values["how"] else "socket_denied_no_hint",
-                      commands=commands, **values)  # type: ignore[arg-type]
+                      commands=commands, **values)
             return found.verdict("socket_denied")
         if d.mode == "remote":
             found.say("remote_down", endpoint=d.endpoint, error=sentence(d.error),

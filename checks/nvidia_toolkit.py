@@ -3,7 +3,7 @@ hook when it started (Docker registers its `--gpus` driver only then)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
 
@@ -148,7 +148,7 @@ class NvidiaToolkit(Check):
                               + (f" (from {tk.version_source})" if tk.version_source else ""))
         if d.mode == "desktop":
             return found.verdict("desktop")
-        values = {"hook": HOOK, "source": tk.source, "search_path": tk.search_path,
+        values: dict[str, Any] = {"hook": HOOK, "source": tk.source, "search_path": tk.search_path,
                   "restart": d.restart_command()}
         if not tk.installed:
             found.say("not_installed", **values)
@@ -167,7 +167,7 @@ class NvidiaToolkit(Check):
                              version=tk.version or "(version unknown)", **values)
 
     def _packages(self, facts: Facts, tk: ToolkitInfo, found: Findings,
-                  values: dict[str, object]) -> None:
+                  values: dict[str, Any]) -> None:
         broken = tk.broken_packages
         if broken:
             found.say("half_installed",
@@ -190,7 +190,7 @@ class NvidiaToolkit(Check):
             found.say("hook_not_on_path", **values)
 
     def _daemon_side(self, facts: Facts, tk: ToolkitInfo, found: Findings,
-                     values: dict[str, object]) -> None:
+                     values: dict[str, Any]) -> None:
         from gpudoctor.facts.toolkit import daemon_hook_for, describe_time
 
         d = facts.docker
