@@ -291,10 +291,11 @@ def _socket_values(facts: Facts, d: DockerDaemon) -> dict[str, Any]:
 
     user = facts.user
     problem = d.socket_problem or ""
+    how = problem.split(": run ", 1)[-1] if ": run " in problem else ""
+    # commands of more than one word: "a `docker` group" names a group, not a command
+    commands = tuple(c for c in quoted_commands(how or problem) if " " in c)
     return {"user": user.name if user else "the person", "socket": d.socket_path,
-            "problem": problem, "error": sentence(d.error),
-            "how": problem.split(": run ", 1)[-1] if ": run " in problem else "",
-            "commands": quoted_commands(problem)}
+            "problem": problem, "error": sentence(d.error), "how": how, "commands": commands}
 
 
 class DockerDaemonCheck(Check):
