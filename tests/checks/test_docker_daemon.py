@@ -120,6 +120,9 @@ def test_a_broken_file_is_why_docker_is_down(tmp_path: Path) -> None:
     assert result.details.startswith("No daemon answers at unix:///var/run/docker.sock: ")
     assert "dockerd refuses to start at all" in result.details
     assert "dockerd itself says: `/usr/bin/dockerd --validate" in result.details
+    assert "invalid character '}' looking for beginning of object key string" in result.details
+    assert "sudo systemctl restart docker" in result.remedy
+    assert result.fixes == []
 
 
 def test_a_stopped_daemon_with_a_valid_file_says_start_it(tmp_path: Path) -> None:
@@ -189,6 +192,8 @@ def test_outside_the_docker_group_warns_when_root_reached_the_daemon(tmp_path: P
     result = result_of(socket_root(running(tmp_path / "root", "{}\n"), 988), ID)
     assert verdict(result) == ("warn", ["docker.daemon.socket_needs_sudo"])
     assert result.summary == "alice cannot use the Docker socket without sudo"
+    assert "`docker` (GID 988) with mode 0660" in result.details
+    assert "sudo usermod -aG docker alice" in result.remedy
     assert result.commands == ["sudo usermod -aG docker alice", "newgrp docker"]
 
 
@@ -228,25 +233,36 @@ def test_docker_desktop_runs_its_engine_in_a_vm(tmp_path: Path) -> None:
     result = result_of(cr.docker_desktop(tmp_path / "root"), ID)
     assert verdict(result) == ("fail", ["docker.daemon.desktop_vm"])
     assert result.commands == ["docker context use default"]
+    assert "Docker Desktop" in result.summary
+    assert "virtual machine" in result.details
+    assert "cannot give that VM the GPU" in result.details
+    assert "docker context use default" in result.remedy
+    assert any("desktop" in e for e in result.evidence)
 
 
 def test_the_snap_reads_its_own_file(tmp_path: Path) -> None:
     result = result_of(cr.snap_docker_etc_edited(tmp_path / "root"), ID)
     assert verdict(result) == ("pass", [])
+    assert "the Docker snap" in result.summary
     assert "/var/snap/docker/3265/config/daemon.json" in result.summary
+    assert any("dockerd runs from /snap/docker/3265/bin/dockerd" in e for e in result.evidence)
     assert "sudo snap restart docker" in result.details
 
 
 def test_rootless_docker_reads_the_home_file(tmp_path: Path) -> None:
     result = result_of(cr.rootless_docker(tmp_path / "root"), ID)
     assert verdict(result) == ("pass", [])
+    assert "rootless Docker" in result.summary
+    assert "unix:///run/user/1000/docker.sock" in result.summary
     assert "/home/alice/.config/docker/daemon.json" in result.summary
+    assert any("name=rootless" in e for e in result.evidence)
     assert "no-cgroups = true" in result.details
 
 
 def test_a_root_without_the_daemon_skips_and_still_reads_the_file(tmp_path: Path) -> None:
     result = result_of(cr.not_captured(tmp_path / "root"), ID)
     assert verdict(result) == ("skip", [])
+    assert "host.json" in result.summary
     r = cr.ContainerRoot(tmp_path / "broken")
     r.b.write("/etc/docker/daemon.json", cr.TRAILING_COMMA_JSON)
     assert verdict(result_of(r.finish(), ID)) == ("fail", ["docker.daemon.config_invalid"])

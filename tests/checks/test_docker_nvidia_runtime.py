@@ -51,6 +51,10 @@ def test_declared_and_loaded_passes(tmp_path: Path) -> None:
                               "loaded")
 
 
+def test_loaded_while_the_hook_is_unseen_passes(tmp_path: Path) -> None:
+    assert verdict(result_of(cr.runtime_without_hook(tmp_path / "root"), ID)) == ("pass", [])
+
+
 def test_declared_only_on_dockerd_command_line_and_loaded_passes(tmp_path: Path) -> None:
     root = system(tmp_path / "root", "{}\n", {"nvidia": {"path": "nvidia-container-runtime"}},
                   extra_args=("--add-runtime=nvidia=nvidia-container-runtime",))
@@ -99,9 +103,10 @@ def test_snap_docker_reads_its_own_file_not_the_edited_etc_one(tmp_path: Path) -
 
 @pytest.mark.parametrize(("build", "status", "works"), [
     (cr.toolkit_missing, "fail", "does not work either"),
+    (cr.toolkit_installed_after_daemon, "fail", "does not work either"),
     (cr.toolkit_versions_mismatched, "warn", "Here `--gpus` works"),
     (cr.cdi_only, "warn", "Here CDI gives the GPUs"),
-], ids=["nothing-works", "gpus-works", "cdi-works"])
+], ids=["nothing-works", "installed-after-dockerd", "gpus-works", "cdi-works"])
 def test_not_declared_weighs_what_else_works(tmp_path: Path, build, status: str,
                                              works: str) -> None:
     result = result_of(build(tmp_path / "root"), ID)

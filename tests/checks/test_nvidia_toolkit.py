@@ -102,13 +102,10 @@ def test_a_hook_that_is_nowhere(tmp_path: Path) -> None:
 
 
 def test_a_hook_outside_dockerds_path(tmp_path: Path) -> None:
-    r = cr.ContainerRoot(tmp_path / "root")
-    r.toolkit(installed_at=cr.DOCKERD_START - 86400)
     # a unit that sets its own PATH without /usr/bin: dockerd never sees the hook
-    r.system_dockerd(env_path="/usr/local/sbin:/usr/sbin:/sbin")
-    r.answers()
-    result = result_of(r.finish(), ID)
+    result = result_of(cr.runtime_without_hook(tmp_path / "root"), ID)
     assert verdict(result) == ("fail", ["nvidia.toolkit.hook_not_on_dockerd_path"])
+    assert "not on dockerd's PATH" in result.summary
     assert "/usr/local/sbin:/usr/sbin:/sbin" in result.details
     assert result.commands == ["sudo ln -s /usr/bin/nvidia-container-runtime-hook "
                                "/usr/bin/nvidia-container-runtime-hook",
@@ -149,6 +146,10 @@ def test_the_snap_from_29_2_beside_host_packages(tmp_path: Path, version: str,
     if expected[0] == "warn":
         assert result.commands == ["sudo apt-get remove nvidia-container-toolkit "
                                    "nvidia-container-toolkit-base"]
+
+
+def test_an_amd_host_skips(tmp_path: Path) -> None:
+    assert verdict(result_of(cr.amd_containers_reused(tmp_path / "root"), ID)) == ("skip", [])
 
 
 def test_docker_desktop_skips(tmp_path: Path) -> None:
