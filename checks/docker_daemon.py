@@ -26,16 +26,17 @@ EFFECT = {
            "will fail and a reload (`systemctl reload docker`) is ignored with only a log line"),
     False: "dockerd refuses to start at all",
 }
-#: Put before the first failure of the file when no daemon answers (`{down}`, `{no_answer}`).
+#: How a failure of the file is said when it is why no daemon answers (the `_down` rows).
 DOWN = "Docker is not running: "
-NO_ANSWER = "No daemon answers at {endpoint}: {error} "
+NO_ANSWER = "No daemon answers at {endpoint}: {daemon_error} "
 #: The optional parts of a config_invalid finding (`{position}`, `{cause}`, `{daemon_says}`).
 POSITION = " at line {line}, column {column}"
 CAUSE = ": {cause}"
 DAEMON_SAYS = " dockerd itself says: {own}"
 
-STRICT = ("{error}. dockerd parses this file as strict JSON (no comments, no trailing commas): "
-          "{effect}. gpudoctor's fixes will not rewrite a file they cannot parse.{daemon_says}")
+STRICT = ("{file_error}. dockerd parses this file as strict JSON (no comments, no trailing "
+          "commas): {effect}. gpudoctor's fixes will not rewrite a file they cannot parse."
+          "{daemon_says}")
 CORRECT = ("Edit {path} and correct it ({what_to_fix}); check it with `dockerd --validate "
            "--config-file={path}` (Docker 23+) or `python3 -m json.tool {path}`, then "
            "`{restart}`.")
@@ -50,29 +51,35 @@ SOCKET_HOW = "Run docker with sudo, or give the socket a group you are in."
 
 def _invalid(summary: str) -> Say:
     """One way daemon.json cannot be parsed: its own summary, one finding id."""
-    return Say(Status.FAIL, "{down}{path} " + summary, "{no_answer}" + STRICT, CORRECT,
-               commands=CORRECT_COMMANDS, finding="config_invalid")
+    return Say(Status.FAIL, "{path} " + summary, STRICT, CORRECT, commands=CORRECT_COMMANDS,
+               finding="config_invalid")
 
 
-SENTENCES = Sentences(ID, {
+def _down(key: str, row: Say) -> Say:
+    """`row` said as the reason no daemon answers: the same finding, leading with that."""
+    return Say(row.status, DOWN + row.summary, NO_ANSWER + row.details, row.remedy, row.fixes,
+               row.commands, finding=row.finding or key)
+
+
+#: What the daemon.json it reads can have wrong; each failure also has a `<key>_down` row.
+CONFIG_ROWS = {
     "config_syntax": _invalid("has a syntax error{position}{cause}"),
     "config_comments": _invalid("has a comment{position}"),
     "config_not_object": _invalid("is not a JSON object"),
     "config_unreadable": _invalid("cannot be read"),
     "config_unknown_keys": Say(
-        Status.FAIL, "{down}{path} has keys dockerd does not know: {keys}",
-        "{no_answer}{path} sets {typos}. dockerd refuses a file with unknown keys (`the "
+        Status.FAIL, "{path} has keys dockerd does not know: {keys}",
+        "{path} sets {typos}. dockerd refuses a file with unknown keys (`the "
         "following directives don't match any configuration option`): {effect}.",
         "Rename the key(s) in {path}, then `{restart}`.", commands=("{restart}",)),
-    "config_empty": Say(Status.WARN, "{path} is empty", "{error}.",
+    "config_empty": Say(Status.WARN, "{path} is empty", "{file_error}.",
                         "Write `{}` into {path} (or delete it)."),
     "config_empty_old": Say(
-        Status.FAIL, "{down}{path} is empty",
-        "{no_answer}{error}. This is Docker {version}: {effect}.",
+        Status.FAIL, "{path} is empty", "{file_error}. This is Docker {version}: {effect}.",
         "Write `{}` into {path} (or delete it).", finding="config_empty"),
     "config_flag_conflict": Say(
-        Status.FAIL, "{down}{keys} set both in {path} and as a dockerd flag",
-        "{no_answer}dockerd's command line and {path} both set {conflicts}. dockerd refuses "
+        Status.FAIL, "{keys} set both in {path} and as a dockerd flag",
+        "dockerd's command line and {path} both set {conflicts}. dockerd refuses "
         "this (`the following directives are specified both as a flag and in the "
         "configuration file`): {effect}.",
         "Keep one of them: remove the key from {path}, or the flag from the service (`sudo "
@@ -80,6 +87,12 @@ SENTENCES = Sentences(ID, {
         commands=("sudo systemctl edit docker", "{restart}")),
     "config_note": Say(Status.WARN, "{path}: {note_head}", "{path}: {note}.",
                        "Tidy {path} so it holds one JSON object with each key once."),
+}
+
+SENTENCES = Sentences(ID, {
+    **CONFIG_ROWS,
+    **{f"{key}_down": _down(key, row) for key, row in CONFIG_ROWS.items()
+       if row.status is Status.FAIL},
     "socket_needs_sudo": Say(
         Status.WARN, "{user} cannot use the Docker socket without sudo",
         "gpudoctor reached the daemon as root, but {problem}.", "{how}"),
@@ -231,26 +244,22 @@ INVALID_ROWS = {"comments": "config_comments", "not-object": "config_not_object"
                 "unreadable": "config_unreadable"}
 
 
-def _config_findings(d: DockerDaemon, found: Findings, running: bool) -> None:
+def _config_findings(d: DockerDaemon, found: Findings, running: bool,
+                     down: bool = False) -> None:
     """Problems in the file the daemon reads; `running` says whether it is up right now.
 
-    When it is not running, the first failure is why: it is said as "Docker is not running"."""
+    `down`: no daemon answers, so the first failure is said as the reason (its `_down` row)."""
     from gpudoctor.plugin import fill
 
     cfg = d.config
-    lead: dict[str, Any] = {"down": "", "no_answer": ""} if running else {
-        "down": DOWN, "no_answer": fill(NO_ANSWER, {"endpoint": d.endpoint,
-                                                    "error": sentence(d.error)})}
-    quiet: dict[str, Any] = {"down": "", "no_answer": ""}
+    lead = down
 
     def say(key: str, **values: Any) -> None:
         """`found.say`, leading with the daemon being down on the first failure only."""
         nonlocal lead
-        row = SENTENCES[key]
-        first = lead if row.status is Status.FAIL else quiet
-        if row.status is Status.FAIL:
-            lead = quiet
-        found.say(key, **first, **values)
+        if lead and SENTENCES[key].status is Status.FAIL:
+            key, lead = f"{key}_down", False
+        found.say(key, endpoint=d.endpoint, daemon_error=sentence(d.error), **values)
 
     base: dict[str, Any] = {"path": cfg.path, "effect": EFFECT[running],
                             "restart": d.restart_command()}
@@ -259,14 +268,14 @@ def _config_findings(d: DockerDaemon, found: Findings, running: bool) -> None:
         own = _daemon_own_error(d)
         say(INVALID_ROWS.get(cfg.state, "config_syntax"), **base, position=position,
             cause=fill(CAUSE, {"cause": cfg.cause}) if cfg.cause else "",
-            error=cfg.describe_error(), what_to_fix=cfg.cause or position.strip(),
+            file_error=cfg.describe_error(), what_to_fix=cfg.cause or position.strip(),
             daemon_says=fill(DAEMON_SAYS, {"own": own}) if own else "")
     elif cfg.typos:
         say("config_unknown_keys", **base, keys=", ".join(cfg.typos),
             typos=", ".join(f"`{k}` (did you mean `{v}`?)" for k, v in cfg.typos.items()))
     if cfg.state == "empty":
         old = d.at_least(23) is False
-        say("config_empty_old" if old else "config_empty", **base, error=cfg.error,
+        say("config_empty_old" if old else "config_empty", **base, file_error=cfg.error,
             version=d.server_version)
     if d.conflicts:
         say("config_flag_conflict", **base, keys=", ".join(d.conflicts),
@@ -355,7 +364,7 @@ class DockerDaemonCheck(Check):
             found.say("remote_down", endpoint=d.endpoint, error=sentence(d.error),
                       endpoint_source=d.endpoint_source)
             return found.verdict("remote_down")
-        _config_findings(d, found, running=False)
+        _config_findings(d, found, running=False, down=True)
         if any(f.status is Status.FAIL for f in found.items):
             return found.verdict("down")  # the configuration is the reason it is down
         installed = d.process is not None or bool(

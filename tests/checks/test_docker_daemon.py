@@ -265,4 +265,20 @@ def test_a_root_without_the_daemon_skips_and_still_reads_the_file(tmp_path: Path
     assert "host.json" in result.summary
     r = cr.ContainerRoot(tmp_path / "broken")
     r.b.write("/etc/docker/daemon.json", cr.TRAILING_COMMA_JSON)
-    assert verdict(result_of(r.finish(), ID)) == ("fail", ["docker.daemon.config_invalid"])
+    broken = result_of(r.finish(), ID)
+    assert verdict(broken) == ("fail", ["docker.daemon.config_invalid"])
+    # whether the daemon runs is unknown: the file is not said to be why it is down
+    assert broken.summary.startswith("/etc/docker/daemon.json has a syntax error")
+    assert "dockerd refuses to start at all" in broken.details
+
+
+@pytest.mark.parametrize(("text", "finding"), [
+    ('{"insecure-registry": ["x"]}\n', "docker.daemon.config_unknown_keys"),
+    ("[]\n", "docker.daemon.config_invalid"),
+], ids=["unknown-key", "not-object"])
+def test_any_file_dockerd_refuses_is_why_it_is_down(tmp_path: Path, text: str,
+                                                   finding: str) -> None:
+    result = result_of(stopped(tmp_path / "root", text).finish(), ID)
+    assert verdict(result) == ("fail", [finding])
+    assert result.summary.startswith("Docker is not running: /etc/docker/daemon.json ")
+    assert "dockerd refuses to start at all" in result.details
