@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
+from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status, fill
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -249,8 +249,6 @@ def _config_findings(d: DockerDaemon, found: Findings, running: bool,
     """Problems in the file the daemon reads; `running` says whether it is up right now.
 
     `down`: no daemon answers, so the first failure is said as the reason (its `_down` row)."""
-    from gpudoctor.plugin import fill
-
     cfg = d.config
     lead = down
 
