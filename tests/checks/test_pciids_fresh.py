@@ -15,8 +15,9 @@ def test_pciids_2023_warns_with_age_and_the_gpu_it_cannot_name(reports):
     check = check_of(reports["pciids_2023"], "pciids.fresh")
     assert check["status"] == "warn"
     assert check["fixes"] == ["pciids.update"]
-    assert check["summary"] == ("/usr/share/misc/pci.ids is 2 year(s) old (2023.04.10); it does "
-                                "not name 66:00.0 (1002:7550)")
+    assert check["findings"] == ["pciids.fresh.stale", "pciids.fresh.unnamed"]
+    assert check["summary"] == ("/usr/share/misc/pci.ids is 2 year(s) old (2023.04.10) (and 1 "
+                                "more problem)")
     assert ("/usr/share/misc/pci.ids: Version 2023.04.10, Date 2023-04-10" in check["evidence"])
     assert "age: 1039 days on 2026-02-13 (older than 365 days)" in check["evidence"]
     assert ("0000:66:00.0 1002:7550: not in this pci.ids (lspci shows `Device 7550`)"
