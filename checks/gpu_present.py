@@ -119,7 +119,8 @@ class GpuPresent(Check):
             else:
                 found.say("none")
             return found.verdict("ok")
-        selected = inv.selected
+        # --gpu may name a BMC's VGA: chosen, but nothing a container can compute on
+        selected = [g for g in inv.selected if g.vendor != "other"]
         left_out = [g for g in usable if not g.selected]
         suffix = "_rocm" if any(g.vendor == "amd" for g in usable) else ""
         values: dict[str, Any] = {
