@@ -32,7 +32,7 @@ CREATE_NVIDIA_CTK = ("sudo nvidia-ctk system create-device-nodes --control-devic
 _KFD_REMEDY = ("/dev/kfd appears when amdgpu loads with KFD support: check kernel.driver, then "
                "`sudo modprobe amdgpu`.")
 _NO_RENDER_WHY = ("Without a render node a GPU cannot be handed to a container; the kernel "
-                  "creates it when the driver binds.\n\n" + WHY)
+                  "creates it when the driver binds. " + WHY)
 _NOT_LOADED_REMEDY = "Load the nvidia driver first (see kernel.driver); its device files follow."
 
 SENTENCES = Sentences(ID, {
@@ -51,7 +51,7 @@ SENTENCES = Sentences(ID, {
     "kfd_missing_no_kfd": Say(
         Status.FAIL, "{path} ({what}) is missing",
         "The kernel has no kfd device at all: amdgpu is not loaded, or the kernel was built "
-        "without CONFIG_HSA_AMD.\n\n" + WHY, _KFD_REMEDY, commands=("sudo modprobe amdgpu",),
+        "without CONFIG_HSA_AMD. " + WHY, _KFD_REMEDY, commands=("sudo modprobe amdgpu",),
         finding="missing"),
     "not_char": Say(Status.FAIL, "{path} ({what}) is a {kind}, not a character device", WHY,
                     "Remove the impostor and let udev recreate it: `sudo rm {path}` then "
@@ -72,7 +72,7 @@ SENTENCES = Sentences(ID, {
         Status.WARN, "{path} ({what}) is missing",
         "The nvidia driver creates /dev/nvidia-uvm and /dev/nvidiactl only when something "
         "asks: the container toolkit usually does (load-kmods), but a CDI spec generated while "
-        "they were absent leaves them out.\n\n" + WHY,
+        "they were absent leaves them out. " + WHY,
         f"Create them now: `{CREATE_NVIDIA}` (or `{CREATE_NVIDIA_CTK}`).",
         commands=(CREATE_NVIDIA, CREATE_NVIDIA_CTK)),
     "kfd_unlisted": Say(
@@ -137,8 +137,8 @@ class DevicesNodes(Check):
         if items and all(f.id == SENTENCES.finding_id("nvidia_node_missing")
                          and f.summary.startswith(UVM + " ") for f in items):
             result.cause = "nvidia.uvm"  # it says why the module and its node are missing
-        result.details = "\n\n".join(dict.fromkeys(result.details.split("\n\n")))
-        return result
+        result.findings = list(dict.fromkeys(result.findings))
+        return _why_once(result)
 
     # ----- one node ---------------------------------------------------------------------------
     def _node(self, facts: Facts, tally: Tally, path: str, major: int | None,
@@ -263,3 +263,12 @@ class DevicesNodes(Check):
             return
         for path, major, minor, what in wanted:
             self._node(facts, tally, path, major, minor, what, "nvidia_node_missing")
+
+
+def _why_once(result: Result) -> Result:
+    """Each row's details end with WHY; where several findings merge, say it once, last.
+    (Findings.result joins every finding's details as they are.)"""
+    if result.details.count(WHY) > 1:
+        parts = [p.replace(WHY, "").strip() for p in result.details.split("\n\n")]
+        result.details = "\n\n".join([*dict.fromkeys(p for p in parts if p), WHY])
+    return result

@@ -32,7 +32,7 @@ WHY = ("A container uses the host's kernel: ROCm and CUDA inside the image only 
 _RIVAL = "{rival}, not nvidia, holds the NVIDIA GPU {who}"
 _RIVAL_WHY = ("{rival} is the open-source driver for NVIDIA GPUs; it cannot run CUDA, and while "
               "it holds the GPU the nvidia module cannot bind (dmesg: {dmesg}). The container "
-              "toolkit then fails with `nvml error: driver not loaded`.\n\n" + WHY)
+              "toolkit then fails with `nvml error: driver not loaded`. " + WHY)
 _INSTALL_FIRST = "Install the NVIDIA driver first: `{install}`.\n"
 _BLACKLIST = ("Keep {rival} off the GPU: create {conf_file} containing\n{conf_lines}\nfor "
               "example: `printf '{printf}' | sudo tee {conf_file}`\nthen `{initramfs}` and "
@@ -56,7 +56,7 @@ _SECURE_BOOT = ("{module} is built for this kernel but not loaded, and Secure Bo
 _SECURE_BOOT_WHY = ("With Secure Boot on, the kernel only loads modules signed with a key it "
                     "trusts. A DKMS-built module is signed with the machine's own key (MOK), "
                     "which must be enrolled once in the firmware; until then `modprobe {module}` "
-                    "fails with `Key was rejected by service`.\n\n" + WHY)
+                    "fails with `Key was rejected by service`. " + WHY)
 _ENROLL = ("Enroll the DKMS signing key and reboot: `sudo mokutil --import {key}` (choose a "
            "one-time password), `sudo reboot`, pick \"Enroll MOK\" in the blue MOK manager "
            "screen and enter the password; then `sudo modprobe {module}`.")
@@ -82,33 +82,33 @@ SENTENCES = Sentences(ID, {
     "vfio": _fail(
         "{who} is bound to vfio-pci (reserved for a virtual machine)",
         "vfio-pci holds GPUs that are passed through to virtual machines; the host cannot use "
-        "them, and neither can its containers.\n\n" + WHY,
+        "them, and neither can its containers. " + WHY,
         "If the GPU should serve containers on this host, remove its id from `vfio-pci.ids=` on "
         "the kernel command line and from /etc/modprobe.d, then `{initramfs}` and reboot.",
         ("{initramfs}",)),
     "radeon": _fail(
         "{who} is driven by radeon, not amdgpu",
         "ROCm needs amdgpu and /dev/kfd; the old radeon driver provides neither. Southern/Sea "
-        "Islands cards default to radeon.\n\n" + WHY,
+        "Islands cards default to radeon. " + WHY,
         "Add `radeon.si_support=0 amdgpu.si_support=1 radeon.cik_support=0 "
         "amdgpu.cik_support=1` to the kernel command line (GRUB_CMDLINE_LINUX in "
         "/etc/default/grub, then `sudo update-grub`) and reboot."),
     "other_driver": _fail(
         "{who} is bound to {driver}, not {expected}",
-        "Containers need {module} on this GPU.\n\n" + WHY,
+        "Containers need {module} on this GPU. " + WHY,
         "Unbind {driver} from the GPU and load {module}: `echo {pci_full} | sudo tee "
         "/sys/bus/pci/drivers/{driver}/unbind` then `sudo modprobe {module}`; make it permanent "
         "by blacklisting {driver} in /etc/modprobe.d.",
         ("echo {pci_full} | sudo tee /sys/bus/pci/drivers/{driver}/unbind",
          "sudo modprobe {module}")),
     "not_live": _fail(
-        "{module} on {who} is still {state}", "The {module} module has not finished loading.\n\n"
+        "{module} on {who} is still {state}", "The {module} module has not finished loading. "
         + WHY, "Look at `sudo dmesg | grep -i {module}` for a firmware or initialisation error.",
         ("sudo dmesg | grep -i {module}",)),
     "loaded_not_bound": _fail(
         "{module} is loaded but does not drive {who}",
         "The {module} module is loaded yet did not bind to this GPU: the GPU may be newer than "
-        "this driver version, its firmware may be missing, or probing failed.\n\n" + WHY,
+        "this driver version, its firmware may be missing, or probing failed. " + WHY,
         "Read `sudo dmesg | grep -iE '{module}|NVRM'` for the reason; a GPU newer than the "
         "driver needs a newer driver (or kernel).", ("sudo dmesg | grep -iE '{module}|NVRM'",)),
     "secure_boot": _fail(_SECURE_BOOT, _SECURE_BOOT_WHY, _ENROLL + _SB_OFF, _ENROLL_CMDS),
@@ -117,18 +117,18 @@ SENTENCES = Sentences(ID, {
         _ENROLL + " If {key} does not exist, run `sudo dkms autoinstall` to create and sign "
         "with a key first." + _SB_OFF, ("sudo dkms autoinstall", *_ENROLL_CMDS),
         finding="secure_boot"),
-    "not_loaded": _fail(_NOT_LOADED, _NOT_LOADED_WHY + "\n\n" + WHY, _NOT_LOADED_REMEDY,
+    "not_loaded": _fail(_NOT_LOADED, _NOT_LOADED_WHY + " " + WHY, _NOT_LOADED_REMEDY,
                         ("sudo modprobe {module}",)),
     "not_loaded_blacklisted": _fail(
-        _NOT_LOADED, _NOT_LOADED_WHY + " It is blacklisted in {blacklist_file}.\n\n" + WHY,
+        _NOT_LOADED, _NOT_LOADED_WHY + " It is blacklisted in {blacklist_file}. " + WHY,
         _NOT_LOADED_REMEDY, ("sudo modprobe {module}",), finding="not_loaded"),
     "not_loaded_cmdline": _fail(
-        _NOT_LOADED, _NOT_LOADED_WHY + " The kernel command line has `{word}`.\n\n" + WHY,
+        _NOT_LOADED, _NOT_LOADED_WHY + " The kernel command line has `{word}`. " + WHY,
         _NOT_LOADED_REMEDY, ("sudo modprobe {module}",), finding="not_loaded"),
     "not_built": _fail(
         "no {module} module exists for kernel {release}, so {who} has no driver",
         "{module} is neither loaded nor built for the running kernel (a driver installed for "
-        "another kernel, or a DKMS build that failed).\n\n" + WHY,
+        "another kernel, or a DKMS build that failed). " + WHY,
         "`{install}`, then reboot. If a DKMS build failed, `sudo dkms status` and "
         "`sudo dkms autoinstall` show why.",
         ("{install}", "sudo dkms status", "sudo dkms autoinstall")),
@@ -201,9 +201,8 @@ class KernelDriver(Check):
                 f"{name} is loaded and bound to {target}" for name, target in parts))
         if bad:
             result.cause = _flavour_cause(facts, bad)
-        result.details = "\n\n".join(dict.fromkeys(result.details.split("\n\n")))
         result.findings = list(dict.fromkeys(result.findings))
-        return result
+        return _why_once(result)
 
     # ----- one GPU ------------------------------------------------------------------------------
     def _examine(self, facts: Facts, found: Findings, gpu: Gpu) -> bool:
@@ -373,3 +372,12 @@ def _flavour_cause(facts: Facts, bad: list[Gpu]) -> str | None:
     _, gpus = wrong_flavour_gpus(facts)
     refused = {g.pci for g in gpus}
     return "nvidia.open_modules" if refused and all(g.pci in refused for g in bad) else None
+
+
+def _why_once(result: Result) -> Result:
+    """Each row's details end with WHY; where several findings merge, say it once, last.
+    (Findings.result joins every finding's details as they are.)"""
+    if result.details.count(WHY) > 1:
+        parts = [p.replace(WHY, "").strip() for p in result.details.split("\n\n")]
+        result.details = "\n\n".join([*dict.fromkeys(p for p in parts if p), WHY])
+    return result

@@ -240,3 +240,15 @@ def test_a_root_that_did_not_record_the_nodes_skips(tmp_path):
     assert found(result) == ("skip", [])
     assert result.summary == ("this root did not capture the device nodes (/dev/kfd, "
                               "/dev/dri/renderD128)")
+
+
+def test_kfd_and_the_render_node_missing_are_one_id_and_one_explanation(tmp_path):
+    def after(root: Path) -> None:
+        _drop("/dev/kfd")(root)
+        _drop("/dev/dri/renderD128")(root)
+    result = judge(DevicesNodes, build(tmp_path / "root", LAPTOP, after=after))
+    assert found(result) == ("fail", ["devices.nodes.missing"])
+    assert result.summary == ("/dev/kfd (ROCm's compute interface) is missing (and 1 more "
+                              "problem)")
+    assert result.details.count("`docker run --device` copies a device file") == 1
+    assert result.commands == ["sudo modprobe amdgpu", "sudo udevadm trigger"]

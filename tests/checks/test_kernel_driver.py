@@ -306,3 +306,16 @@ def test_secure_boot_remedy_uses_the_dkms_key_the_host_has(tmp_path):
     assert "`sudo mokutil --import /var/lib/dkms/mok.pub`" in result.remedy
     assert "does not exist" not in result.remedy
     assert result.commands[0] == "sudo mokutil --import /var/lib/dkms/mok.pub"
+
+
+def test_two_gpus_on_vfio_are_one_finding_id_and_one_explanation(tmp_path):
+    def change(b: HostRootBuilder) -> None:
+        b.set_kernel("6.8.0-45-generic", "BOOT_IMAGE=/vmlinuz ro vfio-pci.ids=1002:744c")
+        b.add_gpu("0000:03:00.0", 0x1002, 0x744C, parent="0000:02:00.0", driver="vfio-pci")
+        b.add_gpu("0000:08:00.0", 0x1002, 0x744C, parent="0000:07:00.0", driver="vfio-pci")
+    result = judge(KernelDriver, build(tmp_path / "root", "amd_desktop_two_7900xtx_igpu",
+                                       change))
+    assert found(result) == ("fail", ["kernel.driver.vfio"])
+    assert result.summary.endswith("(and 1 more problem)")
+    assert result.details.count("A container uses the host's kernel") == 1
+    assert result.details.count("vfio-pci holds GPUs") == 1

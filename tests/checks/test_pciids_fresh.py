@@ -65,6 +65,7 @@ def test_an_old_file_that_cannot_name_the_egpu_gives_two_findings(tmp_path):
     assert found(result) == ("warn", ["pciids.fresh.stale", "pciids.fresh.unnamed"])
     assert result.fixes == ["pciids.update"]
     assert "`sudo update-pciids`" in result.remedy
+    assert result.details.count("never classifies GPUs by name") == 1
 
 
 def test_a_file_without_header_or_date_is_undated(tmp_path):
