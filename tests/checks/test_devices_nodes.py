@@ -14,8 +14,9 @@ import pytest
 from checks.devices_nodes import DevicesNodes
 from tests.support import scenarios as sc
 from tests.support.check_roots import edit_host_json
-from tests.support.cli import check_of
+from tests.support.cli import check_of, report_for
 from tests.support.hw_checks import build, found, judge
+from tests.test_snapshot_roots import snapshot
 
 
 def test_devices_nodes_pass_on_the_laptop_with_numbers_and_owners(reports):
@@ -252,3 +253,17 @@ def test_kfd_and_the_render_node_missing_are_one_id_and_one_explanation(tmp_path
                               "problem)")
     assert result.details.count("`docker run --device` copies a device file") == 1
     assert result.commands == ["sudo modprobe amdgpu", "sudo udevadm trigger"]
+
+
+def test_a_snapshot_replays_the_findings(tmp_path):
+    """`gpudoctor snapshot` records the device files the check read; the archive gives the
+    same finding ids as the root it was taken from."""
+    def after(root: Path) -> None:
+        _node("/dev/kfd", type="block")(root)
+        _node("/dev/dri/renderD128", minor=129)(root)
+    root = build(tmp_path / "root", LAPTOP, after=after)
+    archive = tmp_path / "snap.tar.gz"
+    snapshot(root, archive)
+    check = check_of(report_for(archive), "devices.nodes")
+    assert (check["status"], check["findings"]) == found(judge(DevicesNodes, root))
+    assert check["findings"] == ["devices.nodes.not_char", "devices.nodes.wrong_numbers"]
