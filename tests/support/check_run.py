@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gpudoctor import registry
-from gpudoctor.facts import Options
+from gpudoctor.facts import Facts, Options
 from gpudoctor.host import open_host
 from gpudoctor.plugin import Result
 from gpudoctor.report import Doctor
@@ -22,10 +22,18 @@ def _registry() -> registry.Registry:
     return registry.load()
 
 
+def diagnose(root: str | Path, **options: Any) -> tuple[Facts, dict[str, Result]]:
+    """The run's Facts (engines, run arguments) and every check's Result on `root`, by check
+    id (Options fields as keywords)."""
+    doctor = Doctor(open_host(str(root)), Options(**options), registry=_registry())
+    outcomes = doctor.run()
+    assert doctor.facts is not None
+    return doctor.facts, {o.id: o.result for o in outcomes}
+
+
 def results(root: str | Path, **options: Any) -> dict[str, Result]:
     """Every check's Result on `root`, by check id (Options fields as keywords)."""
-    doctor = Doctor(open_host(str(root)), Options(**options), registry=_registry())
-    return {o.id: o.result for o in doctor.run()}
+    return diagnose(root, **options)[1]
 
 
 def result_of(root: str | Path, check_id: str, **options: Any) -> Result:
