@@ -41,7 +41,8 @@ SENTENCES = Sentences(ID, {
         Status.FAIL, "{source} replaces containerd's whole CRI section, dropping {lost}",
         SHADOW_RUNTIMES, SHADOW_REMEDY, (CONFIGURE, RESTART)),
     "dropin_drops_runtimes_and_settings": Say(
-        Status.FAIL, "{source} replaces containerd's whole CRI section, dropping {lost}",
+        Status.FAIL, "{source} replaces containerd's whole CRI section, dropping {lost} and "
+        "{count} other setting(s)",
         SHADOW_RUNTIMES + SETTINGS_TOO, SHADOW_REMEDY, (CONFIGURE, RESTART),
         finding="dropin_drops_runtimes"),
     "dropin_drops_settings": Say(

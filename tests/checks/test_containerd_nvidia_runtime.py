@@ -153,4 +153,5 @@ def test_a_dropin_that_keeps_the_runtimes_still_loses_the_other_settings(tmp_pat
     assert "setting(s) of /etc/containerd/config.toml are lost" in result.summary
     assert "sandbox_image" in result.details
     lost_runc = result_of(er.k8s_containerd17(tmp_path / "lost", "dropin-only"), ID)
+    assert "dropping runc and" in lost_runc.summary
     assert "Its other settings are gone too: sandbox_image" in lost_runc.details

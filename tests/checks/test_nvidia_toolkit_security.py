@@ -79,3 +79,14 @@ def test_a_version_that_is_not_a_number_is_skipped(tmp_path: Path) -> None:
     result = result_of(nr.toolkit_version(tmp_path / "root", "git-abcdef"), ID)
     assert verdict(result) == ("skip", [])
     assert "`git-abcdef` is not a version number" in result.summary
+
+
+def test_a_toolkit_without_a_readable_version_is_skipped(tmp_path: Path) -> None:
+    """Binaries only (no package database entry, no recorded `--version`): nothing to judge."""
+    root = nr.toolkit_version(tmp_path / "root", "1.17.3-1")
+    status = root / "var/lib/dpkg/status"
+    status.write_text("\n\n".join(p for p in status.read_text().split("\n\n")
+                                  if "container" not in p.split("\n", 1)[0]))
+    result = result_of(root, ID)
+    assert verdict(result) == ("skip", []), result.summary
+    assert result.summary == "the toolkit's version cannot be read (see nvidia.toolkit)"
