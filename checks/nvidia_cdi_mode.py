@@ -33,13 +33,6 @@ ENGINE_TIMEOUT = 5.0
 
 OK_DETAILS = ("The mode's CDI side is in place: specs where the mode needs them, readable by "
               "the installed engines.")
-NO_SPEC = Say(
-    Status.FAIL, "the toolkit is in CDI mode but no CDI spec offers the NVIDIA GPUs",
-    "{why}, so the nvidia runtime looks up `nvidia.com/gpu` devices in the CDI spec folders "
-    "({dirs}); none offers them: containers fail with `unresolvable CDI devices "
-    "nvidia.com/gpu=all`.",
-    f"Generate the spec: `{REGENERATE}`.", (FIX,), (REGENERATE,))
-
 SENTENCES = Sentences(ID, {
     "refresh_disabled": Say(
         Status.WARN, "the toolkit's nvidia-cdi-refresh units are installed but not enabled: "
@@ -56,11 +49,13 @@ SENTENCES = Sentences(ID, {
         "MIG changes). Containers get the old driver's libraries (see docker.cdi).",
         f"`{RESTART_REFRESH}`, then `{REFRESH_LOG}` if the spec is still old.",
         (FIX,), (RESTART_REFRESH, REFRESH_LOG)),
-    "no_spec": NO_SPEC,
-    "no_spec_refresh": Say(
-        NO_SPEC.status, NO_SPEC.summary, NO_SPEC.details,
-        f"Generate the spec: `{REGENERATE}` (or `{RESTART_REFRESH}`).", NO_SPEC.fixes,
-        (REGENERATE, RESTART_REFRESH), finding="no_spec"),
+    "no_spec": Say(
+        Status.FAIL, "the toolkit is in CDI mode but no CDI spec offers the NVIDIA GPUs",
+        "{why}, so the nvidia runtime looks up `nvidia.com/gpu` devices in the CDI spec folders "
+        "({dirs}); none offers them: containers fail with `unresolvable CDI devices "
+        "nvidia.com/gpu=all`.",
+        f"Generate the spec: `{REGENERATE}` (where the toolkit's nvidia-cdi-refresh units are "
+        f"installed, `{RESTART_REFRESH}` does the same).", (FIX,), (REGENERATE,)),
     "spec_too_new": Say(
         Status.WARN, "{engine} {engine_version} cannot read the CDI spec {path} (cdiVersion "
         "{cdi_version})",
@@ -140,8 +135,8 @@ class NvidiaCdiMode(Check):
             found.say("refresh_behind", path=behind[0].path, driver=driver,
                       spec_drivers=", ".join(sorted(behind[0].driver_versions)))
         if mode.mode == "cdi" and not specs:
-            found.say("no_spec_refresh" if shipped else "no_spec", why=mode.why,
-                      dirs=", ".join(facts.cdi.dirs))
+            found.say("no_spec", why=mode.why, dirs=", ".join(facts.cdi.dirs),
+                      commands=(REGENERATE, RESTART_REFRESH) if shipped else None)
         for spec in specs:
             self._engines(facts, spec, found)
         self._mig(facts, specs, found)

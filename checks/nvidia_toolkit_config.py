@@ -32,7 +32,7 @@ LDCONFIG = Say(
 SENTENCES = Sentences(ID, {
     "ldconfig_missing": LDCONFIG,
     "ldconfig_missing_no_fallback": Say(
-        LDCONFIG.status, LDCONFIG.summary,
+        LDCONFIG.status, LDCONFIG.summary + " (toolkit {version} has no fallback)",
         LDCONFIG_WHY + "; toolkit {version} does not fall back to another ldconfig (1.15 and "
         "later do, when the path without `.real` exists).", LDCONFIG.remedy,
         commands=LDCONFIG.commands, finding="ldconfig_missing"),
