@@ -1,5 +1,6 @@
-"""In-process runs of one hardware check on a host root: Facts(open_host(root)) and the check
-class, as `gpudoctor --root` runs it, without a subprocess (tests/checks/test_<check>.py)."""
+"""In-process runs of ONE hardware check on a host root: Facts(open_host(root)) and the check
+class, its `applies` asserted, without the other checks (tests/support/check_run.py runs them
+all, with `requires`) and without a subprocess (tests/checks/test_<check>.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from gpudoctor.facts import Facts, Options
 from gpudoctor.host import open_host
 from gpudoctor.plugin import Check, Result
 from tests.support import scenarios as sc
+from tests.support.check_run import verdict
 from tests.support.hostroot import HostRootBuilder
 
 
@@ -42,6 +44,5 @@ def skip_reason(check: type[Check], root: Path, **options: Any) -> str | None:
     return check().applies(Facts(open_host(str(root)), Options(**options)))
 
 
-def found(result: Result) -> tuple[str, list[str]]:
-    """(status, finding ids): what the tests decide on."""
-    return result.status.value, result.findings
+#: (status, finding ids): what the tests decide on
+found = verdict
