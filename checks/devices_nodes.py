@@ -93,6 +93,8 @@ class Tally:
     uncaptured: list[str] = field(default_factory=list)
     #: (path, fine) of each device file looked at
     nodes: list[tuple[str, bool]] = field(default_factory=list)
+    #: the device files that do not exist
+    missing: list[str] = field(default_factory=list)
 
     @property
     def evidence(self) -> list[str]:
@@ -134,8 +136,8 @@ class DevicesNodes(Check):
         result = tally.found.verdict(
             "ok", count=len(checked),
             paths=", ".join(checked[:6]) + (" ..." if len(checked) > 6 else ""))
-        if items and all(f.id == SENTENCES.finding_id("nvidia_node_missing")
-                         and f.summary.startswith(UVM + " ") for f in items):
+        if tally.missing == [UVM] and [f.id for f in items] == [
+                SENTENCES.finding_id("nvidia_node_missing")]:
             result.cause = "nvidia.uvm"  # it says why the module and its node are missing
         result.findings = list(dict.fromkeys(result.findings))
         return _why_once(result)
@@ -161,6 +163,7 @@ class DevicesNodes(Check):
         if st is None:
             tally.evidence.append(f"{shown}: does not exist")
             found.say(missing, path=real, what=what, **values)
+            tally.missing.append(real)
             tally.nodes.append((real, False))
             return False
         if not facts.host.live and st.kind == "file" and st.size == 0:
