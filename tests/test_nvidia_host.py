@@ -16,10 +16,7 @@ from tests.support.cli import check_of, report_for
 
 MINE = ("nvidia.wsl", "nvidia.open_modules", "nvidia.driver_mismatch", "nvidia.fabric_manager",
         "nvidia.gpu_count", "kernel.log", "nvidia.uvm", "nvidia.device_files")
-CDI_CONFIG = '[nvidia-container-cli]\nload-kmods = true\n\n[nvidia-container-runtime]\n' \
-             'mode = "cdi"\n'
-NO_KMODS = '[nvidia-container-cli]\nload-kmods = false\n\n[nvidia-container-runtime]\n' \
-           'mode = "auto"\n'
+CDI_CONFIG, NO_KMODS = nr.CDI_CONFIG, nr.NO_KMODS  # tests/test_fix_load_uvm.py imports them
 XID_LOG = (*nr.BENIGN_LOG,
            "2026-02-13T09:28:40+0000 gpu-box kernel: NVRM: Xid (PCI:0000:18:00): 79, pid=2871, "
            "name=python3, GPU has fallen off the bus.",

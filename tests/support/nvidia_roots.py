@@ -42,6 +42,12 @@ BENIGN_LOG = (
     "2026-02-13T09:20:07+0000 gpu-box kernel: nvidia-uvm: Loaded the UVM driver, major device "
     "number 510.",
 )
+#: the toolkit's config.toml in CDI mode, and in auto mode with load-kmods = false: nothing
+#: loads nvidia_uvm on demand
+CDI_CONFIG = '[nvidia-container-cli]\nload-kmods = true\n\n[nvidia-container-runtime]\n' \
+             'mode = "cdi"\n'
+NO_KMODS = '[nvidia-container-cli]\nload-kmods = false\n\n[nvidia-container-runtime]\n' \
+           'mode = "auto"\n'
 UNATTENDED_50 = """// Automatically upgrade packages from these (origin:archive) pairs
 Unattended-Upgrade::Allowed-Origins {
 	"${distro_id}:${distro_codename}";
