@@ -59,6 +59,7 @@ def test_wsl_without_a_usable_gpu_fails(tmp_path, kwargs, finding, commands):
     if finding != "no_windows_driver":  # /dev/dxg is there: gpu.present passes on its own
         assert got["gpu.present"].status.value == "fail"
         assert got["gpu.present"].cause == ID
+        assert "no AMD, NVIDIA or Intel GPU" not in got["gpu.present"].summary
 
 
 def test_missing_windows_libraries_are_named(tmp_path):
