@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 ID = "nvidia.driver_mismatch"
 MATCH = ("NVML (nvidia-smi, the container toolkit, CUDA) refuses to work when the kernel "
          "module and libnvidia-ml differ in version; they match.")
-DIFFER = ("The kernel has nvidia {module} loaded, but user space is {user} ({where}). Every NVML "
-          "user fails with `Failed to initialize NVML: Driver/library version mismatch` (the "
-          "toolkit's hook: `nvml error: driver/library version mismatch`), so no container "
-          "gets a GPU. The kernel log shows `NVRM: API mismatch`. The driver on disk is fine; "
-          "the module in memory is the old one.")
+DIFFER = ("The kernel has nvidia {module} loaded, but user space is {user} ({where}).{upgraded} "
+          "Every NVML user fails with `Failed to initialize NVML: Driver/library version "
+          "mismatch` (the toolkit's hook: `nvml error: driver/library version mismatch`), so no "
+          "container gets a GPU. The kernel log shows `NVRM: API mismatch`. The driver on disk "
+          "is fine; the module in memory is the old one.")
+#: where dpkg.log shows the upgrade that put the new user space on disk
+UPGRADED = " dpkg.log shows the upgrade: `{upgrade}`."
 REBOOT = ("Reboot: `sudo reboot`. Without a reboot, when no process uses the GPU (`sudo lsof "
           "/dev/nvidia*` and `nvidia-smi` show none; stop nvidia-persistenced and the display "
           "manager first), reload the modules: `sudo modprobe -r nvidia_uvm nvidia_drm "
@@ -32,6 +34,21 @@ REBOOT = ("Reboot: `sudo reboot`. Without a reboot, when no process uses the GPU
           "by itself.")
 DIFFER_SUMMARY = ("nvidia {module} is loaded but user space is {user}: NVML fails with "
                   "\"Driver/library version mismatch\"")
+
+
+def _differ(upgraded: bool, unattended: bool) -> Say:
+    """The versions_differ row, with the dpkg.log upgrade and the unattended-upgrades advice
+    where the host has them."""
+    remedy = REBOOT + (" unattended-upgrades can upgrade the driver again ({covered}): hold the "
+                       "packages until a planned reboot: `{hold}` (undo with `sudo apt-mark "
+                       "unhold ...`), or add \"nvidia-\" and \"libnvidia-\" to "
+                       "Unattended-Upgrade::Package-Blacklist in "
+                       "/etc/apt/apt.conf.d/50unattended-upgrades." if unattended else "")
+    return Say(Status.FAIL, DIFFER_SUMMARY,
+               DIFFER.replace("{upgraded}", UPGRADED if upgraded else ""), remedy,
+               commands=("sudo reboot", "{hold}") if unattended else ("sudo reboot",),
+               finding="versions_differ")
+
 
 SENTENCES = Sentences(ID, {
     "ok": Say(Status.PASS, "nvidia {module} is loaded and user space is {module} too", MATCH),
@@ -52,15 +69,8 @@ SENTENCES = Sentences(ID, {
         "with `load library failed: libnvidia-ml.so.1: cannot open shared object file`.",
         "Install the driver's user-space part of the same version as the module ({module}) "
         "and run `sudo ldconfig`.", commands=("sudo ldconfig",)),
-    "versions_differ": Say(Status.FAIL, DIFFER_SUMMARY, DIFFER, REBOOT,
-                           commands=("sudo reboot",)),
-    "versions_differ_unattended": Say(
-        Status.FAIL, DIFFER_SUMMARY, DIFFER,
-        REBOOT + " unattended-upgrades can upgrade the driver again ({covered}): hold the "
-        "packages until a planned reboot: `{hold}` (undo with `sudo apt-mark unhold ...`), or "
-        "add \"nvidia-\" and \"libnvidia-\" to Unattended-Upgrade::Package-Blacklist in "
-        "/etc/apt/apt.conf.d/50unattended-upgrades.",
-        commands=("sudo reboot", "{hold}"), finding="versions_differ"),
+    **{"versions_differ" + upgraded + unattended: _differ(bool(upgraded), bool(unattended))
+       for upgraded in ("", "_upgraded") for unattended in ("", "_unattended")},
 })
 
 
@@ -138,9 +148,8 @@ class NvidiaDriverMismatch(Check):
         if bad is None:
             return found.verdict("ok_unattended" if covered else "ok", module=module)
         _, user, where = bad
-        if covered:
-            found.say("versions_differ_unattended", module=module, user=user, where=where,
-                      covered=", ".join(covered), hold=hold_command(driver))
-        else:
-            found.say("versions_differ", module=module, user=user, where=where)
+        key = ("versions_differ" + ("_upgraded" if driver.last_upgrade else "")
+               + ("_unattended" if covered else ""))
+        found.say(key, module=module, user=user, where=where, upgrade=driver.last_upgrade,
+                  covered=", ".join(covered), hold=hold_command(driver))
         return found.verdict("ok", module=module)

@@ -53,8 +53,8 @@ def test_a_new_user_space_under_an_old_module_is_a_mismatch(tmp_path):
     assert "libnvidia-compute-580" in result.commands[1]
     assert ("/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.1 -> "
             "/usr/lib/x86_64-linux-gnu/libnvidia-ml.so.580.105.08") in result.details
-    assert any("upgrade libnvidia-compute-580:amd64 580.95.05-0ubuntu0.22.04.1 "
-               "580.105.08-0ubuntu0.22.04.1" in e for e in result.evidence)
+    assert ("dpkg.log shows the upgrade: `2026-02-13 06:25:15 upgrade libnvidia-compute-580:amd64 "
+            "580.95.05-0ubuntu0.22.04.1 580.105.08-0ubuntu0.22.04.1`") in result.details
     assert any(e.startswith("unattended-upgrades is on (/etc/apt/apt.conf.d/20auto-upgrades")
                for e in result.evidence)
     for other in ("nvidia.gpu_count", "kernel.log", "nvidia.fabric_manager"):
@@ -69,6 +69,14 @@ def test_packages_kept_out_of_unattended_upgrades_get_no_hold_advice(tmp_path):
         "fail", ["nvidia.driver_mismatch.versions_differ"])
     assert result.commands == ["sudo reboot"]
     assert "apt-mark" not in result.remedy
+
+
+def test_a_mismatch_without_a_dpkg_log_says_no_upgrade_line(tmp_path):
+    spec = nr.mismatch_spec()
+    spec.dpkg_log = ()
+    result = check(nr.build(tmp_path / "r", spec))
+    assert result.findings == ["nvidia.driver_mismatch.versions_differ"]
+    assert "dpkg.log" not in result.details
 
 
 def _no_user_space(root: Path) -> None:
