@@ -27,27 +27,41 @@ NONE = "Without amdgpu there is no /dev/kfd and no render node, so no container 
 #: the build for this kernel was tried and failed (make.log has its error)
 BUILD_FAILED = (" The last build failed: `{build_error}` ({make_log}): this amdgpu-dkms release "
                 "does not compile against {kernel}.")
-BUILD = ("Build it for this kernel: `{install}` (its headers first, `{headers}`, where they are "
-         "missing). If it does not compile, this kernel is newer than the amdgpu-dkms release "
-         "supports: boot a kernel it was built for (so far: {others}), install a newer "
-         "amdgpu-dkms, or remove amdgpu-dkms and use the kernel's own amdgpu.")
-NOT_BUILT_IN_TREE = ("amdgpu-dkms {version} is not built for {kernel}; DKMS built it for "
-                     "{others}; the kernel's own amdgpu runs instead")
-NOT_BUILT_NONE = ("amdgpu-dkms {version} is not built for {kernel}; DKMS built it for {others}; "
-                  "no amdgpu is loaded")
 
+
+def _not_built(loaded: bool, failed: bool, elsewhere: bool, no_headers: bool) -> Say:
+    """amdgpu-dkms is not built for the running kernel: with the in-tree amdgpu loaded or none;
+    the build tried and failed or not; built for other kernels or none; headers missing or
+    not. Two findings, worded for each host."""
+    summary = ("amdgpu-dkms {version} is not built for {kernel}"
+               + ("; DKMS built it for {others} only" if elsewhere else "")
+               + ("; the kernel's own amdgpu runs instead" if loaded
+                  else ", and no amdgpu is loaded"))
+    remedy = ("Build it for this kernel: `{install}`"
+              + (" (after `{headers}`)" if no_headers else "")
+              + ". If it does not compile, this kernel is newer than the amdgpu-dkms release "
+              "supports: boot a kernel it was built for" + (" ({others})" if elsewhere else "")
+              + ", install a newer amdgpu-dkms, or remove amdgpu-dkms and use the kernel's own "
+              "amdgpu.")
+    return Say(Status.WARN if loaded else Status.FAIL, summary,
+               (IN_TREE if loaded else NONE) + (BUILD_FAILED if failed else ""), remedy,
+               commands=("{headers}", "{install}") if no_headers else ("{install}",),
+               finding="not_built_in_tree_loaded" if loaded else "not_built_none_loaded")
+
+
+def not_built_key(loaded: bool, failed: bool, elsewhere: bool, no_headers: bool) -> str:
+    """The row of `_not_built` for this host."""
+    return ("not_built_in_tree_loaded" if loaded else "not_built_none_loaded") + (
+        "_build_failed" if failed else "") + ("_elsewhere" if elsewhere else "") + (
+        "_no_headers" if no_headers else "")
+
+
+_FLAGS = (False, True)
 SENTENCES = Sentences(ID, {
     "ok_loaded": Say(Status.PASS, "amdgpu-dkms {version} is built for {kernel} and loaded", WHY),
     "ok_built": Say(Status.PASS, "amdgpu-dkms {version} is built for {kernel}", WHY),
-    "not_built_in_tree_loaded": Say(Status.WARN, NOT_BUILT_IN_TREE, IN_TREE, BUILD,
-                                    commands=("{install}",)),
-    "build_failed_in_tree_loaded": Say(Status.WARN, NOT_BUILT_IN_TREE, IN_TREE + BUILD_FAILED,
-                                       BUILD, commands=("{install}",),
-                                       finding="not_built_in_tree_loaded"),
-    "not_built_none_loaded": Say(Status.FAIL, NOT_BUILT_NONE, NONE, BUILD,
-                                 commands=("{install}",)),
-    "build_failed_none_loaded": Say(Status.FAIL, NOT_BUILT_NONE, NONE + BUILD_FAILED, BUILD,
-                                    commands=("{install}",), finding="not_built_none_loaded"),
+    **{not_built_key(*flags): _not_built(*flags)
+       for flags in ((a, b, c, d) for a in _FLAGS for b in _FLAGS for c in _FLAGS for d in _FLAGS)},
     "reboot_pending": Say(
         Status.WARN, "amdgpu {loaded} is loaded, but amdgpu-dkms built {for_running} for "
         "{kernel}",
@@ -123,12 +137,11 @@ class AmdDkms(Check):
                                   "headers": headers}
         if not drv.built_for_running:
             others = sorted({k for ks in built.values() for k in ks})
-            key = ("not_built" if version not in drv.make_errors else "build_failed") + (
-                "_in_tree_loaded" if drv.loaded else "_none_loaded")
-            found.say(key, others=", ".join(others) or "no other kernel",
+            key = not_built_key(drv.loaded, version in drv.make_errors, bool(others),
+                                drv.headers is False)
+            found.say(key, others=", ".join(others),
                       build_error=drv.make_errors.get(version, ""),
-                      make_log=f"{DKMS_TREE}/{version}/build/make.log",
-                      commands=(headers, install) if drv.headers is False else None, **values)
+                      make_log=f"{DKMS_TREE}/{version}/build/make.log", **values)
         elif drv.loaded_version and not any(
                 v.split("-")[0] == drv.loaded_version.split("-")[0]
                 for v, ks in built.items() if drv.kernel in ks):

@@ -15,6 +15,7 @@ from gpudoctor.plugin import Result
 from gpudoctor.report import Doctor
 from tests.support import amd_intel_roots as roots
 from tests.support import scenarios as sc
+from tests.support.check_roots import edit_host_json
 
 ID = "amd.dkms"
 VERSION = roots.DKMS_VERSION
@@ -51,8 +52,9 @@ def test_built_but_not_loaded_passes(tmp_path):
 def test_a_failed_build_for_the_running_kernel_with_the_in_tree_amdgpu(tmp_path):
     result = check(roots.amd_dkms(tmp_path / "root", broken=True))
     assert (result.status.value, result.findings) == ("warn", [f"{ID}.not_built_in_tree_loaded"])
-    assert result.summary.startswith(f"amdgpu-dkms {VERSION} is not built for "
-                                     "6.14.0-24-generic; DKMS built it for 6.8.0-45-generic")
+    assert result.summary == (f"amdgpu-dkms {VERSION} is not built for 6.14.0-24-generic; "
+                              "DKMS built it for 6.8.0-45-generic only; the kernel's own "
+                              "amdgpu runs instead")
     evidence = "\n".join(result.evidence)
     assert "loaded: the in-tree amdgpu of 6.14.0-24-generic" in evidence
     assert f"make.log: /var/lib/dkms/amdgpu/{VERSION}/build/amd/amdkcl/" in evidence
@@ -80,6 +82,24 @@ def test_missing_kernel_headers_come_first(tmp_path):
     result = check(root)
     assert result.findings == [f"{ID}.not_built_in_tree_loaded"]
     assert result.commands == ["sudo apt install linux-headers-6.14.0-24-generic", INSTALL]
+    assert "(after `sudo apt install linux-headers-6.14.0-24-generic`)" in result.remedy
+
+
+def test_built_for_no_kernel_at_all_names_none(tmp_path):
+    root = roots.amd_dkms(tmp_path / "root", broken=True)
+    _unload(root)
+    edit_host_json(root, lambda doc: doc["commands"]["dkms-status"].update(
+        stdout=f"amdgpu/{VERSION}: added\n"))
+    tree = root / f"var/lib/dkms/amdgpu/{VERSION}"
+    (root / "var/lib/dkms/amdgpu/kernel-6.8.0-45-generic-x86_64").unlink()
+    for path in sorted((tree / "6.8.0-45-generic").rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    (tree / "6.8.0-45-generic").rmdir()
+    result = check(root)
+    assert (result.status.value, result.findings) == ("fail", [f"{ID}.not_built_none_loaded"])
+    assert result.summary == (f"amdgpu-dkms {VERSION} is not built for 6.14.0-24-generic, and "
+                              "no amdgpu is loaded")
+    assert "built for (" not in result.remedy
 
 
 def test_an_upgrade_without_reboot_is_seen(tmp_path):
