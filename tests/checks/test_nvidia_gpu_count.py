@@ -22,11 +22,6 @@ def check(root: Path) -> Result:
     return {o.id: o.result for o in doctor.run(only=[ID])}[ID]
 
 
-def _excluded_ba(b) -> None:
-    info = b.root / "proc/driver/nvidia/gpus/0000:ba:00.0/information"
-    info.write_text(info.read_text().replace("GPU Excluded:    No", "GPU Excluded:    Yes"))
-
-
 def test_the_healthy_hgx_host_passes_with_three_counts(tmp_path):
     result = check(nr.build(tmp_path / "r"))
     assert (result.status.value, result.findings) == ("pass", [])
@@ -58,7 +53,7 @@ def test_a_gpu_nvidia_smi_cannot_see_is_named(tmp_path):
 
 
 def test_a_gpu_the_admin_excluded_from_nvml_is_no_alarm(tmp_path):
-    result = check(nr.build(tmp_path / "r", nr.Spec(smi_skip=(0xBA,), extra=[_excluded_ba])))
+    result = check(nr.build(tmp_path / "r", nr.Spec(smi_skip=(0xBA,), extra=[nr.excluded_ba])))
     assert (result.status.value, result.findings) == ("pass", [])
     assert ("excluded from NVML on purpose (GPU Excluded: Yes, NVreg_ExcludedGpus): "
             "0000:ba:00.0") in result.evidence

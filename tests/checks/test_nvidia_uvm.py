@@ -28,16 +28,6 @@ def check(root: Path) -> Result:
     return results(root)[ID]
 
 
-def _nvidia_modprobe(b) -> None:
-    b.write("/usr/bin/nvidia-modprobe", b"\x7fELF", mode=0o4755)
-
-
-def _cdi_spec(b) -> None:
-    from tests.support.container_roots import nvidia_cdi_yaml
-
-    b.write("/etc/cdi/nvidia.yaml", nvidia_cdi_yaml("580.95.05", 8))
-
-
 def _no_toolkit(b) -> None:
     status = (b.root / "var/lib/dpkg/status").read_text().split("\n\n")
     b.write("/var/lib/dpkg/status", "\n\n".join(p for p in status if "container" not in p))
@@ -59,10 +49,10 @@ def test_loaded_on_demand_by_the_hook_is_no_alarm(tmp_path):
 
 @pytest.mark.parametrize(("spec", "reason"), [
     (nr.Spec(uvm_loaded=False, uvm_node=False, toolkit_config=nr.CDI_CONFIG,
-             extra=[_nvidia_modprobe]), 'sets mode = "cdi"'),
+             extra=[nr.nvidia_modprobe]), 'sets mode = "cdi"'),
     (nr.Spec(uvm_loaded=False, uvm_node=False, toolkit_config=nr.NO_KMODS),
      "sets load-kmods = false"),
-    (nr.Spec(uvm_loaded=False, uvm_node=False, extra=[_cdi_spec]),
+    (nr.Spec(uvm_loaded=False, uvm_node=False, extra=[nr.cdi_spec]),
      "NVIDIA CDI specs exist (/etc/cdi/nvidia.yaml)"),
 ], ids=["cdi_mode", "no_kmods", "cdi_spec"])
 def test_missing_where_nothing_loads_it_fails_with_the_fix(tmp_path, spec, reason):
