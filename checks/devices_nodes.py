@@ -139,7 +139,6 @@ class DevicesNodes(Check):
         if tally.missing == [UVM] and [f.id for f in items] == [
                 SENTENCES.finding_id("nvidia_node_missing")]:
             result.cause = "nvidia.uvm"  # it says why the module and its node are missing
-        result.findings = list(dict.fromkeys(result.findings))
         return _why_once(result)
 
     # ----- one node ---------------------------------------------------------------------------

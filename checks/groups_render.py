@@ -166,7 +166,7 @@ class GroupsRender(Check):
                       first=first.name or first.gid)
         key = "ok_open" if not groups else (
             "ok_member" if user and not user.is_root else "ok")
-        return _said_once(found.verdict(key, **values, user=user.name if user else ""))
+        return found.verdict(key, **values, user=user.name if user else "")
 
     @staticmethod
     def _access(mode: int) -> str:
@@ -202,10 +202,3 @@ class GroupsRender(Check):
                 evidence.append(f"{user.name} is not in {label}")
                 missing.append(use)
         return missing
-
-
-def _said_once(result: Result) -> Result:
-    """The result with each paragraph of details once: the rows share the explanation, and
-    Findings.result joins every finding's details."""
-    result.details = "\n\n".join(dict.fromkeys(result.details.split("\n\n")))
-    return result

@@ -201,7 +201,6 @@ class KernelDriver(Check):
                 f"{name} is loaded and bound to {target}" for name, target in parts))
         if bad:
             result.cause = _flavour_cause(facts, bad)
-        result.findings = list(dict.fromkeys(result.findings))
         return _why_once(result)
 
     # ----- one GPU ------------------------------------------------------------------------------

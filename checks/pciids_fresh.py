@@ -127,7 +127,4 @@ class PciidsFresh(Check):
                       gpus=", ".join(f"{g.short_pci} ({g.ids})" for g in fixable))
         evidence += [f"{g.pci} {g.ids}: {g.name}" for g in gpus if g.name]
         values["version"] = db.version or "no version"
-        result = found.verdict("ok_known_vendors" if unnamed else "ok", **values)
-        # the rows share their explanation; Findings.result joins every finding's details
-        result.details = "\n\n".join(dict.fromkeys(result.details.split("\n\n")))
-        return result
+        return found.verdict("ok_known_vendors" if unnamed else "ok", **values)
