@@ -13,7 +13,7 @@ from pathlib import Path
 from gpudoctor.plugin import Result
 from tests.support import amd_intel_roots as roots
 from tests.support import scenarios as sc
-from tests.support.container_checks import result_of, verdict
+from tests.support.check_run import result_of, verdict
 
 ID = "amd.container_toolkit"
 

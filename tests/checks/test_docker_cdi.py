@@ -14,7 +14,7 @@ import yaml
 
 from tests.support import amd_intel_roots as ar
 from tests.support import container_roots as cr
-from tests.support.container_checks import result_of, verdict
+from tests.support.check_run import result_of, verdict
 
 ID = "docker.cdi"
 REGENERATE = ["sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml",

@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.support import container_roots as cr
 from tests.support import nvidia_layer_roots as nr
-from tests.support.container_checks import result_of, verdict
+from tests.support.check_run import result_of, verdict
 
 ID = "docker.containers"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import container_roots as cr
-from tests.support.container_checks import result_of, verdict
+from tests.support.check_run import result_of, verdict
 
 ID = "docker.daemon"
 RESTART = "sudo systemctl restart docker"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support import container_roots as cr
-from tests.support.container_checks import result_of, verdict
+from tests.support.check_run import result_of, verdict
 
 ID = "docker.nvidia_runtime"
 CONFIGURE = "sudo nvidia-ctk runtime configure --runtime=docker --config=/etc/docker/daemon.json"

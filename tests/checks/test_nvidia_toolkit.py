@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import container_roots as cr
-from tests.support.container_checks import result_of, verdict
+from tests.support.check_run import result_of, verdict
 
 ID = "nvidia.toolkit"
 INSTALL = ["nvidia.install_toolkit"]
