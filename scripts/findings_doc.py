@@ -49,7 +49,9 @@ def render() -> str:
                 continue
             name = f"`{table.finding_id(key)}`"
             fixes = ", ".join(f"`{f}`" for f in say.fixes) or "-"
-            rows.append(f"| {name} | {say.status.value} | {_cell(say.summary)} | {fixes} |")
+            row = f"| {name} | {say.status.value} | {_cell(say.summary)} | {fixes} |"
+            if row not in rows:  # variants of one finding that differ only in details
+                rows.append(row)
         if not rows:
             continue
         out.append(f"\n## `{check.id}`: {check.title}\n")
