@@ -35,7 +35,10 @@ def podman_env(base: Path) -> dict[str, str]:
     conf = base / "containers.conf"
     conf.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n'
                     '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
-                    f'events_logfile_path = "{base}/events.log"\n')
+                    f'events_logfile_path = "{base}/events.log"\n'
+                    # its own run-time folder, not the machine's /run/libpod: test sessions
+                    # running side by side never wait on each other's podman
+                    f'tmp_dir = "{base}/libpod-tmp"\n')
     env = dict(os.environ)
     env.update({"CONTAINERS_STORAGE_CONF": str(storage), "CONTAINERS_CONF": str(conf)})
     return env

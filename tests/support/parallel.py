@@ -76,18 +76,18 @@ class MachineLock:
 #: start first and no worker is left alone with a long one at the end. A module missing here
 #: only runs in collection order; the list is a schedule, never a condition for passing.
 SLOW_FIRST: tuple[str, ...] = (
-    "tests/fixes/test_docker_runtime_and_reload.py",
-    "tests/test_reliability_hangs.py",
-    "tests/test_ansible_fleet.py",
     "tests/test_engines_live.py",
+    "tests/test_reliability_hangs.py",
+    "tests/fixes/test_docker_runtime_and_reload.py",
+    "tests/test_ansible_fleet.py",
     "tests/test_verify_docker.py",
     "tests/test_container_live.py",
-    "tests/test_amd_gfx_targets.py",
     "tests/test_tui_app.py",
     "tests/test_nvidia_layer_docker.py",
-    "tests/test_snapshot_live.py",
     "tests/test_tui_fix.py",
     "tests/test_dockerd_support.py",
+    "tests/test_snapshot_live.py",
+    "tests/test_reliability_files.py",
 )
 
 
