@@ -72,10 +72,9 @@ class SupportTable:
 @cache
 def support_table() -> SupportTable:
     """rocm_support.json, shipped as package data."""
-    from importlib import resources  # only hosts with AMD GPUs pay for it
+    from gpudoctor.datafile import read_text
 
-    raw = json.loads(resources.files("gpudoctor.facts").joinpath("rocm_support.json")
-                     .read_text(encoding="utf-8"))
+    raw = json.loads(read_text("gpudoctor.facts", "rocm_support.json"))
     lines = tuple(SupportLine(str(e["rocm"]), str(e["released"]), frozenset(e["gfx"]))
                   for e in raw["lines"])
     overrides = {gfx: (str(e["value"]), str(e["runs_as"]))
