@@ -37,6 +37,8 @@ DKMS_TREE = "/var/lib/dkms/amdgpu"
 # ----- the support table ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class SupportLine:
+    """One ROCm release line and the gfx targets it supports."""
+
     rocm: str
     released: str
     gfx: frozenset[str]
@@ -44,6 +46,8 @@ class SupportLine:
 
 @dataclass(frozen=True)
 class SupportTable:
+    """rocm_support.json: ROCm lines, gfx overrides, and targets no override helps."""
+
     checked: str
     lines: tuple[SupportLine, ...]
     #: gfx name -> (override value, the target it then runs as)
@@ -106,6 +110,8 @@ class AmdTarget:
 
 @dataclass
 class AmdTargets:
+    """The selected AMD GPUs' gfx targets judged against one ROCm line."""
+
     line: SupportLine
     table: SupportTable
     targets: list[AmdTarget] = field(default_factory=list)
@@ -338,6 +344,8 @@ def _make_error(host: Host, path: str) -> str | None:
 # ----- AMD Container Toolkit ------------------------------------------------------------------
 @dataclass
 class AmdCdiSpec:
+    """One AMD Container Toolkit CDI spec file and the devices it names."""
+
     path: str
     #: device name ("0", "1", "all") -> the device node paths it gives
     devices: dict[str, list[str]] = field(default_factory=dict)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class IntelFamily:
+    """An Intel GPU family and the kernels whose i915 or xe drive it."""
+
     name: str
     #: first kernel whose i915 binds it without force_probe (None: i915 never supports it)
     i915_since: tuple[int, int] | None
@@ -65,6 +67,8 @@ def family(device_id: int) -> IntelFamily:
 
 @dataclass
 class ForceProbeLine:
+    """A kernel log line where i915 or xe wanted force_probe for a GPU."""
+
     device_id: int
     driver: str  # i915 or xe
     line: str

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
+from gpudoctor.facts.applies import loaded_driver_skip_reason, not_an_nvidia_host  # noqa: F401
 from gpudoctor.facts.system import nvidia_module_version
+from gpudoctor.facts.wsl import WSL_LIB_DIR
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -41,7 +43,6 @@ DEFAULT_FILE_MODE = 0o666
 TRUSTED_LIB_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/lib/x86_64-linux-gnu",
                     "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
                     "/usr/lib/aarch64-linux-gnu")
-WSL_LIB_DIR = "/usr/lib/wsl/lib"
 #: Where the GPU Operator's driver container puts the driver (toolkit `root` setting).
 DRIVER_CONTAINER_ROOT = "/run/nvidia/driver"
 CONTAINER_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib/aarch64-linux-gnu")
@@ -62,6 +63,8 @@ _PACKAGE_HEAD = re.compile(r"^Package: ((?:nvidia|libnvidia|libcuda|cuda-drivers
 
 @dataclass(frozen=True)
 class DriverPackage:
+    """An NVIDIA driver package as dpkg or rpm records it."""
+
     name: str
     version: str  # the package version as dpkg records it
     status: str
@@ -82,6 +85,8 @@ class DriverPackage:
 
 @dataclass(frozen=True)
 class UserLib:
+    """A user-space driver library on disk and its version."""
+
     path: str
     name: str  # libnvidia-ml or libcuda
     version: str
@@ -117,6 +122,8 @@ class Unattended:
 
 @dataclass
 class NvidiaDriver:
+    """The loaded nvidia module, its parameters, and the user-space driver."""
+
     loaded: bool = False
     uvm_loaded: bool = False
     module_version: str | None = None
@@ -375,26 +382,6 @@ def inspect_driver(facts: Facts) -> NvidiaDriver:
     if driver.packages:
         driver.unattended = read_unattended(host)
     return driver
-
-
-def not_an_nvidia_host(facts: Facts) -> str | None:
-    """Why the NVIDIA driver checks do not apply here, or None when they do."""
-    if facts.wsl.is_wsl:
-        return "this is WSL: the Windows driver supplies the GPU (see nvidia.wsl)"
-    if not facts.gpus.by_vendor("nvidia", selected_only=False) and not facts.nvidia_driver.loaded:
-        return "no NVIDIA GPU on the PCI bus and no nvidia module loaded"
-    return None
-
-
-def loaded_driver_skip_reason(facts: Facts) -> str | None:
-    """Why a check of the loaded nvidia module does not apply here (not an NVIDIA host, or the
-    module is not loaded, which kernel.driver reports), or None when it does."""
-    reason = not_an_nvidia_host(facts)
-    if reason:
-        return reason
-    if not facts.nvidia_driver.loaded:
-        return "the nvidia kernel module is not loaded (see kernel.driver)"
-    return None
 
 
 def driver_branch(version: str | None) -> str | None:

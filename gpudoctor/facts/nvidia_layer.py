@@ -92,6 +92,8 @@ def mode_for(facts: Facts) -> ToolkitMode:
 # ----- /dev/char links ----------------------------------------------------------------------------
 @dataclass
 class CharLink:
+    """A /dev/char/MAJOR:MINOR link for an NVIDIA device node."""
+
     path: str
     major: int
     minor: int

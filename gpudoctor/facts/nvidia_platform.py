@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts.gpus import Gpu
-from gpudoctor.facts.nvidia_driver import WSL_LIB_DIR, DriverPackage
+from gpudoctor.facts.nvidia_driver import DriverPackage
+from gpudoctor.facts.wsl import WSL_LIB_DIR, WSL_LIBS, Wsl, inspect_wsl  # noqa: F401 (WSL2 was here)
 from gpudoctor.host.base import DEFAULT_PATH
 
 if TYPE_CHECKING:
@@ -86,59 +87,11 @@ def nvidia_smi_list(host: Host, wsl: bool = False) -> SmiList:
     return out
 
 
-# ----- WSL2 --------------------------------------------------------------------------------------
-@dataclass
-class Wsl:
-    """What says this Linux runs under WSL, and what the Windows driver provides."""
-
-    is_wsl: bool = False
-    version: int | None = None  # 1 or 2
-    evidence: list[str] = field(default_factory=list)
-    dxg: bool = False
-    libs: dict[str, bool] = field(default_factory=dict)
-    linux_driver: list[str] = field(default_factory=list)
-
-
-WSL_LIBS = ("libcuda.so.1", "libnvidia-ml.so.1", "nvidia-smi")
-
-
-def inspect_wsl(facts: Facts) -> Wsl:
-    host = facts.host
-    wsl = Wsl()
-    release = facts.kernel_release or ""
-    proc_version = host.read_attr("/proc/version") or ""
-    if "microsoft" in release.lower() or "microsoft" in proc_version.lower():
-        wsl.is_wsl = True
-        wsl.version = 2 if "wsl2" in (release + proc_version).lower() else 1
-        wsl.evidence.append(f"kernel release {release}" if "microsoft" in release.lower()
-                            else f"/proc/version: {proc_version.strip()[:120]}")
-    try:
-        wsl.dxg = host.device_node("/dev/dxg") is not None
-    except HostError:
-        wsl.dxg = False
-    if wsl.dxg and not wsl.is_wsl:
-        wsl.is_wsl, wsl.version = True, 2
-    if wsl.is_wsl and wsl.dxg:
-        wsl.version = 2
-    if not wsl.is_wsl:
-        return wsl
-    wsl.evidence.append("/dev/dxg: present (the paravirtualised GPU)" if wsl.dxg
-                        else "/dev/dxg: does not exist")
-    for name in WSL_LIBS:
-        wsl.libs[name] = host.exists(f"{WSL_LIB_DIR}/{name}")
-    driver = facts.nvidia_driver
-    for pkg in driver.installed_packages:
-        if not pkg.name.startswith(("nvidia-fabric", "libnvidia-ml1", "libcuda1")):
-            wsl.linux_driver.append(f"package {pkg.name} {pkg.version}")
-    wsl.linux_driver += [f"library {lib.path}" for lib in driver.libs]
-    if driver.loaded:
-        wsl.linux_driver.append("the nvidia kernel module is loaded")
-    return wsl
-
-
 # ----- NVSwitch and Fabric Manager ---------------------------------------------------------------
 @dataclass
 class FabricManager:
+    """NVSwitch devices and Fabric Manager: package, service, fabric state."""
+
     switches: list[Gpu] = field(default_factory=list)
     switch_nodes: list[str] = field(default_factory=list)
     package: DriverPackage | None = None
@@ -226,6 +179,8 @@ KERNEL_SIGNALS = (
 
 @dataclass
 class KernelLog:
+    """The NVIDIA driver's messages in this boot's kernel log."""
+
     source: str | None = None  # the command name it came from; None when not readable
     lines: int = 0
     error: str = ""

@@ -43,6 +43,8 @@ CDI_0_7_SINCE = (5, 1, 0)
 
 @dataclass
 class PodmanState:
+    """Podman: version, rootful or rootless, CDI spec folders, runtime."""
+
     binary: str | None = None
     package: str | None = None
     version: str | None = None
