@@ -5,17 +5,104 @@ whose binary exists, as the default where a Kubernetes device plugin needs it, w
 
 from __future__ import annotations
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.containerd import ContainerdState
-from gpudoctor.facts.toolkit import nvidia_skip_reason
-from gpudoctor.host.base import DEFAULT_PATH
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from typing import TYPE_CHECKING, Any
 
+from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+    from gpudoctor.facts.containerd import ContainerdState
+
+ID = "containerd.nvidia_runtime"
 CONFIGURE = "containerd.configure_nvidia_runtime"
 RESTART = "containerd.restart"
+RESTART_CMD = "sudo systemctl restart containerd"
+SHADOW = ("containerd {version} (config version {config_version}) takes each plugin section of "
+          "an imported file whole: `{cri}` now comes from {source} alone")
+SHADOW_RUNTIMES = (SHADOW + ", so the runtimes {config} declares ({lost}) and their "
+                   "SystemdCgroup are gone and pods that use them fail. `containerd config "
+                   "dump` shows it.")
+SETTINGS_TOO = " Its other settings are gone too: {settings}."
+SHADOW_REMEDY = ("Put the complete CRI section into {source} (gpudoctor's fix writes it that "
+                 "way), or declare the nvidia runtime in the main file.")
+
+SENTENCES = Sentences(ID, {
+    "bad_toml": Say(Status.FAIL, "{path} is not valid TOML",
+                    "{path}: {error}. containerd refuses to start with it, and gpudoctor never "
+                    "rewrites a file it cannot parse.",
+                    f"Correct {{path}}, then `{RESTART_CMD}`."),
+    "cri_disabled": Say(
+        Status.FAIL, "the CRI plugin is disabled in {config}",
+        "`disabled_plugins` lists the CRI plugin (Docker's containerd.io package ships it that "
+        "way), so the kubelet cannot start any pod.",
+        f"Remove \"cri\" from disabled_plugins in {{config}}, then `{RESTART_CMD}`.",
+        commands=(RESTART_CMD,)),
+    "dropin_drops_runtimes": Say(
+        Status.FAIL, "{source} replaces containerd's whole CRI section, dropping {lost}",
+        SHADOW_RUNTIMES, SHADOW_REMEDY, (CONFIGURE, RESTART)),
+    "dropin_drops_runtimes_and_settings": Say(
+        Status.FAIL, "{source} replaces containerd's whole CRI section, dropping {lost} and "
+        "{count} other setting(s)",
+        SHADOW_RUNTIMES + SETTINGS_TOO, SHADOW_REMEDY, (CONFIGURE, RESTART),
+        finding="dropin_drops_runtimes"),
+    "dropin_drops_settings": Say(
+        Status.FAIL, "{source} replaces containerd's whole CRI section: {count} setting(s) of "
+        "{config} are lost",
+        SHADOW + ". `containerd config dump` shows it." + SETTINGS_TOO, SHADOW_REMEDY,
+        (CONFIGURE, RESTART), finding="dropin_drops_runtimes"),
+    "dropin_not_imported": Say(
+        Status.FAIL, "the nvidia runtime is declared in {dropin}, which containerd does not "
+        "import",
+        "{dropin} declares the nvidia runtime, but {config}'s `imports` do not name it, so "
+        "containerd never reads it (toolkit 1.18.0 wrote its drop-in to /etc/containerd/config.d "
+        "instead of conf.d).",
+        f"`{{configure}}` then `{RESTART_CMD}` (gpudoctor's fix writes conf.d/99-nvidia.toml "
+        "and imports it).", (CONFIGURE, RESTART), ("{configure}", RESTART_CMD)),
+    "not_declared": Say(
+        Status.FAIL, "containerd declares no nvidia runtime",
+        "The configuration containerd loads ({config} and its imports) has no "
+        "`plugins.\"{cri}\".containerd.runtimes.nvidia`: pods and `ctr --runtime` get no GPU "
+        "through the NVIDIA Container Toolkit.",
+        f"`{{configure}}` then `{RESTART_CMD}`.", (CONFIGURE, RESTART),
+        ("{configure}", RESTART_CMD)),
+    "binary_missing": Say(
+        Status.FAIL, "the nvidia runtime's binary {binary} does not exist",
+        "containerd's nvidia runtime runs {binary} (BinaryName), which is not on this host: "
+        "every container started with it fails.",
+        "Install nvidia-container-toolkit-base (it ships nvidia-container-runtime).",
+        ("nvidia.install_toolkit",)),
+    "systemd_cgroup_mismatch": Say(
+        Status.FAIL, "SystemdCgroup is {runc} for runc but {nvidia} for nvidia",
+        "Containers of one pod can land in different cgroup trees; on systemd hosts pods with "
+        "the nvidia runtime crash-loop (`expected cgroupsPath to be of format "
+        "\"slice:prefix:name\"`).",
+        "Set `SystemdCgroup = true` (as runc has) under the nvidia runtime's options.",
+        (CONFIGURE, RESTART)),
+    "kubelet_cgroup_mismatch": Say(
+        Status.FAIL, "the kubelet's cgroupDriver is {driver} but the nvidia runtime has "
+        "SystemdCgroup = {nvidia}",
+        "The kubelet and the runtime must use the same cgroup driver, or pods fail to start or "
+        "are killed.", fixes=(CONFIGURE, RESTART)),
+    "not_default": Say(
+        Status.WARN, "the default runtime is {default}, not nvidia",
+        "The NVIDIA device plugin (and the GPU Operator's validator) run their pods with the "
+        "default runtime unless a RuntimeClass `nvidia` exists or CDI (cdi-cri) is used: with "
+        "runc as the default they see no GPU.",
+        f"`{{configure}} --set-as-default` then `{RESTART_CMD}`, or create a RuntimeClass "
+        "named nvidia.", (CONFIGURE, RESTART), ("{configure} --set-as-default", RESTART_CMD)),
+    "restart_needed": Say(
+        Status.WARN, "containerd started before {files} changed",
+        "containerd reads its configuration only when it starts: the running one may not have "
+        "the nvidia runtime yet.", f"`{RESTART_CMD}`", (RESTART,), (RESTART_CMD,)),
+    "ok": Say(Status.PASS, "containerd declares the nvidia runtime ({binary})",
+              "containerd's merged configuration declares the nvidia runtime and its binary "
+              "exists."),
+})
 
 
 def applies_to(facts: Facts) -> str | None:
+    from gpudoctor.facts.toolkit import nvidia_skip_reason
+
     reason = nvidia_skip_reason(facts)
     if reason:
         return reason
@@ -46,119 +133,69 @@ def evidence(c: ContainerdState) -> list[str]:
 
 
 class ContainerdNvidiaRuntime(Check):
-    id = "containerd.nvidia_runtime"
+    id = ID
     title = "containerd knows the nvidia runtime"
     area = Area.CONTAINER
     order = 130
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
         return applies_to(facts)
 
     def run(self, facts: Facts) -> Result:
+        from gpudoctor.host.base import DEFAULT_PATH
+
         c = facts.containerd
-        found = Findings(evidence=evidence(c))
-        cmd = ("sudo nvidia-ctk runtime configure --runtime=containerd "
-               f"--config={c.config_path}")
+        found = self.findings(evidence(c))
+        values: dict[str, Any] = {"config": c.config_path, "cri": c.cri_plugin,
+                  "configure": "sudo nvidia-ctk runtime configure --runtime=containerd "
+                               f"--config={c.config_path}"}
         for f in c.broken_files:
-            found.add(Status.FAIL, f"{f.path} is not valid TOML",
-                      f"{f.path}: {f.error}. containerd refuses to start with it, and "
-                      "gpudoctor never rewrites a file it cannot parse.",
-                      remedy=f"Correct {f.path}, then `sudo systemctl restart containerd`.",
-                      id="containerd.nvidia_runtime.bad_toml")
+            found.say("bad_toml", path=f.path, error=f.error)
         if found.items:
-            return found.result("", "")
+            return found.verdict("ok")
         kubelet = facts.kubelet
         on_node = kubelet.present and kubelet.runtime == "containerd"
         if on_node and c.cri_disabled:
-            found.add(Status.FAIL, f"the CRI plugin is disabled in {c.config_path}",
-                      "`disabled_plugins` lists the CRI plugin (Docker's containerd.io package "
-                      "ships it that way), so the kubelet cannot start any pod.",
-                      remedy=f"Remove \"cri\" from disabled_plugins in {c.config_path}, then "
-                      "`sudo systemctl restart containerd`.", id="containerd.nvidia_runtime."
-                      "cri_disabled", commands=("sudo systemctl restart containerd",))
-        lost, settings = c.dropin_shadow(), c.dropin_lost_settings()
-        if lost or settings:
-            source = c.plugin_source.get(c.cri_plugin)
-            what = (f"{', '.join(lost)} {'is' if len(lost) == 1 else 'are'} lost" if lost else
-                    f"{len(settings)} setting(s) of {c.config_path} are lost")
-            also = (f" Its other settings are gone too: {', '.join(settings[:6])}"
-                    + (" ..." if len(settings) > 6 else "") + "." if settings else "")
-            found.add(
-                Status.FAIL, f"{source} replaces containerd's whole CRI section: {what}",
-                f"containerd {c.version or '1.x'} (config version {c.config_version}) takes "
-                f"each plugin section of an imported file whole: `{c.cri_plugin}` now comes "
-                f"from {source} alone"
-                + (f", so the runtimes {c.config_path} declares ({', '.join(lost)}) and their "
-                   "SystemdCgroup are gone and pods that use them fail" if lost else "")
-                + f". `containerd config dump` shows it.{also}",
-                remedy=f"Put the complete CRI section into {source} (gpudoctor's fix writes it "
-                "that way), or declare the nvidia runtime in the main file.",
-                fixes=(CONFIGURE, RESTART), id="containerd.nvidia_runtime.dropin_drops_runtimes")
+            found.say("cri_disabled", **values)
+        self._shadow(c, found, values)
         if "nvidia" not in c.runtimes and c.ignored_dropins:
-            wrong = c.ignored_dropins[0]
-            found.add(
-                Status.FAIL, f"the nvidia runtime is declared in {wrong}, which containerd "
-                "does not import",
-                f"{wrong} declares the nvidia runtime, but {c.config_path}'s `imports` do not "
-                "name it, so containerd never reads it (toolkit 1.18.0 wrote its drop-in to "
-                "/etc/containerd/config.d instead of conf.d).",
-                remedy=f"`{cmd}` then `sudo systemctl restart containerd` (gpudoctor's fix "
-                "writes conf.d/99-nvidia.toml and imports it).", fixes=(CONFIGURE, RESTART),
-                id="containerd.nvidia_runtime.dropin_not_imported",
-                commands=(cmd, "sudo systemctl restart containerd"))
-            return found.result("", "")
+            found.say("dropin_not_imported", **values, dropin=c.ignored_dropins[0])
+            return found.verdict("ok")
         if "nvidia" not in c.runtimes:
-            found.add(
-                Status.FAIL, "containerd declares no nvidia runtime",
-                f"The configuration containerd loads ({c.config_path} and its imports) has no "
-                f"`plugins.\"{c.cri_plugin}\".containerd.runtimes.nvidia`: pods and `ctr "
-                "--runtime` get no GPU through the NVIDIA Container Toolkit.",
-                remedy=f"`{cmd}` then `sudo systemctl restart containerd`.",
-                fixes=(CONFIGURE, RESTART), id="containerd.nvidia_runtime.not_declared",
-                commands=(cmd, "sudo systemctl restart containerd"))
-            return found.result("", "")
+            found.say("not_declared", **values)
+            return found.verdict("ok")
         binary = c.runtime_binary("nvidia") or "nvidia-container-runtime"
         if not facts.host.find_program(binary, DEFAULT_PATH):
-            found.add(Status.FAIL, f"the nvidia runtime's binary {binary} does not exist",
-                      f"containerd's nvidia runtime runs {binary} (BinaryName), which is not on "
-                      "this host: every container started with it fails.",
-                      remedy="Install nvidia-container-toolkit-base (it ships "
-                      "nvidia-container-runtime).", fixes=("nvidia.install_toolkit",),
-                      id="containerd.nvidia_runtime.binary_missing")
+            found.say("binary_missing", binary=binary)
         self._cgroups(facts, c, found)
         if on_node and c.default_runtime != "nvidia":
-            found.add(Status.WARN, f"the default runtime is {c.default_runtime}, not nvidia",
-                      "The NVIDIA device plugin (and the GPU Operator's validator) run their "
-                      "pods with the default runtime unless a RuntimeClass `nvidia` exists or "
-                      "CDI (cdi-cri) is used: with runc as the default they see no GPU.",
-                      remedy=f"`{cmd} --set-as-default` then `sudo systemctl restart "
-                      "containerd`, or create a RuntimeClass named nvidia.",
-                      fixes=(CONFIGURE, RESTART), id="containerd.nvidia_runtime.not_default",
-                      commands=(f"{cmd} --set-as-default", "sudo systemctl restart containerd"))
+            found.say("not_default", **values, default=c.default_runtime)
         self._stale(facts, c, found)
-        return found.result(f"containerd declares the nvidia runtime ({binary})",
-                            "containerd's merged configuration declares the nvidia runtime "
-                            "and its binary exists.")
+        return found.verdict("ok", binary=binary)
+
+    @staticmethod
+    def _shadow(c: ContainerdState, found: Findings, values: dict[str, Any]) -> None:
+        """An imported file whose CRI section replaces the main file's (containerd 1.x)."""
+        lost, settings = c.dropin_shadow(), c.dropin_lost_settings()
+        if not lost and not settings:
+            return
+        key = ("dropin_drops_settings" if not lost else
+               "dropin_drops_runtimes_and_settings" if settings else "dropin_drops_runtimes")
+        found.say(key, **values, source=c.plugin_source.get(c.cri_plugin),
+                  version=c.version or "1.x", config_version=c.config_version,
+                  lost=", ".join(lost), count=len(settings),
+                  settings=", ".join(settings[:6]) + (" ..." if len(settings) > 6 else ""))
 
     @staticmethod
     def _cgroups(facts: Facts, c: ContainerdState, found: Findings) -> None:
         runc, nvidia = c.systemd_cgroup("runc"), c.systemd_cgroup("nvidia")
         found.evidence.append(f"SystemdCgroup: runc {runc}, nvidia {nvidia}")
         if runc is not None and bool(nvidia) != bool(runc):
-            found.add(Status.FAIL, f"SystemdCgroup is {runc} for runc but {nvidia} for nvidia",
-                      "Containers of one pod can land in different cgroup trees; on systemd "
-                      "hosts pods with the nvidia runtime crash-loop (`expected cgroupsPath to "
-                      "be of format \"slice:prefix:name\"`).",
-                      remedy="Set `SystemdCgroup = true` (as runc has) under the nvidia "
-                      "runtime's options.", fixes=(CONFIGURE, RESTART),
-                      id="containerd.nvidia_runtime.systemd_cgroup_mismatch")
+            found.say("systemd_cgroup_mismatch", runc=runc, nvidia=nvidia)
         driver = facts.kubelet.cgroup_driver if facts.kubelet.present else None
         if driver and nvidia is not None and (driver == "systemd") != nvidia:
-            found.add(Status.FAIL, f"the kubelet's cgroupDriver is {driver} but the nvidia "
-                      f"runtime has SystemdCgroup = {str(nvidia).lower()}",
-                      "The kubelet and the runtime must use the same cgroup driver, or pods "
-                      "fail to start or are killed.", id="containerd.nvidia_runtime."
-                      "kubelet_cgroup_mismatch", fixes=(CONFIGURE, RESTART))
+            found.say("kubelet_cgroup_mismatch", driver=driver, nvidia=str(nvidia).lower())
 
     @staticmethod
     def _stale(facts: Facts, c: ContainerdState, found: Findings) -> None:
@@ -172,9 +209,4 @@ class ContainerdNvidiaRuntime(Check):
             if st is not None and st.mtime > proc.create_time:
                 newer.append(path)
         if newer:
-            found.add(Status.WARN, f"containerd started before {', '.join(newer)} changed",
-                      "containerd reads its configuration only when it starts: the running "
-                      "one may not have the nvidia runtime yet.",
-                      remedy="`sudo systemctl restart containerd`", fixes=(RESTART,),
-                      id="containerd.nvidia_runtime.restart_needed",
-                      commands=("sudo systemctl restart containerd",))
+            found.say("restart_needed", files=", ".join(newer))

@@ -3,29 +3,76 @@ key) declares an `nvidia` runtime whose runtime_path exists."""
 
 from __future__ import annotations
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.crio import DROP_IN
-from gpudoctor.facts.toolkit import nvidia_skip_reason
-from gpudoctor.host.base import DEFAULT_PATH
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from typing import TYPE_CHECKING
 
+from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+
+ID = "crio.nvidia_runtime"
 CONFIGURE = "crio.configure_nvidia_runtime"
 RESTART = "crio.restart"
+RESTART_CMD = "sudo systemctl restart crio"
+
+SENTENCES = Sentences(ID, {
+    "bad_toml": Say(Status.FAIL, "{path} is not valid TOML",
+                    "{path}: {error}. CRI-O refuses to start with it.",
+                    f"Correct {{path}}, then `{RESTART_CMD}`."),
+    "leftover_file": Say(
+        Status.WARN, "CRI-O also reads the leftover {path}",
+        "CRI-O reads every file under {dropin_dir}, whatever its name, in lexical order: {path} "
+        "is applied after the file it was copied from and can undo it.",
+        "Move it out of the folder: `sudo mv {path} /root/`",
+        commands=("sudo mv {path} /root/",)),
+    "dropin_ignored": Say(
+        Status.FAIL, "the nvidia runtime is declared in {dropin}, which CRI-O never reads",
+        "{dropin} declares the nvidia runtime, but CRI-O reads only {config} and {dropin_dir}. "
+        "NVIDIA Container Toolkit 1.18 to 1.19.0 wrote its drop-in to /etc/crio/conf.d by "
+        "mistake (fixed in later releases).",
+        f"`sudo mv {{dropin}} {{dropin_dir}}/` then `{RESTART_CMD}`.", (CONFIGURE, RESTART),
+        ("sudo mv {dropin} {dropin_dir}/", RESTART_CMD)),
+    "not_declared": Say(
+        Status.FAIL, "CRI-O declares no nvidia runtime",
+        "Neither {config} nor a drop-in in {dropin_dir} declares "
+        "`[crio.runtime.runtimes.nvidia]`: pods get no GPU through the NVIDIA Container "
+        "Toolkit.", f"`{{configure}}` then `{RESTART_CMD}`.", (CONFIGURE, RESTART),
+        ("{configure}", RESTART_CMD)),
+    "binary_missing": Say(
+        Status.FAIL, "the nvidia runtime's runtime_path {binary} does not exist",
+        "CRI-O runs {binary} for the nvidia runtime; it is not on this host.",
+        "Install nvidia-container-toolkit-base.", ("nvidia.install_toolkit",)),
+    "not_default": Say(
+        Status.WARN, "CRI-O's default runtime is {default}, not nvidia",
+        "The NVIDIA device plugin's pods run with the default runtime unless a RuntimeClass "
+        "nvidia exists or CDI is used.",
+        f"`{{configure}} --set-as-default` then `{RESTART_CMD}`.",
+        commands=("{configure} --set-as-default", RESTART_CMD)),
+    "ok": Say(Status.PASS, "CRI-O declares the nvidia runtime ({binary})",
+              "CRI-O's merged configuration declares the nvidia runtime and its runtime_path "
+              "exists."),
+})
 
 
 class CrioNvidiaRuntime(Check):
-    id = "crio.nvidia_runtime"
+    id = ID
     title = "CRI-O knows the nvidia runtime"
     area = Area.CONTAINER
     order = 140
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.toolkit import nvidia_skip_reason
+
         return nvidia_skip_reason(facts) or (None if facts.crio.installed else
                                              "CRI-O is not installed")
 
     def run(self, facts: Facts) -> Result:
+        from gpudoctor.facts.crio import DROP_IN
+        from gpudoctor.host.base import DEFAULT_PATH
+
         c = facts.crio
-        found = Findings(evidence=[f"CRI-O {c.version or '?'} ({c.version_evidence})"])
+        found = self.findings([f"CRI-O {c.version or '?'} ({c.version_evidence})"])
         for f in c.files:
             found.evidence.append(f"{f.path}: " + (f.error or "read"))
         runtimes = ", ".join(f"{n} ({c.runtime_path(n) or '?'}, from {c.runtime_source.get(n)})"
@@ -34,54 +81,24 @@ class CrioNvidiaRuntime(Check):
                               f"{c.default_runtime or '(built-in)'}; cgroup_manager "
                               f"{c.cgroup_manager}")
         for f in c.broken_files:
-            found.add(Status.FAIL, f"{f.path} is not valid TOML",
-                      f"{f.path}: {f.error}. CRI-O refuses to start with it.",
-                      remedy=f"Correct {f.path}, then `sudo systemctl restart crio`.",
-                      id="crio.nvidia_runtime.bad_toml")
+            found.say("bad_toml", path=f.path, error=f.error)
         if found.items:
-            return found.result("", "")
+            return found.verdict("ok")
+        values = {"config": c.config_path, "dropin_dir": c.drop_in_dir,
+                  "configure": f"sudo nvidia-ctk runtime configure --runtime=crio "
+                               f"--config={DROP_IN}"}
         for path in c.leftovers:
-            found.add(Status.WARN, f"CRI-O also reads the leftover {path}",
-                      f"CRI-O reads every file under {c.drop_in_dir}, whatever its name, in "
-                      f"lexical order: {path} is applied after the file it was copied from and "
-                      "can undo it.", remedy=f"Move it out of the folder: `sudo mv {path} "
-                      "/root/`", id="crio.nvidia_runtime.leftover_file",
-                      commands=(f"sudo mv {path} /root/",))
-        cmd = f"sudo nvidia-ctk runtime configure --runtime=crio --config={DROP_IN}"
+            found.say("leftover_file", **values, path=path)
         if "nvidia" not in c.runtimes and c.ignored_dropins:
-            wrong = c.ignored_dropins[0]
-            move = f"sudo mv {wrong} {c.drop_in_dir}/"
-            found.add(Status.FAIL, f"the nvidia runtime is declared in {wrong}, which CRI-O "
-                      "never reads",
-                      f"{wrong} declares the nvidia runtime, but CRI-O reads only {c.config_path} "
-                      f"and {c.drop_in_dir}. NVIDIA Container Toolkit 1.18 to 1.19.0 wrote its "
-                      "drop-in to /etc/crio/conf.d by mistake (fixed in later releases).",
-                      remedy=f"`{move}` then `sudo systemctl restart crio`.",
-                      fixes=(CONFIGURE, RESTART), id="crio.nvidia_runtime.dropin_ignored",
-                      commands=(move, "sudo systemctl restart crio"))
-            return found.result("", "")
+            found.say("dropin_ignored", **values, dropin=c.ignored_dropins[0])
+            return found.verdict("ok")
         if "nvidia" not in c.runtimes:
-            found.add(Status.FAIL, "CRI-O declares no nvidia runtime",
-                      f"Neither {c.config_path} nor a drop-in in {c.drop_in_dir} declares "
-                      "`[crio.runtime.runtimes.nvidia]`: pods get no GPU through the NVIDIA "
-                      "Container Toolkit.", remedy=f"`{cmd}` then `sudo systemctl restart crio`.",
-                      fixes=(CONFIGURE, RESTART), id="crio.nvidia_runtime.not_declared",
-                      commands=(cmd, "sudo systemctl restart crio"))
-            return found.result("", "")
+            found.say("not_declared", **values)
+            return found.verdict("ok")
         path = c.runtime_path("nvidia") or "nvidia-container-runtime"
         if not facts.host.find_program(path, DEFAULT_PATH):
-            found.add(Status.FAIL, f"the nvidia runtime's runtime_path {path} does not exist",
-                      f"CRI-O runs {path} for the nvidia runtime; it is not on this host.",
-                      remedy="Install nvidia-container-toolkit-base.",
-                      fixes=("nvidia.install_toolkit",), id="crio.nvidia_runtime.binary_missing")
+            found.say("binary_missing", binary=path)
         kubelet = facts.kubelet
         if kubelet.present and kubelet.runtime == "cri-o" and c.default_runtime != "nvidia":
-            found.add(Status.WARN, f"CRI-O's default runtime is {c.default_runtime or 'crun/runc'}"
-                      ", not nvidia", "The NVIDIA device plugin's pods run with the default "
-                      "runtime unless a RuntimeClass nvidia exists or CDI is used.",
-                      remedy=f"`{cmd} --set-as-default` then `sudo systemctl restart crio`.",
-                      id="crio.nvidia_runtime.not_default",
-                      commands=(f"{cmd} --set-as-default", "sudo systemctl restart crio"))
-        return found.result(f"CRI-O declares the nvidia runtime ({path})",
-                            "CRI-O's merged configuration declares the nvidia runtime and its "
-                            "runtime_path exists.")
+            found.say("not_default", **values, default=c.default_runtime or "crun/runc")
+        return found.verdict("ok", binary=path)

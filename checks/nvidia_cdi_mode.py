@@ -12,27 +12,73 @@ paths stay with docker.cdi.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.cdi import CdiSpec
-from gpudoctor.facts.nvidia_args import nvidia_ways
-from gpudoctor.facts.nvidia_layer import (
-    mig_enabled_gpus,
-    mode_for,
-    nvidia_specs,
-    refresh_units,
-    version_key,
-)
-from gpudoctor.facts.toolkit import installed_toolkit_skip_reason
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
 
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+    from gpudoctor.facts.cdi import CdiSpec
+
+ID = "nvidia.cdi_mode"
+FIX = "nvidia.cdi_regenerate"
 REGENERATE = "sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml"
 RESTART_REFRESH = "sudo systemctl restart nvidia-cdi-refresh.service"
 ENABLE_REFRESH = "sudo systemctl enable --now nvidia-cdi-refresh.path nvidia-cdi-refresh.service"
+REFRESH_LOG = "journalctl -u nvidia-cdi-refresh.service"
 #: Engines and the versions that read cdiVersion 0.7.0 specs (toolkit#1940). Docker is judged
 #: by docker.cdi and Podman by podman.cdi; these two have no check of their own for it.
 ENGINES_FOR_0_7 = (("containerd", (1, 7, 16)), ("crio", (1, 30, 0)))
 ENGINE_TIMEOUT = 5.0
+
+OK_DETAILS = ("The mode's CDI side is in place: specs where the mode needs them, readable by "
+              "the installed engines.")
+SENTENCES = Sentences(ID, {
+    "refresh_disabled": Say(
+        Status.WARN, "the toolkit's nvidia-cdi-refresh units are installed but not enabled: "
+        "the CDI spec is not regenerated after a driver upgrade",
+        "Toolkit {version} ships {units} to rewrite /var/run/cdi/nvidia.yaml when the driver "
+        "changes. They are not enabled, so after the next driver upgrade the spec names "
+        "libraries that are gone and CDI containers fail to start.",
+        f"`{ENABLE_REFRESH}`", (FIX,), (ENABLE_REFRESH,)),
+    "refresh_behind": Say(
+        Status.WARN, "nvidia-cdi-refresh is enabled but {path} is still for driver "
+        "{spec_drivers} (loaded: {driver})",
+        "The refresh unit should have rewritten the spec when the driver changed; it did not "
+        "run, or it failed (it waits for the driver to be ready at boot, and does not run on "
+        "MIG changes). Containers get the old driver's libraries (see docker.cdi).",
+        f"`{RESTART_REFRESH}`, then `{REFRESH_LOG}` if the spec is still old.",
+        (FIX,), (RESTART_REFRESH, REFRESH_LOG)),
+    "no_spec": Say(
+        Status.FAIL, "the toolkit is in CDI mode but no CDI spec offers the NVIDIA GPUs",
+        "{why}, so the nvidia runtime looks up `nvidia.com/gpu` devices in the CDI spec folders "
+        "({dirs}); none offers them: containers fail with `unresolvable CDI devices "
+        "nvidia.com/gpu=all`.",
+        f"Generate the spec: `{REGENERATE}` (where the toolkit's nvidia-cdi-refresh units are "
+        f"installed, `{RESTART_REFRESH}` does the same).", (FIX,), (REGENERATE,)),
+    "spec_too_new": Say(
+        Status.WARN, "{engine} {engine_version} cannot read the CDI spec {path} (cdiVersion "
+        "{cdi_version})",
+        "Toolkit 1.19.1 and newer write cdiVersion 0.7.0 specs; {engine} reads them from "
+        "{needed} (toolkit#1940). Older versions reject the spec, so {engine} containers get "
+        "no GPU.",
+        f"Upgrade {{engine}} to {{needed}} or newer, or keep the toolkit below 1.19.1 and "
+        f"regenerate the spec (`{REGENERATE}`).", commands=(REGENERATE,)),
+    "mig_missing": Say(
+        Status.WARN, "MIG is enabled on GPU {gpus} but the CDI spec lists no MIG devices",
+        "nvidia-cdi-refresh does not run on MIG reconfiguration, so a spec generated before MIG "
+        "was enabled offers whole GPUs only: `--device nvidia.com/gpu=0:0` is unresolvable, and "
+        "whole-GPU devices of a MIG-enabled GPU cannot run CUDA work.",
+        f"Regenerate the spec after each MIG change: `{REGENERATE}`.", (FIX,), (REGENERATE,)),
+    "ok": Say(Status.PASS, "the toolkit injects in {mode} mode", OK_DETAILS),
+    "ok_cdi_gpus": Say(Status.PASS, "the toolkit injects in {mode} mode; Docker serves "
+                       "`--gpus` through CDI", OK_DETAILS),
+    "ok_refresh": Say(Status.PASS, "the toolkit injects in {mode} mode; nvidia-cdi-refresh "
+                      "keeps the spec current", OK_DETAILS),
+    "ok_cdi_gpus_refresh": Say(Status.PASS, "the toolkit injects in {mode} mode; Docker serves "
+                               "`--gpus` through CDI; nvidia-cdi-refresh keeps the spec current",
+                               OK_DETAILS),
+})
 
 
 def engine_version(facts: Facts, name: str) -> str | None:
@@ -50,20 +96,26 @@ def engine_version(facts: Facts, name: str) -> str | None:
 
 
 class NvidiaCdiMode(Check):
-    id = "nvidia.cdi_mode"
+    id = ID
     title = "The NVIDIA toolkit's mode, and CDI kept current"
     area = Area.CONTAINER
     order = 92
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.toolkit import installed_toolkit_skip_reason
+
         return installed_toolkit_skip_reason(facts)
 
     def run(self, facts: Facts) -> Result:
+        from gpudoctor.facts.nvidia_args import nvidia_ways
+        from gpudoctor.facts.nvidia_layer import mode_for, nvidia_specs, refresh_units
+
         mode = mode_for(facts)
         ways = nvidia_ways(facts)
         specs = nvidia_specs(facts)
         shipped, enabled = refresh_units(facts)
-        found = Findings(evidence=[
+        found = self.findings([
             f"toolkit mode: {mode.mode} ({mode.why})",
             "Docker `--gpus`: " + ("served through CDI (nvidia-cdi-hook)" if ways.gpus_via_cdi
                                    else "served by the legacy hook" if ways.gpus_driver
@@ -74,52 +126,26 @@ class NvidiaCdiMode(Check):
             + (f"; enabled: {', '.join(enabled) or 'none'}" if shipped else ""),
         ])
         if shipped and not enabled:
-            found.add(
-                Status.WARN, "the toolkit's nvidia-cdi-refresh units are installed but not "
-                "enabled: the CDI spec is not regenerated after a driver upgrade",
-                f"Toolkit {facts.toolkit.version} ships {', '.join(shipped)} to rewrite "
-                "/var/run/cdi/nvidia.yaml when the driver changes. They are not enabled, so "
-                "after the next driver upgrade the spec names libraries that are gone and CDI "
-                "containers fail to start.",
-                remedy=f"`{ENABLE_REFRESH}`", fixes=("nvidia.cdi_regenerate",),
-                id=f"{self.id}.refresh_disabled", commands=(ENABLE_REFRESH,))
+            found.say("refresh_disabled", version=facts.toolkit.version,
+                      units=", ".join(shipped))
         driver = facts.cdi.driver_version
         behind = [sp for sp in specs if sp.path.endswith("/cdi/nvidia.yaml") and driver
                   and sp.driver_versions and driver not in sp.driver_versions]
         if enabled and behind:
-            spec = behind[0]
-            found.add(
-                Status.WARN, f"nvidia-cdi-refresh is enabled but {spec.path} is still for driver "
-                f"{', '.join(sorted(spec.driver_versions))} (loaded: {driver})",
-                "The refresh unit should have rewritten the spec when the driver changed; it did "
-                "not run, or it failed (it waits for the driver to be ready at boot, and does not "
-                "run on MIG changes). Containers get the old driver's libraries (see docker.cdi).",
-                remedy=f"`{RESTART_REFRESH}`, then `journalctl -u nvidia-cdi-refresh.service` if "
-                       "the spec is still old.",
-                fixes=("nvidia.cdi_regenerate",), id=f"{self.id}.refresh_behind",
-                commands=(RESTART_REFRESH, "journalctl -u nvidia-cdi-refresh.service"))
+            found.say("refresh_behind", path=behind[0].path, driver=driver,
+                      spec_drivers=", ".join(sorted(behind[0].driver_versions)))
         if mode.mode == "cdi" and not specs:
-            found.add(
-                Status.FAIL, "the toolkit is in CDI mode but no CDI spec offers the NVIDIA GPUs",
-                f"{mode.why}, so the nvidia runtime looks up `nvidia.com/gpu` devices in the "
-                f"CDI spec folders ({', '.join(facts.cdi.dirs)}); none offers them: containers "
-                "fail with `unresolvable CDI devices nvidia.com/gpu=all`.",
-                remedy=f"Generate the spec: `{REGENERATE}`"
-                       + (f" (or `{RESTART_REFRESH}`)" if shipped else "") + ".",
-                fixes=("nvidia.cdi_regenerate",), id=f"{self.id}.no_spec",
-                commands=(REGENERATE, *((RESTART_REFRESH,) if shipped else ())))
+            found.say("no_spec", why=mode.why, dirs=", ".join(facts.cdi.dirs),
+                      commands=(REGENERATE, RESTART_REFRESH) if shipped else None)
         for spec in specs:
             self._engines(facts, spec, found)
         self._mig(facts, specs, found)
-        summary = f"the toolkit injects in {mode.mode} mode"
-        if ways.gpus_via_cdi:
-            summary += "; Docker serves `--gpus` through CDI"
-        if enabled:
-            summary += "; nvidia-cdi-refresh keeps the spec current"
-        return found.result(summary, "The mode's CDI side is in place: specs where the mode "
-                                     "needs them, readable by the installed engines.")
+        ok = "ok" + ("_cdi_gpus" if ways.gpus_via_cdi else "") + ("_refresh" if enabled else "")
+        return found.verdict(ok, mode=mode.mode)
 
     def _engines(self, facts: Facts, spec: CdiSpec, found: Findings) -> None:
+        from gpudoctor.facts.nvidia_layer import version_key
+
         v = spec.version_tuple
         if v is None or v < (0, 7, 0):
             return
@@ -130,30 +156,17 @@ class NvidiaCdiMode(Check):
                 continue
             found.evidence.append(f"{name}: {version}")
             if have < needed:
-                wanted = ".".join(str(n) for n in needed)
-                found.add(
-                    Status.WARN, f"{name} {version} cannot read the CDI spec {spec.path} "
-                    f"(cdiVersion {spec.cdi_version})",
-                    f"Toolkit 1.19.1 and newer write cdiVersion 0.7.0 specs; {name} reads "
-                    f"them from {wanted} (toolkit#1940). Older versions reject the spec, so "
-                    f"{name} containers get no GPU.",
-                    remedy=f"Upgrade {name} to {wanted} or newer, or keep the toolkit below "
-                           f"1.19.1 and regenerate the spec (`{REGENERATE}`).",
-                    id=f"{self.id}.spec_too_new", commands=(REGENERATE,))
+                found.say("spec_too_new", engine=name, engine_version=version, path=spec.path,
+                          cdi_version=spec.cdi_version,
+                          needed=".".join(str(n) for n in needed))
 
     def _mig(self, facts: Facts, specs: list[CdiSpec], found: Findings) -> None:
+        from gpudoctor.facts.nvidia_layer import mig_enabled_gpus
+
         enabled = mig_enabled_gpus(facts)
         if not enabled or not specs:
             return
         found.evidence.append(f"nvidia-smi: MIG enabled on GPU {', '.join(enabled)}")
         if any(":" in name for s in specs for name in s.devices):
             return
-        found.add(
-            Status.WARN, f"MIG is enabled on GPU {', '.join(enabled)} but the CDI spec lists "
-            "no MIG devices",
-            "nvidia-cdi-refresh does not run on MIG reconfiguration, so a spec generated "
-            "before MIG was enabled offers whole GPUs only: `--device nvidia.com/gpu=0:0` is "
-            "unresolvable, and whole-GPU devices of a MIG-enabled GPU cannot run CUDA work.",
-            remedy=f"Regenerate the spec after each MIG change: `{REGENERATE}`.",
-            fixes=("nvidia.cdi_regenerate",), id=f"{self.id}.mig_missing",
-            commands=(REGENERATE,))
+        found.say("mig_missing", gpus=", ".join(enabled))

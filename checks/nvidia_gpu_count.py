@@ -10,14 +10,46 @@ fail or hang. Three counts tell it: NVIDIA GPUs on the PCI bus, GPUs in
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.nvidia_driver import not_an_nvidia_host, wrong_flavour_gpus
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
 
 ID = "nvidia.gpu_count"
 _HANDLE = re.compile(r"device handle for GPU\s*([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}"
                      r"\.[0-7])")
+WHY = ("`--gpus all` gives a container the GPUs the driver initialised; a GPU on the PCI bus "
+       "that the driver dropped is silently missing from every container, and multi-GPU jobs "
+       "that expect it fail or hang.")
+JOURNAL = "sudo journalctl -k -b | grep -i NVRM"
+
+SENTENCES = Sentences(ID, {
+    "ok": Say(Status.PASS, "{bus} NVIDIA GPU(s) on the PCI bus, {known} initialised by the "
+              "driver, {listed} listed by nvidia-smi", WHY),
+    "ok_not_listed": Say(Status.PASS, "{bus} NVIDIA GPU(s) on the PCI bus, {known} initialised "
+                         "by the driver", WHY),
+    "driver_dropped": Say(
+        Status.FAIL, "the driver dropped {count} of {bus} NVIDIA GPU(s): {gpus}",
+        WHY + " The GPU is on the PCI bus but missing from /proc/driver/nvidia/gpus: it fell "
+        "off the bus, failed to initialise (kernel log: RmInitAdapter failed) or was excluded "
+        "(NVreg_ExcludedGpus).",
+        f"Read the kernel log (`{JOURNAL}`, see kernel.log), then reboot; a GPU that drops "
+        "again needs its power, seating and cooling checked.", commands=(JOURNAL,)),
+    "nvidia_smi_missing": Say(
+        Status.FAIL, "nvidia-smi does not list {count} GPU(s) the driver initialised: {gpus}",
+        WHY + " NVML cannot talk to these GPUs although the driver initialised them: the GPU "
+        "stopped responding after boot.",
+        "Read the kernel log for Xid errors (see kernel.log); reset the GPU (`sudo nvidia-smi "
+        "-r -i <index>` when nothing uses it) or reboot.", commands=(JOURNAL,)),
+    "nvidia_smi_fails": Say(
+        Status.FAIL, "nvidia-smi fails: {error}",
+        WHY + " nvidia-smi uses NVML, as the container toolkit does.",
+        "Read the kernel log (see kernel.log); reboot if a GPU stopped answering.",
+        commands=(JOURNAL,)),
+    "see_cause": Say(Status.FAIL, "not every NVIDIA GPU is usable: see {cause}", WHY),
+})
 
 
 def _short(pci: str) -> str:
@@ -31,8 +63,11 @@ class NvidiaGpuCount(Check):
     title = "Every NVIDIA GPU is initialised by the driver and seen by nvidia-smi"
     area = Area.KERNEL
     order = 60
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.nvidia_driver import not_an_nvidia_host
+
         reason = not_an_nvidia_host(facts)
         if reason:
             return reason
@@ -43,9 +78,11 @@ class NvidiaGpuCount(Check):
         return None
 
     def run(self, facts: Facts) -> Result:
+        from gpudoctor.facts.nvidia_driver import wrong_flavour_gpus
+
         bus = facts.gpus.by_vendor("nvidia", selected_only=False)
         driver = facts.nvidia_driver
-        found = Findings()
+        found = self.findings()
         ev = found.evidence
         known = {g.pci for g in driver.gpus}
         ev.append(f"PCI bus: {len(bus)} NVIDIA GPU(s): "
@@ -77,20 +114,9 @@ class NvidiaGpuCount(Check):
             causes.append("nvidia.open_modules")
             ev.append("refused by this module flavour (see nvidia.open_modules): "
                       + ", ".join(sorted(wrong)))
-        why = ("`--gpus all` gives a container the GPUs the driver initialised; a GPU on the "
-               "PCI bus that the driver dropped is silently missing from every container, and "
-               "multi-GPU jobs that expect it fail or hang.")
         if dropped:
-            names = ", ".join(g.pci for g in dropped)
-            found.add(Status.FAIL, f"the driver dropped {len(dropped)} of {len(bus)} NVIDIA "
-                      f"GPU(s): {names}",
-                      why + " The GPU is on the PCI bus but missing from "
-                      "/proc/driver/nvidia/gpus: it fell off the bus, failed to initialise "
-                      "(kernel log: RmInitAdapter failed) or was excluded (NVreg_ExcludedGpus).",
-                      "Read the kernel log (`sudo journalctl -k -b | grep -i NVRM`, see "
-                      "kernel.log), then reboot; a GPU that drops again needs its power, "
-                      "seating and cooling checked.", id=f"{ID}.driver_dropped",
-                      commands=("sudo journalctl -k -b | grep -i NVRM",))
+            found.say("driver_dropped", count=len(dropped), bus=len(bus),
+                      gpus=", ".join(g.pci for g in dropped))
         smi = facts.nvidia_smi_list
         if smi.ok:
             ev.append(f"nvidia-smi -L: {len(smi.lines)} GPU(s)")
@@ -103,14 +129,7 @@ class NvidiaGpuCount(Check):
             if unlisted and set(unlisted) <= wrong:
                 unlisted = []
             if unlisted:
-                found.add(Status.FAIL, f"nvidia-smi does not list {len(unlisted)} GPU(s) the "
-                          f"driver initialised: {', '.join(unlisted)}",
-                          why + " NVML cannot talk to these GPUs although the driver "
-                          "initialised them: the GPU stopped responding after boot.",
-                          "Read the kernel log for Xid errors (see kernel.log); reset the GPU "
-                          "(`sudo nvidia-smi -r -i <index>` when nothing uses it) or reboot.",
-                          id=f"{ID}.nvidia_smi_missing",
-                          commands=("sudo journalctl -k -b | grep -i NVRM",))
+                found.say("nvidia_smi_missing", count=len(unlisted), gpus=", ".join(unlisted))
         elif smi.ran:
             ev.append(f"nvidia-smi -L: {smi.error}")
             handles = sorted({_short(m.group(1)) for m in _HANDLE.finditer(smi.error)})
@@ -121,21 +140,16 @@ class NvidiaGpuCount(Check):
             elif wrong and known <= wrong:
                 pass  # every GPU NVML could list is refused by the module: nvidia.open_modules
             else:
-                found.add(Status.FAIL, f"nvidia-smi fails: {smi.error}", why
-                          + " nvidia-smi uses NVML, as the container toolkit does.",
-                          "Read the kernel log (see kernel.log); reboot if a GPU stopped "
-                          "answering.", id=f"{ID}.nvidia_smi_fails",
-                          commands=("sudo journalctl -k -b | grep -i NVRM",))
+                found.say("nvidia_smi_fails", error=smi.error)
                 if handles:
                     found.evidence.append("nvidia-smi cannot reach: " + ", ".join(handles))
         else:
             ev.append("nvidia-smi -L: not run (nvidia-smi is not installed, or this root did "
                       "not record it)")
+        counts = {"bus": len(bus), "known": len(known), "listed": len(smi.lines)}
         if not found.items and causes:
-            cause = causes[0]
-            return Result.fail(f"not every NVIDIA GPU is usable: see {cause}", evidence=ev,
-                               details=why, cause=cause, findings=[f"{ID}.see_cause"])
-        counts = f"{len(bus)} NVIDIA GPU(s) on the PCI bus, {len(known)} initialised by the " \
-                 "driver" + (f", {len(smi.lines)} listed by nvidia-smi" if smi.ok else "")
-        result = found.result(counts, why)
-        return result
+            found.say("see_cause", cause=causes[0])
+            result = found.verdict("ok", **counts)
+            result.cause = causes[0]
+            return result
+        return found.verdict("ok" if smi.ok else "ok_not_listed", **counts)

@@ -10,20 +10,42 @@ neither "no driver installed" nor nouveau holding the GPU (kernel.driver says th
 
 from __future__ import annotations
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.nvidia_driver import (
-    driver_branch,
-    loaded_driver_skip_reason,
-    wrong_flavour_gpus,
-)
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from typing import TYPE_CHECKING, Any
+
+from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
 
 ID = "nvidia.open_modules"
 FIRST_BLACKWELL_BRANCH = 570
 
+SENTENCES = Sentences(ID, {
+    "ok": Say(Status.PASS, "{module} is loaded and suits every NVIDIA GPU here",
+              "Blackwell and newer GPUs need the open kernel modules; GPUs older than Turing "
+              "need the proprietary one. Nothing here is left without a driver for that "
+              "reason."),
+    "open_required": Say(
+        Status.FAIL, "{gpus}: needs the NVIDIA open kernel modules, but the proprietary module "
+        "is loaded",
+        "{module} is loaded, but it does not bind {gpus}: Blackwell and newer GPUs are "
+        "supported only by the open kernel modules (the kernel log says \"requires use of the "
+        "NVIDIA open kernel modules\"). The GPU has no driver, so no container can use it.",
+        "Install the open flavour of the driver (branch {first_blackwell} or newer for "
+        "Blackwell): `{install}`, then `sudo reboot`.", commands=("{install}", "sudo reboot")),
+    "proprietary_required": Say(
+        Status.FAIL, "{gpus}: older than Turing, which the open kernel modules do not support",
+        "{module} is loaded but does not bind {gpus}: the open modules support Turing and "
+        "newer GPUs only.",
+        "Install the proprietary flavour: `{install}`, then `sudo reboot`.",
+        commands=("{install}", "sudo reboot")),
+})
+
 
 def install_command(facts: Facts, flavour: str) -> str:
     """The package that brings the wanted flavour on this distribution."""
+    from gpudoctor.facts.nvidia_driver import driver_branch
+
     driver = facts.nvidia_driver
     branch = driver_branch(driver.module_version) or "<branch>"
     if flavour == "open" and branch.isdigit() and int(branch) < FIRST_BLACKWELL_BRANCH:
@@ -48,8 +70,11 @@ class NvidiaOpenModules(Check):
     title = "The nvidia module's flavour (open or proprietary) suits the GPUs"
     area = Area.KERNEL
     order = 35
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.nvidia_driver import loaded_driver_skip_reason
+
         reason = loaded_driver_skip_reason(facts)
         if reason:
             return reason
@@ -58,8 +83,10 @@ class NvidiaOpenModules(Check):
         return None
 
     def run(self, facts: Facts) -> Result:
+        from gpudoctor.facts.nvidia_driver import wrong_flavour_gpus
+
         driver = facts.nvidia_driver
-        found = Findings()
+        found = self.findings()
         ev = found.evidence
         ev.append(f"/proc/driver/nvidia/version: {driver.proc_version_line}")
         wanted, gpus = wrong_flavour_gpus(facts)
@@ -68,32 +95,10 @@ class NvidiaOpenModules(Check):
             ev.append(f"kernel log ({len(hits)}x): {hits[-1]}")
         for gpu in facts.gpus.by_vendor("nvidia", selected_only=False):
             ev.append(f"{gpu.pci} {gpu.ids} {gpu.name or ''}: driver {gpu.driver or 'none'}")
-        loaded = f"the {driver.flavour} nvidia module {driver.module_version or ''}".replace(
-            "  ", " ")
-        if not gpus:
-            return found.result(f"{loaded} is loaded and suits every NVIDIA GPU here",
-                                "Blackwell and newer GPUs need the open kernel modules; GPUs "
-                                "older than Turing need the proprietary one. Nothing here is "
-                                "left without a driver for that reason.")
-        names = ", ".join(f"{g.short_pci} ({g.name or g.ids})" for g in gpus)
-        command = install_command(facts, wanted)
-        if wanted == "open":
-            found.add(Status.FAIL, f"{names}: needs the NVIDIA open kernel modules, but the "
-                      "proprietary module is loaded", (
-                          f"{loaded} is loaded, but it does not bind {names}: Blackwell and "
-                          "newer GPUs are supported only by the open kernel modules (the "
-                          "kernel log says \"requires use of the NVIDIA open kernel "
-                          "modules\"). The GPU has no driver, so no container can use it."),
-                      f"Install the open flavour of the driver (branch "
-                      f"{FIRST_BLACKWELL_BRANCH} or newer for Blackwell): `{command}`, then "
-                      "`sudo reboot`.", id=f"{ID}.open_required",
-                      commands=(command, "sudo reboot"))
-        else:
-            found.add(Status.FAIL, f"{names}: older than Turing, which the open kernel modules "
-                      "do not support", (
-                          f"{loaded} is loaded but does not bind {names}: the open modules "
-                          "support Turing and newer GPUs only."),
-                      f"Install the proprietary flavour: `{command}`, then `sudo reboot`.",
-                      id=f"{ID}.proprietary_required", commands=(command, "sudo reboot"))
-        result = found.result("", "")
-        return result
+        module = f"the {driver.flavour} nvidia module {driver.module_version or ''}".strip()
+        if gpus:
+            values: dict[str, Any] = {"module": module, "install": install_command(facts, wanted),
+                      "gpus": ", ".join(f"{g.short_pci} ({g.name or g.ids})" for g in gpus),
+                      "first_blackwell": FIRST_BLACKWELL_BRANCH}
+            found.say("open_required" if wanted == "open" else "proprietary_required", **values)
+        return found.verdict("ok", module=module)

@@ -8,18 +8,66 @@ second time. AMD/Intel, rootless: `--group-add keep-groups` needs crun. Podman i
 
 from __future__ import annotations
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.podman import PodmanState
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from typing import TYPE_CHECKING
 
+from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+    from gpudoctor.facts.podman import PodmanState
+
+ID = "podman.cdi"
 GENERATE = "sudo nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
+
+SENTENCES = Sentences(ID, {
+    "bad_conf": Say(Status.FAIL, "{path} is not valid TOML",
+                    "{error}. Every podman command fails while this file cannot be parsed."),
+    "too_old": Say(Status.FAIL, "Podman {version} predates CDI (4.1)",
+                   "Podman {version} cannot resolve `--device nvidia.com/gpu=all` (it fails "
+                   "with `stat nvidia.com/gpu=all: no such file or directory`).",
+                   "Upgrade Podman to 4.1 or newer."),
+    "no_spec": Say(Status.FAIL, "no CDI spec in Podman's folders offers nvidia.com/gpu=all",
+                   "Podman looks in {dirs} ({dirs_source}) and finds no NVIDIA spec: `podman "
+                   "run --device nvidia.com/gpu=all` fails with `unresolvable CDI devices "
+                   "nvidia.com/gpu=all`.", f"`{GENERATE}`", commands=(GENERATE,)),
+    "spec_too_new": Say(
+        Status.FAIL, "{path} is CDI {cdi_version}, which Podman {version} cannot read",
+        "CDI {cdi_version} (written by toolkit 1.19.1 and later) needs Podman 5.1; Podman "
+        "{version} rejects the file (`json: unknown field \"additionalGids\"`) and reports "
+        "`unresolvable CDI devices`.",
+        "Upgrade Podman to 5.1 or newer, or regenerate the spec with toolkit 1.19.0 or older."),
+    "stale_spec": Say(
+        Status.FAIL, "{path} points at {count} file(s) that do not exist",
+        "A spec made for another driver: {missing} ... are gone, so containers fail to start.",
+        "`sudo nvidia-ctk cdi generate --output={path}`",
+        commands=("sudo nvidia-ctk cdi generate --output={path}",)),
+    "spec_unreadable": Say(
+        Status.FAIL, "{path} is not readable by {user}",
+        "Rootless Podman reads the spec as {user}; mode {mode} hides it, so the device is "
+        "unresolvable.", "`sudo chmod 644 {path}`", commands=("sudo chmod 644 {path}",)),
+    "legacy_hook": Say(
+        Status.WARN, "the legacy NVIDIA OCI hook {hook} is installed",
+        "{hook} (from old nvidia-container-toolkit installs) makes Podman run "
+        "nvidia-container-runtime-hook for containers as well as CDI, which injects the GPU "
+        "twice and fails or mixes libraries.",
+        "`sudo rm {hook}` and use CDI only.", commands=("sudo rm {hook}",)),
+    "keep_groups_needs_crun": Say(
+        Status.WARN, "rootless Podman with {runtime} cannot keep your groups",
+        "A rootless container gets the render group only through `--group-add keep-groups`, "
+        "which only crun supports; with {runtime} /dev/kfd and the render nodes are denied.",
+        "Install crun and set `runtime = \"crun\"` under [engine] in containers.conf."),
+    "ok": Say(Status.PASS, "{podman} can give the GPUs: {command}",
+              "Podman ({mode}) reads CDI specs from {dirs}; `--gpus` is accepted only for "
+              "Docker compatibility and gives no GPU on Podman, so use the arguments shown."),
+})
 
 
 class PodmanCdi(Check):
-    id = "podman.cdi"
+    id = ID
     title = "Podman can give containers the GPUs (CDI, groups)"
     area = Area.CONTAINER
     order = 120
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
         if not facts.podman.installed:
@@ -30,7 +78,7 @@ class PodmanCdi(Check):
 
     def run(self, facts: Facts) -> Result:
         p = facts.podman
-        found = Findings(evidence=[
+        found = self.findings([
             f"podman {p.version or '?'} ({p.version_evidence}), {p.mode}"
             + (f" for {p.user}" if p.user else ""),
             f"CDI spec folders: {', '.join(p.spec_dirs)} ({p.spec_dirs_source})",
@@ -41,77 +89,43 @@ class PodmanCdi(Check):
                 f"cdiVersion {spec.cdi_version}, kind {spec.kind}, devices "
                 f"{', '.join(spec.devices) or 'none'}")))
         for err in p.conf_errors:
-            found.add(Status.FAIL, f"{err.split(':')[0]} is not valid TOML",
-                      f"{err}. Every podman command fails while this file cannot be parsed.",
-                      id="podman.cdi.bad_conf")
+            found.say("bad_conf", path=err.split(":")[0], error=err)
         if facts.gpus.by_vendor("nvidia"):
             self._nvidia(facts, p, found)
         if facts.gpus.by_vendor("amd") or facts.gpus.by_vendor("intel"):
-            self._groups(facts, p, found)
-        args = " ".join(facts.run_args.get("podman", []))
-        return found.result(f"Podman {p.version or ''} can give the GPUs: podman run "
-                            f"{args}".replace("  ", " "),
-                            f"Podman ({p.mode}) reads CDI specs from {', '.join(p.spec_dirs)}; "
-                            "`--gpus` is accepted only for Docker compatibility and gives no "
-                            "GPU on Podman, so use the arguments shown.")
+            self._groups(p, found)
+        return found.verdict(
+            "ok", podman=f"Podman {p.version}" if p.version else "Podman", mode=p.mode,
+            command=" ".join(["podman run", *facts.run_args.get("podman", [])]),
+            dirs=", ".join(p.spec_dirs))
 
     @staticmethod
     def _nvidia(facts: Facts, p: PodmanState, found: Findings) -> None:
         if p.cdi_supported is False:
-            found.add(Status.FAIL, f"Podman {p.version} predates CDI (4.1)",
-                      f"Podman {p.version} cannot resolve `--device nvidia.com/gpu=all` (it "
-                      "fails with `stat nvidia.com/gpu=all: no such file or directory`).",
-                      remedy="Upgrade Podman to 4.1 or newer.", id="podman.cdi.too_old")
+            found.say("too_old", version=p.version)
             return
         usable = [s for s in p.specs if s.error is None and "nvidia.com/gpu=all"
                   in s.qualified_devices]
         if not usable:
-            found.add(Status.FAIL, "no CDI spec in Podman's folders offers nvidia.com/gpu=all",
-                      f"Podman looks in {', '.join(p.spec_dirs)} ({p.spec_dirs_source}) and "
-                      "finds no NVIDIA spec: `podman run --device nvidia.com/gpu=all` fails with "
-                      "`unresolvable CDI devices nvidia.com/gpu=all`.",
-                      remedy=f"`{GENERATE}`", id="podman.cdi.no_spec", commands=(GENERATE,))
+            found.say("no_spec", dirs=", ".join(p.spec_dirs), dirs_source=p.spec_dirs_source)
         for spec in usable:
             if p.reads_spec_version(spec) is False:
-                found.add(Status.FAIL, f"{spec.path} is CDI {spec.cdi_version}, which Podman "
-                          f"{p.version} cannot read",
-                          f"CDI {spec.cdi_version} (written by toolkit 1.19.1 and later) needs "
-                          f"Podman 5.1; Podman {p.version} rejects the file (`json: unknown "
-                          "field \"additionalGids\"`) and reports `unresolvable CDI devices`.",
-                          remedy="Upgrade Podman to 5.1 or newer, or regenerate the spec with "
-                          "toolkit 1.19.0 or older.", id="podman.cdi.spec_too_new")
+                found.say("spec_too_new", path=spec.path, cdi_version=spec.cdi_version,
+                          version=p.version)
             if spec.missing:
-                found.add(Status.FAIL, f"{spec.path} points at {len(spec.missing)} file(s) "
-                          "that do not exist", "A spec made for another driver: "
-                          f"{', '.join(spec.missing[:3])} ... are gone, so containers fail to "
-                          "start.", remedy=f"`sudo nvidia-ctk cdi generate --output={spec.path}`",
-                          id="podman.cdi.stale_spec",
-                          commands=(f"sudo nvidia-ctk cdi generate --output={spec.path}",))
+                found.say("stale_spec", path=spec.path, count=len(spec.missing),
+                          missing=", ".join(spec.missing[:3]))
             if p.mode == "rootless":
                 st = facts.host.stat(spec.path)
                 if st is not None and not st.mode & 0o004:
-                    found.add(Status.FAIL, f"{spec.path} is not readable by {p.user}",
-                              f"Rootless Podman reads the spec as {p.user}; mode "
-                              f"{st.mode_octal} hides it, so the device is unresolvable.",
-                              remedy=f"`sudo chmod 644 {spec.path}`",
-                              id="podman.cdi.spec_unreadable",
-                              commands=(f"sudo chmod 644 {spec.path}",))
+                    found.say("spec_unreadable", path=spec.path, user=p.user,
+                              mode=st.mode_octal)
         for hook in p.legacy_hooks:
-            found.add(Status.WARN, f"the legacy NVIDIA OCI hook {hook} is installed",
-                      f"{hook} (from old nvidia-container-toolkit installs) makes Podman run "
-                      "nvidia-container-runtime-hook for containers as well as CDI, which "
-                      "injects the GPU twice and fails or mixes libraries.",
-                      remedy=f"`sudo rm {hook}` and use CDI only.", id="podman.cdi.legacy_hook",
-                      commands=(f"sudo rm {hook}",))
+            found.say("legacy_hook", hook=hook)
 
     @staticmethod
-    def _groups(facts: Facts, p: PodmanState, found: Findings) -> None:
+    def _groups(p: PodmanState, found: Findings) -> None:
         if p.mode != "rootless":
             return
         if p.runtime and p.runtime != "crun":
-            found.add(Status.WARN, f"rootless Podman with {p.runtime} cannot keep your groups",
-                      "A rootless container gets the render group only through "
-                      "`--group-add keep-groups`, which only crun supports; with "
-                      f"{p.runtime} /dev/kfd and the render nodes are denied.",
-                      remedy="Install crun and set `runtime = \"crun\"` under [engine] in "
-                      "containers.conf.", id="podman.cdi.keep_groups_needs_crun")
+            found.say("keep_groups_needs_crun", runtime=p.runtime)

@@ -42,6 +42,12 @@ BENIGN_LOG = (
     "2026-02-13T09:20:07+0000 gpu-box kernel: nvidia-uvm: Loaded the UVM driver, major device "
     "number 510.",
 )
+#: the toolkit's config.toml in CDI mode, and in auto mode with load-kmods = false: nothing
+#: loads nvidia_uvm on demand
+CDI_CONFIG = '[nvidia-container-cli]\nload-kmods = true\n\n[nvidia-container-runtime]\n' \
+             'mode = "cdi"\n'
+NO_KMODS = '[nvidia-container-cli]\nload-kmods = false\n\n[nvidia-container-runtime]\n' \
+           'mode = "auto"\n'
 UNATTENDED_50 = """// Automatically upgrade packages from these (origin:archive) pairs
 Unattended-Upgrade::Allowed-Origins {
 	"${distro_id}:${distro_codename}";
@@ -313,3 +319,71 @@ def wsl2(root: Path, *, dxg: bool = True, linux_driver: bool = False, wsl1: bool
             b.symlink(f"{LIB}/{name}.so.1", f"{name}.so.550.144.03")
     b.write("/var/lib/dpkg/status", status)
     return b.finish()
+
+
+# ----- the named roots of the issue-12 tests (tests/test_nvidia_host*.py, tests/checks/) ---------
+XID_LOG = (*BENIGN_LOG,
+           "2026-02-13T09:28:40+0000 gpu-box kernel: NVRM: Xid (PCI:0000:18:00): 79, pid=2871, "
+           "name=python3, GPU has fallen off the bus.",
+           "2026-02-13T09:28:40+0000 gpu-box kernel: NVRM: GPU 0000:18:00.0: GPU has fallen off "
+           "the bus.",
+           "2026-02-13T09:29:02+0000 gpu-box kernel: NVRM: Xid (PCI:0000:18:00): 79, pid=2871, "
+           "name=python3, GPU has fallen off the bus.")
+
+
+def nvidia_modprobe(b: HostRootBuilder) -> None:
+    b.write("/usr/bin/nvidia-modprobe", b"\x7fELF", mode=0o4755)
+
+
+def excluded_ba(b: HostRootBuilder) -> None:
+    """GPU 0000:ba:00.0 excluded from NVML by the admin (NVreg_ExcludedGpus)."""
+    info = b.root / "proc/driver/nvidia/gpus/0000:ba:00.0/information"
+    info.write_text(info.read_text().replace("GPU Excluded:    No", "GPU Excluded:    Yes"))
+
+
+def cdi_spec(b: HostRootBuilder) -> None:
+    from tests.support.container_roots import nvidia_cdi_yaml
+
+    b.write("/etc/cdi/nvidia.yaml", nvidia_cdi_yaml("580.95.05", 8))
+
+
+def with_(spec: Spec, **changes: object) -> Spec:
+    for key, value in changes.items():
+        setattr(spec, key, value)
+    return spec
+
+
+NAMED: dict[str, Callable[[Path], Path]] = {
+    "healthy": lambda r: build(r),
+    "mismatch": lambda r: build(r, mismatch_spec()),
+    "mismatch_blacklisted": lambda r: build(r, with_(mismatch_spec(),
+                                                     blacklist=("nvidia-", "libnvidia-"))),
+    "uvm_cdi": lambda r: build(r, Spec(uvm_loaded=False, uvm_node=False,
+                                       toolkit_config=CDI_CONFIG, extra=[nvidia_modprobe])),
+    "uvm_no_kmods": lambda r: build(r, Spec(uvm_loaded=False, uvm_node=False,
+                                            toolkit_config=NO_KMODS)),
+    "uvm_cdi_spec": lambda r: build(r, Spec(uvm_loaded=False, uvm_node=False,
+                                            extra=[cdi_spec])),
+    "uvm_on_demand": lambda r: build(r, Spec(uvm_loaded=False, uvm_node=False)),
+    "params_video": lambda r: build(r, Spec(device_file_mode=432, device_file_gid=44)),
+    "params_video_outsider": lambda r: build(r, Spec(device_file_mode=432, device_file_gid=44,
+                                                     alice_in=("docker",))),
+    "blackwell_proprietary": lambda r: build(r, blackwell_spec(open_module=False)),
+    "blackwell_vfio": lambda r: build(r, with_(blackwell_spec(open_module=False), unbound=(),
+                                               vfio=HGX_BUSES[:2], kernel_log=BENIGN_LOG,
+                                               smi_error=None)),
+    "blackwell_open": lambda r: build(r, blackwell_spec(open_module=True)),
+    "fm_missing": lambda r: build(r, Spec(fabric_manager=None)),
+    "fm_inactive": lambda r: build(r, Spec(fm_active="inactive")),
+    "fm_other_version": lambda r: build(r, Spec(fabric_manager="580.82.07")),
+    "fabric_in_progress": lambda r: build(r, Spec(fabric_state="In Progress")),
+    "no_nvswitch": lambda r: build(r, Spec(switches=0, fabric_manager=None)),
+    "wsl2": lambda r: wsl2(r),
+    "wsl2_linux_driver": lambda r: wsl2(r, linux_driver=True),
+    "wsl2_no_dxg": lambda r: wsl2(r, dxg=False),
+    "wsl1": lambda r: wsl2(r, wsl1=True),
+    "xid": lambda r: build(r, Spec(kernel_log=XID_LOG)),
+    "dropped": lambda r: build(r, Spec(dropped=(0xDB,))),
+    "smi_missing": lambda r: build(r, Spec(smi_skip=(0xBA,))),
+    "smi_excluded": lambda r: build(r, Spec(smi_skip=(0xBA,), extra=[excluded_ba])),
+}
