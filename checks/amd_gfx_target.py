@@ -119,7 +119,6 @@ class AmdGfxTarget(Check):
         result = found.verdict("ok_some_unknown" if unknown else "ok", rocm=line.rocm,
                                targets=", ".join(f"{t.gpu.short_pci} {t.gfx}" for t in known),
                                unknown=", ".join(unknown))
-        result.findings = list(dict.fromkeys(result.findings))
         if found.items and all(f.status == Status.PASS for f in found.items):
             result.summary = "; ".join(f.summary for f in found.items)
         return result

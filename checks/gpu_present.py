@@ -2,9 +2,65 @@
 
 from __future__ import annotations
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.gpus import Gpu
-from gpudoctor.plugin import Area, Check, Result
+from typing import TYPE_CHECKING, Any
+
+from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+    from gpudoctor.facts.gpus import Gpu
+
+ID = "gpu.present"
+_POLICY = ("Each GPU is classified integrated or discrete from what the kernel exposes "
+           "(board_info, the GC IP version, the PCI slot), never from its name. Containers get "
+           "every discrete GPU; integrated ones only when there is no discrete GPU")
+#: Why integrated GPUs are left out, said where an AMD GPU is found (ROCm's reason).
+_ROCM = ", because ROCm can crash or pick the wrong device when an integrated GPU is visible " \
+        "beside a card."
+_LEFT_OUT = " Left out: {left_out}."
+_ODD = (" Some sysfs entries could not be read or made no sense; they are listed in the "
+        "evidence and were left out.")
+_NONE = "no AMD, NVIDIA or Intel GPU on this host"
+_NONE_WHY = ("Containers can only be given a GPU the host has; checks below that need one are "
+             "skipped.")
+_NONE_REMEDY = ("Check that the card is seated and powered, that the virtual machine has the "
+                "GPU passed through (VFIO), and look at `lspci -nn`.")
+_SELECTED = "{gpus} found; {selected} selected: {names}"
+
+
+def _rows(rocm: bool) -> dict[str, Say]:
+    """The rows whose details say the selection policy, with or without ROCm's reason."""
+    policy = _POLICY + (_ROCM if rocm else ".") + _LEFT_OUT
+    suffix = "_rocm" if rocm else ""
+    return {
+        "ok" + suffix: Say(Status.PASS, _SELECTED, policy),
+        "none_selected" + suffix: Say(
+            Status.FAIL, "GPUs exist but none is selected", policy,
+            "Choose one with --gpu PCI or add --include-integrated.",
+            finding="" if not rocm else "none_selected"),
+        "odd_sysfs" + suffix: Say(
+            Status.WARN, _SELECTED + "; {odd} skipped", policy + _ODD,
+            "Compare with `lspci -nnk`; a GPU missing from the list above cannot be given to "
+            "containers until sysfs shows it properly.", commands=("lspci -nnk",),
+            finding="" if not rocm else "odd_sysfs"),
+    }
+
+
+SENTENCES = Sentences(ID, {
+    "sysfs_unreadable": Say(
+        Status.ERROR, "cannot list {pci_bus}",
+        "The PCI bus is where every GPU appears; without it nothing can be decided.",
+        "Run gpudoctor where /sys is mounted (not inside a restricted container)."),
+    "none": Say(Status.FAIL, _NONE,
+                "No display or accelerator device is on the PCI bus. " + _NONE_WHY,
+                _NONE_REMEDY, commands=("lspci -nn",)),
+    "none_other_vendors": Say(
+        Status.FAIL, _NONE,
+        "The PCI bus has only {others} of other vendors (a BMC's or a virtual machine's "
+        "VGA). " + _NONE_WHY, _NONE_REMEDY, commands=("lspci -nn",), finding="none"),
+    **_rows(rocm=False),
+    **_rows(rocm=True),
+})
 
 
 def describe(gpu: Gpu) -> str:
@@ -25,15 +81,21 @@ def describe(gpu: Gpu) -> str:
             f"driver {gpu.driver or 'none'}; {nodes}; {chosen}: {gpu.selection_reason}")
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 class GpuPresent(Check):
-    id = "gpu.present"
+    id = ID
     title = "A GPU for containers"
     area = Area.HARDWARE
     order = 10
+    sentences = SENTENCES
 
     def run(self, facts: Facts) -> Result:
         inv = facts.gpus
-        evidence = [describe(g) for g in inv.gpus] + inv.problems
+        found = self.findings([describe(g) for g in inv.gpus] + inv.problems)
+        evidence = found.evidence
         if inv.switches:
             evidence.append(f"{len(inv.switches)} NVSwitch(es) ({inv.switches[0].short_pci}"
                             + (", ..." if len(inv.switches) > 1 else "")
@@ -42,12 +104,8 @@ class GpuPresent(Check):
             evidence.append(f"{inv.idle_partitions} amdgpu_xcp partition render node(s) are "
                             "idle in the current compute mode (no KFD node): not passed")
         if not inv.sysfs_readable:
-            return Result.error(
-                "cannot list /sys/bus/pci/devices", evidence=evidence,
-                details="The PCI bus is where every GPU appears; without it nothing can be "
-                        "decided.",
-                remedy="Run gpudoctor where /sys is mounted (not inside a restricted container).",
-                findings=["gpu.present.sysfs_unreadable"])
+            found.say("sysfs_unreadable", pci_bus="/sys/bus/pci/devices")
+            return found.verdict("ok")
         usable = [g for g in inv.gpus if g.vendor != "other"]
         if not usable and facts.wsl.is_wsl:
             from gpudoctor.checks.nvidia_wsl import present_on_wsl
@@ -55,48 +113,28 @@ class GpuPresent(Check):
             return present_on_wsl(facts, evidence)
         if not usable:
             others = [g for g in inv.gpus if g.vendor == "other"]
-            seen = (f"Only {len(others)} display device{'' if len(others) == 1 else 's'} of "
-                    "other vendors (a BMC's or a virtual machine's VGA) "
-                    f"{'is' if len(others) == 1 else 'are'} on the PCI bus. " if others else
-                    "No display or accelerator device is on the PCI bus. ")
-            return Result.fail(
-                "no AMD, NVIDIA or Intel GPU on this host", evidence=evidence,
-                details=seen + "Containers can only be given a GPU the host has; checks below "
-                        "that need one are skipped.",
-                remedy="Check that the card is seated and powered, that the virtual machine "
-                       "has the GPU passed through (VFIO), and look at `lspci -nn`.",
-                commands=("lspci -nn",),
-                findings=["gpu.present.none"])
-        selected = inv.selected
+            if others:
+                found.say("none_other_vendors",
+                          others=_count(len(others), "display device", "display devices"))
+            else:
+                found.say("none")
+            return found.verdict("ok")
+        # --gpu may name a BMC's VGA: chosen, but nothing a container can compute on
+        selected = [g for g in inv.selected if g.vendor != "other"]
         left_out = [g for g in usable if not g.selected]
-        summary = (f"{len(usable)} GPU{'' if len(usable) == 1 else 's'} found; "
-                   f"{len(selected)} selected: {_names(selected)}")
-        details = ("Each GPU is classified integrated or discrete from what the kernel exposes "
-                   "(board_info, the GC IP version, the PCI slot), never from its name. "
-                   "Containers get every discrete GPU; integrated ones only when there is no "
-                   "discrete GPU" + (", because ROCm can crash or pick the wrong device when an "
-                                     "integrated GPU is visible beside a card."
-                                     if any(g.vendor == "amd" for g in usable) else "."))
-        if left_out:
-            details += " Left out: " + "; ".join(f"{g.label} ({g.selection_reason})"
-                                                 for g in left_out) + "."
+        suffix = "_rocm" if any(g.vendor == "amd" for g in usable) else ""
+        values: dict[str, Any] = {
+            "gpus": _count(len(usable), "GPU", "GPUs"), "selected": len(selected),
+            "names": _names(selected),
+            "left_out": "; ".join(f"{g.label} ({g.selection_reason})" for g in left_out)
+            or "none",
+            "odd": _count(len(inv.problems), "odd sysfs entry", "odd sysfs entries"),
+        }
         if not selected:
-            return Result.fail("GPUs exist but none is selected", details=details,
-                               evidence=evidence,
-                               remedy="Choose one with --gpu PCI or add --include-integrated.",
-                               findings=["gpu.present.none_selected"])
-        if inv.problems:
-            return Result.warn(
-                summary + f"; {len(inv.problems)} odd sysfs entr"
-                + ("y" if len(inv.problems) == 1 else "ies") + " skipped",
-                details=details + " Some sysfs entries could not be read or made no sense; "
-                "they are listed in the evidence and were left out.",
-                evidence=evidence,
-                remedy="Compare with `lspci -nnk`; a GPU missing from the list above cannot be "
-                       "given to containers until sysfs shows it properly.",
-                commands=("lspci -nnk",),
-                findings=["gpu.present.odd_sysfs"])
-        return Result.passed(summary, details=details, evidence=evidence)
+            found.say("none_selected" + suffix, **values)
+        elif inv.problems:
+            found.say("odd_sysfs" + suffix, **values)
+        return found.verdict("ok" + suffix, **values)
 
 
 def _names(gpus: list[Gpu]) -> str:

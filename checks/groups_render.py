@@ -12,15 +12,58 @@ of this; the person needs the groups only to run ROCm on the host itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.runargs import KFD, device_nodes, mode_string
-from gpudoctor.facts.system import udev_rules_mentioning
-from gpudoctor.pasteable import quoted_commands
-from gpudoctor.plugin import Area, Check, Result, Status
+from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+
+ID = "groups.render"
+UDEV_FIX = "devices.udev_rule"
+JOIN_FIX = "groups.add_user_render"
 #: AMD's ROCm images create `render` with this GID (ROCm/ROCm-docker PR #93).
 IMAGE_RENDER_GID = 109
+KFD = "/dev/kfd"
+RELOAD = "sudo udevadm control --reload && sudo udevadm trigger"
+DETAILS = ("Docker gives the container the device files with the host's numeric owner and "
+           "group. A non-root user in the container can open them only through that numeric "
+           "group, so the arguments carry {group_adds}. Group names do not carry over: images "
+           f"define their own groups (AMD's ROCm images use {IMAGE_RENDER_GID} for render). Root "
+           "in a container needs no group.")
+UDEV_REMEDY = ("Give {nodes} to the render group: write {rules_file} with `{rule}`, then "
+               f"`{RELOAD}`.")
+#: The udev rule that gives each kind of node to render, by the node it is for.
+UDEV_RULES = {
+    KFD: ("/dev/kfd", "/etc/udev/rules.d/70-kfd.rules",
+          'SUBSYSTEM=="kfd", KERNEL=="kfd", GROUP="render", MODE="0660"'),
+    "render": ("render nodes", "/etc/udev/rules.d/70-render.rules",
+               'SUBSYSTEM=="drm", KERNEL=="renderD*", GROUP="render", MODE="0660"'),
+}
+
+
+def _udev(summary: str) -> Say:
+    return Say(Status.WARN, summary, DETAILS, UDEV_REMEDY, (UDEV_FIX,), (RELOAD,))
+
+
+SENTENCES = Sentences(ID, {
+    "root_only": _udev("{path} is {mode}: only root can open it"),
+    "root_group": _udev("{path} belongs to group root: only root can open it"),
+    "group_not_rw": _udev("{path} does not grant its group read-write ({mode})"),
+    "user_not_in_group": Say(
+        Status.WARN, "{user} is not in {groups}: fine for containers, but ROCm on the host will "
+        "be refused", DETAILS,
+        "To use the GPU outside containers: `sudo usermod -aG {names} {user}`, then log out and "
+        "back in (or `newgrp {first}`) for it to take effect.", (JOIN_FIX,),
+        ("sudo usermod -aG {names} {user}", "newgrp {first}")),
+    "not_captured": Say(Status.SKIP, "the owners of the device files are unknown (missing, or "
+                        "not captured in this root)"),
+    "ok": Say(Status.PASS, "the device files belong to {gids}, read-write for the group",
+              DETAILS),
+    "ok_member": Say(Status.PASS, "the device files belong to {gids}, read-write for the "
+                     "group; {user} is a member", DETAILS),
+    "ok_open": Say(Status.PASS, "the device files are open to every user (mode 0666)", DETAILS),
+})
 
 
 @dataclass
@@ -32,13 +75,16 @@ class GroupUse:
 
 
 class GroupsRender(Check):
-    id = "groups.render"
+    id = ID
     title = "Groups that own the GPU device files"
     area = Area.DEVICES
     order = 50
     requires = ("gpu.present",)
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.runargs import device_nodes
+
         if not device_nodes(facts):
             if facts.gpus.by_vendor("nvidia"):
                 return ("the selected NVIDIA GPUs are handed over by the container toolkit "
@@ -47,12 +93,16 @@ class GroupsRender(Check):
         return None
 
     def run(self, facts: Facts) -> Result:
+        from gpudoctor.facts.runargs import device_nodes, mode_string
+        from gpudoctor.facts.system import udev_rules_mentioning
+
         nodes = device_nodes(facts)
         known = [n for n in nodes if n.stat is not None and n.stat.kind in ("char", "block")]
-        evidence: list[str] = []
-        warnings: list[str] = []
-        remedies: list[str] = []
+        found = self.findings()
+        evidence = found.evidence
         uses: dict[int, GroupUse] = {}
+        #: (finding key, values) of each node only root can open
+        closed: list[tuple[str, dict[str, Any]]] = []
         for node in nodes:
             st = node.stat
             if st is None:
@@ -71,21 +121,18 @@ class GroupsRender(Check):
             label = f"{name} (GID {st.gid})" if name else f"GID {st.gid} (no name in /etc/group)"
             evidence.append(f"{node.path}: {mode_string(st.kind, st.mode)} owner UID {st.uid}, "
                             f"group {label}: {access}")
+            nodes_of, rules_file, rule = UDEV_RULES[KFD if node.path == KFD else "render"]
+            udev: dict[str, Any] = {"path": node.path, "mode": st.mode_octal, "nodes": nodes_of,
+                    "rules_file": rules_file, "rule": rule}
             if (st.mode & 0o066) == 0:
-                warnings.append(f"{node.path} is {st.mode_octal}: only root can open it")
-                remedies.append(self._udev_remedy(node.path))
+                closed.append(("root_only", udev))
             elif st.gid == 0 and (st.mode & 0o006) != 0o006:
-                warnings.append(f"{node.path} belongs to group root: only root can open it")
-                remedies.append(self._udev_remedy(node.path))
+                closed.append(("root_group", udev))
             elif (st.mode & 0o060) != 0o060 and (st.mode & 0o006) != 0o006:
-                warnings.append(f"{node.path} does not grant its group read-write "
-                                f"({st.mode_octal})")
-                remedies.append(self._udev_remedy(node.path))
+                closed.append(("group_not_rw", udev))
         if not known:
-            return Result.skip("the owners of the device files are unknown (missing, or not "
-                               "captured in this root)", evidence=evidence)
+            return found.verdict("not_captured")
         groups = [u for u in uses.values() if u.gid != 0]
-        gid_text = ", ".join(f"{u.name or '?'} {u.gid}" for u in groups)
         if len(groups) > 1:
             evidence.append("the device files belong to different groups ("
                             + "; ".join(f"{u.name or u.gid}: {', '.join(u.nodes)}"
@@ -104,39 +151,22 @@ class GroupsRender(Check):
             evidence.append(f"the host's render group is GID {render.gid}; AMD's ROCm images "
                             f"call GID {IMAGE_RENDER_GID} render, so `--group-add render` would "
                             f"add {IMAGE_RENDER_GID}: use --group-add={render.gid}")
-        fixes: list[str] = []
-        if any("udevadm" in r for r in remedies):
-            fixes.append("devices.udev_rule")  # the rule below, previewed and applied
+        values: dict[str, Any] = {"group_adds": ", ".join(f"--group-add={u.gid}" for u in groups)
+                  or "no --group-add",
+                  "gids": ", ".join(f"{u.name or '?'} {u.gid}" for u in groups)}
+        for key, udev in closed:
+            found.say(key, **values, **udev)
         missing = self._membership(facts, groups, evidence)
-        if missing:
-            user = facts.user
-            names = ",".join(u.name or str(u.gid) for u in missing)
-            warnings.append(f"{user.name if user else 'the person'} is not in "
-                            + ", ".join(f"{u.name or '?'} ({u.gid})" for u in missing)
-                            + ": fine for containers, but ROCm on the host will be refused")
-            if user is not None:
-                remedies.append(f"To use the GPU outside containers: `sudo usermod -aG {names} "
-                                f"{user.name}`, then log out and back in (or `newgrp "
-                                f"{missing[0].name or missing[0].gid}`) for it to take effect.")
-            fixes.append("groups.add_user_render")
-        details = ("Docker gives the container the device files with the host's numeric owner "
-                   "and group. A non-root user in the container can open them only through "
-                   "that numeric group, so the arguments carry "
-                   + (", ".join(f"--group-add={u.gid}" for u in groups) or "no --group-add")
-                   + ". Group names do not carry over: images define their own groups (AMD's "
-                   f"ROCm images use {IMAGE_RENDER_GID} for render). Root in a container needs "
-                   "no group.")
-        if warnings:
-            return Result(Status.WARN, "; ".join(warnings), details=details, evidence=evidence,
-                          remedy="\n".join(dict.fromkeys(remedies)), fixes=fixes,
-                          commands=list(quoted_commands("\n".join(remedies))),
-                          findings=["groups.render.user_not_in_group"])
-        who = facts.user.name if facts.user else None
-        summary = (f"the device files belong to {gid_text}, read-write for the group"
-                   if groups else "the device files are open to every user (mode 0666)")
-        if who and groups and not (facts.user and facts.user.is_root):
-            summary += f"; {who} is a member"
-        return Result.passed(summary, details=details, evidence=evidence)
+        user = facts.user
+        if missing and user is not None:
+            first = missing[0]
+            found.say("user_not_in_group", **values, user=user.name,
+                      groups=", ".join(f"{u.name or '?'} ({u.gid})" for u in missing),
+                      names=",".join(u.name or str(u.gid) for u in missing),
+                      first=first.name or first.gid)
+        key = "ok_open" if not groups else (
+            "ok_member" if user and not user.is_root else "ok")
+        return found.verdict(key, **values, user=user.name if user else "")
 
     @staticmethod
     def _access(mode: int) -> str:
@@ -147,16 +177,6 @@ class GroupsRender(Check):
         if mode & 0o040:
             return "read-only for the group"
         return "no access for the group"
-
-    @staticmethod
-    def _udev_remedy(path: str) -> str:
-        if path == "/dev/kfd":
-            return ('Give /dev/kfd to the render group: write /etc/udev/rules.d/70-kfd.rules '
-                    'with `SUBSYSTEM=="kfd", KERNEL=="kfd", GROUP="render", MODE="0660"`, then '
-                    '`sudo udevadm control --reload && sudo udevadm trigger`.')
-        return ('Give render nodes to the render group: write /etc/udev/rules.d/70-render.rules '
-                'with `SUBSYSTEM=="drm", KERNEL=="renderD*", GROUP="render", MODE="0660"`, then '
-                '`sudo udevadm control --reload && sudo udevadm trigger`.')
 
     @staticmethod
     def _membership(facts: Facts, groups: list[GroupUse], evidence: list[str]) -> list[GroupUse]:

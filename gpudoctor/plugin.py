@@ -223,12 +223,12 @@ class Findings:
         if len(ordered) > 1:
             summary += f" (and {len(ordered) - 1} more problem{'s' if len(ordered) > 2 else ''})"
         return Result(worst.status, summary,
-                      details="\n\n".join(f.details for f in ordered if f.details),
+                      details="\n\n".join(_unique(f.details for f in ordered if f.details)),
                       evidence=self.evidence,
                       remedy="\n".join(_unique(f.remedy for f in ordered if f.remedy)),
                       fixes=_unique(x for f in ordered for x in f.fixes),
                       commands=_unique(c for f in ordered for c in f.commands),
-                      findings=[f.id for f in ordered if f.id])
+                      findings=_unique(f.id for f in ordered if f.id))
 
 
 def offered_fixes(results: Iterable[Result]) -> list[str]:
