@@ -1,5 +1,5 @@
-"""Where the NVIDIA driver runs: WSL2, NVSwitch systems and Fabric Manager, what `nvidia-smi -L`
-lists, and what the kernel log says about the driver.
+"""Where the NVIDIA driver runs: NVSwitch systems and Fabric Manager (WSL2 is facts/wsl.py), what
+`nvidia-smi -L` lists, and what the kernel log says about the driver.
 
 Why: on WSL2 there is no PCI GPU and no nvidia module by design (the Windows driver supplies
 the GPU through /dev/dxg); on HGX/DGX systems the GPUs are useless until Fabric Manager has
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts.gpus import Gpu
-from gpudoctor.facts.nvidia_driver import DriverPackage
-from gpudoctor.facts.wsl import WSL_LIB_DIR, WSL_LIBS, Wsl, inspect_wsl  # noqa: F401 (WSL2 was here)
+from gpudoctor.facts.wsl import WSL_LIB_DIR
 from gpudoctor.host.base import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
+    from gpudoctor.facts.nvidia_driver import DriverPackage
     from gpudoctor.host.base import CommandResult, Host
 
 TOOL_PATH = DEFAULT_PATH
