@@ -13,23 +13,61 @@ never runs it.
 
 from __future__ import annotations
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.amd import AmdCdiSpec, amd_cdi_specs
-from gpudoctor.facts.gpus import Gpu
-from gpudoctor.facts.runargs import resolve_node
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from typing import TYPE_CHECKING
 
+from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status, fill
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+    from gpudoctor.facts.amd import AmdCdiSpec
+    from gpudoctor.facts.gpus import Gpu
+
+ID = "amd.container_toolkit"
 GENERATE = "sudo amd-ctk cdi generate --output=/etc/cdi/amd.json"
+CONSISTENT = ("the AMD Container Toolkit is consistent with the selected GPUs; the --device "
+              "arguments stay the default")
+OPTIONAL = ("amd-ctk's CDI spec and runtime are optional ways to hand AMD GPUs to a container; "
+            "gpudoctor keeps plain --device arguments as the default, which need neither.")
+
+SENTENCES = Sentences(ID, {
+    "runtime_not_loaded": Say(
+        Status.WARN, "the `amd` runtime is declared in {config_path} but the running Docker "
+        "daemon has not loaded it",
+        "The daemon reads daemon.json only when it starts (or reloads): until then `docker run "
+        "--runtime=amd` fails with `{unknown_runtime}`. The --device arguments are not "
+        "affected.", "Restart the daemon: `{restart}`.", ("docker.reload",), ("{restart}",)),
+    "spec_misses_gpu": Say(
+        Status.WARN, "{path} does not name the selected GPU {gpus}",
+        "The spec was generated before this GPU was added, moved or renumbered; "
+        "`--device=amd.com/gpu=...` cannot give it to a container.",
+        f"Regenerate the spec: `{GENERATE}`.", commands=(GENERATE,)),
+    #: a note, not a problem: the person named `all` and gets the iGPU too
+    "all_includes_igpu": Say(
+        Status.PASS, "note: `amd.com/gpu=all` in {path} also gives the unselected {gpus}; name "
+        "the GPU instead (`--device=amd.com/gpu={chosen}`)",
+        "amd-ctk puts every amdgpu device in its spec, the integrated GPU too; ROCm in the "
+        "container then enumerates it and may run on it (`HIP error: invalid device function`) "
+        "or crash.",
+        "Name the GPUs instead of `all`: `{device_args}`, or keep gpudoctor's --device "
+        "arguments."),
+    "ok": Say(Status.PASS, CONSISTENT, OPTIONAL),
+    "ok_alternatives": Say(Status.PASS, CONSISTENT + " (alternatives: {alternatives})",
+                           OPTIONAL),
+    "ok_with_notes": Say(Status.PASS, CONSISTENT + "; {notes}"),
+})
 
 
 class AmdContainerToolkit(Check):
-    id = "amd.container_toolkit"
+    id = ID
     title = "AMD Container Toolkit, its CDI spec and runtime"
     area = Area.CONTAINER
     order = 70
     requires = ("gpu.present",)
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.amd import amd_cdi_specs
+
         if not facts.gpus.by_vendor("amd"):
             return "no selected AMD GPU"
         if not (facts.host.which("amd-ctk") or amd_cdi_specs(facts)
@@ -44,7 +82,9 @@ class AmdContainerToolkit(Check):
         return runtimes if isinstance(runtimes, dict) else {}
 
     def run(self, facts: Facts) -> Result:
-        found = Findings()
+        from gpudoctor.facts.amd import amd_cdi_specs
+
+        found = self.findings()
         ctk = facts.host.which("amd-ctk")
         found.evidence.append(f"amd-ctk: {ctk or 'not on PATH'}")
         daemon = facts.docker
@@ -56,14 +96,9 @@ class AmdContainerToolkit(Check):
                                  "; not loaded by the running daemon" if daemon.reachable
                                  else ""))
         if declared and daemon.reachable and not loaded:
-            restart = daemon.restart_command()
-            found.add(Status.WARN, f"the `amd` runtime is declared in {daemon.config_path} but "
-                      "the running Docker daemon has not loaded it",
-                      "The daemon reads daemon.json only when it starts (or reloads): until "
-                      "then `docker run --runtime=amd` fails with `"
-                      + daemon.unknown_runtime_error("amd") + "`. The --device arguments are "
-                      "not affected.", f"Restart the daemon: `{restart}`.", ("docker.reload",),
-                      id="amd.container_toolkit.runtime_not_loaded", commands=(restart,))
+            found.say("runtime_not_loaded", config_path=daemon.config_path,
+                      unknown_runtime=daemon.unknown_runtime_error("amd"),
+                      restart=daemon.restart_command())
         gpus = facts.gpus.by_vendor("amd")
         others = [g for g in facts.gpus.gpus if g.vendor == "amd" and not g.selected]
         specs = [s for s in amd_cdi_specs(facts) if s.error is None]
@@ -100,20 +135,18 @@ class AmdContainerToolkit(Check):
         notes = [f.summary for f in found.items if f.status == Status.PASS]
         found.items = [f for f in found.items if f.status != Status.PASS] + [
             f for f in found.items if f.status == Status.PASS]
-        result = found.result(
-            "the AMD Container Toolkit is consistent with the selected GPUs; the --device "
-            "arguments stay the default" + (f" (alternatives: {', '.join(alternatives)})"
-                                            if alternatives else ""),
-            "amd-ctk's CDI spec and runtime are optional ways to hand AMD GPUs to a container; "
-            "gpudoctor keeps plain --device arguments as the default, which need neither.")
+        result = found.verdict("ok_alternatives" if alternatives else "ok",
+                               alternatives=", ".join(alternatives))
         if result.status == Status.PASS and notes:
-            result.summary = ("the AMD Container Toolkit is consistent with the selected GPUs; "
-                              "the --device arguments stay the default; " + "; ".join(notes))
+            result.summary = fill(SENTENCES["ok_with_notes"].summary,
+                                  {"notes": "; ".join(notes)})
         return result
 
     def _spec(self, facts: Facts, found: Findings, spec: AmdCdiSpec, gpus: list[Gpu],
               others: list[Gpu]) -> dict[str, str]:
         """Map selected GPUs to the spec's device names; note iGPUs and missing GPUs."""
+        from gpudoctor.facts.runargs import resolve_node
+
         found.evidence.append(f"{spec.path}: amd.com/gpu devices "
                               + ", ".join(f"{n} -> {' '.join(p for p in paths if 'render' in p)}"
                                           for n, paths in spec.devices.items()))
@@ -132,25 +165,15 @@ class AmdContainerToolkit(Check):
             else:
                 indices[gpu.pci] = index
         if missing:
-            who = ", ".join(f"{g.short_pci} ({g.render})" for g in missing)
-            found.add(Status.WARN, f"{spec.path} does not name the selected GPU {who}",
-                      "The spec was generated before this GPU was added, moved or renumbered; "
-                      "`--device=amd.com/gpu=...` cannot give it to a container.",
-                      f"Regenerate the spec: `{GENERATE}`.",
-                      id="amd.container_toolkit.spec_misses_gpu", commands=(GENERATE,))
+            found.say("spec_misses_gpu", path=spec.path,
+                      gpus=", ".join(f"{g.short_pci} ({g.render})" for g in missing))
         all_paths = {resolve_node(facts.host, p) for p in spec.devices.get("all", [])}
         extra = [g for g in others if g.render and resolve_node(facts.host, g.render)
                  in all_paths]
         if extra:
-            who = ", ".join(f"{g.short_pci} {g.kind} ({g.render})" for g in extra)
             chosen = ",".join(indices.get(g.pci, "?") for g in gpus)
-            found.add(Status.PASS, f"note: `amd.com/gpu=all` in {spec.path} also gives the "
-                      f"unselected {who}; name the GPU instead (`--device=amd.com/gpu={chosen}`)",
-                      "amd-ctk puts every amdgpu device in its spec, the "
-                      "integrated GPU too; ROCm in the container then enumerates it and may "
-                      "run on it (`HIP error: invalid device function`) or crash.",
-                      "Name the GPUs instead of `all`: `--device=amd.com/gpu="
-                      + " --device=amd.com/gpu=".join(chosen.split(","))
-                      + "`, or keep gpudoctor's --device arguments.",
-                      id="amd.container_toolkit.all_includes_igpu")
+            found.say("all_includes_igpu", path=spec.path, chosen=chosen,
+                      gpus=", ".join(f"{g.short_pci} {g.kind} ({g.render})" for g in extra),
+                      device_args=" ".join(f"--device=amd.com/gpu={i}"
+                                           for i in chosen.split(",")))
         return indices

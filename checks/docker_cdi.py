@@ -7,15 +7,74 @@ that no longer exist, and containers using it fail to start.
 
 from __future__ import annotations
 
-from gpudoctor.facts import Facts
-from gpudoctor.facts.cdi import CdiSpec, CdiState
-from gpudoctor.facts.toolkit import daemon_hook_for
-from gpudoctor.pasteable import quoted_commands
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from typing import TYPE_CHECKING, Any
 
+from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status, fill
+
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+    from gpudoctor.facts.cdi import CdiSpec, CdiState
+
+ID = "docker.cdi"
 #: Device names listed in evidence and summaries before "and N more".
 SHOWN_DEVICES = 8
 REGENERATE = "sudo nvidia-ctk cdi generate --output=/var/run/cdi/nvidia.yaml"
+#: How a spec is made again (`{regenerate}`): NVIDIA's by nvidia-ctk, others by their tool.
+REGENERATE_NVIDIA = ("`sudo nvidia-ctk cdi generate --output={path}` (or `sudo systemctl "
+                     "restart nvidia-cdi-refresh.service` where the toolkit is 1.18+)")
+REGENERATE_OTHER = "regenerate {path} with the tool that wrote it, or remove it"
+STALE = ("{path} tells the runtime to mount or create {shown}, which no longer exist.{upgrade} "
+         "Containers given {devices} fail to start (`error mounting ... no such file or "
+         "directory`).")
+OK = ("Spec files in {dirs} are valid and every path they reference exists. "
+      "{enabled_reason}.")
+
+SENTENCES = Sentences(ID, {
+    "spec_unusable": Say(
+        Status.FAIL, "the CDI spec {path} cannot be used",
+        "{path}: {error}. Docker skips a spec it cannot parse, so the devices it should offer "
+        "are unknown and `--device VENDOR/CLASS=NAME` fails with `unresolvable CDI devices`.",
+        "Fix or regenerate it: {regenerate}."),
+    "spec_stale": Say(
+        Status.FAIL, "the CDI spec {path} is stale: {count} path(s) it references are gone",
+        STALE.replace("{upgrade}", ""),
+        "Regenerate it: {regenerate}."),
+    "spec_stale_after_upgrade": Say(
+        Status.FAIL, "the CDI spec {path} is stale: {count} path(s) it references are gone",
+        STALE.replace("{upgrade}", " It was generated for driver {spec_drivers}; the loaded "
+                      "driver is {driver}: a driver upgrade left it behind."),
+        "Regenerate it: {regenerate}.", finding="spec_stale"),
+    "spec_other_driver": Say(
+        Status.WARN, "the CDI spec {path} was made for another driver",
+        "{path} names libraries of driver {spec_drivers}, but the loaded NVIDIA driver is "
+        "{driver}. The old files still exist, so containers start, but they get libraries "
+        "that do not match the kernel module (`Failed to initialize NVML: Driver/library "
+        "version mismatch`).", "Regenerate it: {regenerate}."),
+    "spec_version_too_new": Say(
+        Status.FAIL, "Docker {version} cannot read CDI spec version {cdi_version}",
+        "{path} uses cdiVersion {cdi_version} (written by toolkit 1.19.1 and newer), which "
+        "needs Docker 26.1 or newer.",
+        "Upgrade Docker, or pin the toolkit below 1.19.1 and regenerate the spec."),
+    "docker_too_old": Say(
+        Status.WARN, "CDI specs exist but Docker {version} cannot use CDI",
+        "{enabled_reason}. `--device nvidia.com/gpu=all` is not available, and `--gpus` does "
+        "not work either (see nvidia.toolkit).",
+        "Upgrade Docker to 25 or newer, or make `--gpus` work (nvidia.toolkit)."),
+    "disabled": Say(
+        Status.WARN, "CDI specs offer the GPUs but the daemon has CDI off",
+        "{enabled_reason}. `docker run --device nvidia.com/gpu=all` fails with `could not "
+        "select device driver \"cdi\" with capabilities: []`, and `--gpus` does not work here "
+        "either (see nvidia.toolkit).",
+        "Add `\"features\": {\"cdi\": true}` to {config_path} (keep its other features) and "
+        "`{restart}`: CDI is registered only at start, a reload is not enough.",
+        commands=("{restart}",)),
+    "ok": Say(Status.PASS, "CDI specs offer {devices}", OK),
+    "ok_enabled": Say(Status.PASS, "CDI specs offer {devices}; the daemon has CDI on", OK),
+    "unused": Say(Status.SKIP, "CDI is not used on this host: no spec files in {dirs}"),
+    "unused_nvidia": Say(
+        Status.SKIP, "CDI is not used on this host: no spec files in {dirs}; `--gpus` goes "
+        "through the toolkit's hook", f"To use CDI for NVIDIA GPUs: `{REGENERATE}`."),
+})
 
 
 def _names(devices: list[str]) -> str:
@@ -38,24 +97,25 @@ def spec_line(spec: CdiSpec) -> str:
     return text
 
 
-def _regenerate_for(spec: CdiSpec) -> str:
-    if spec.kind and spec.kind.startswith(("nvidia.com/", "management.nvidia.com/")):
-        return (f"`sudo nvidia-ctk cdi generate --output={spec.path}` (or `sudo systemctl "
-                "restart nvidia-cdi-refresh.service` where the toolkit is 1.18+)")
-    return f"regenerate {spec.path} with the tool that wrote it, or remove it"
+def _regenerate(spec: CdiSpec) -> dict[str, Any]:
+    """`{regenerate}` for this spec, with its commands and the fix that can do it."""
+    from gpudoctor.pasteable import quoted_commands
 
-
-def _fixes_for(spec: CdiSpec) -> tuple[str, ...]:
-    """NVIDIA's specs can be regenerated by gpudoctor (nvidia.cdi_regenerate)."""
-    nvidia = spec.kind and spec.kind.startswith("nvidia.com/")
-    return ("nvidia.cdi_regenerate",) if nvidia else ()
+    nvidia_kind = bool(spec.kind and spec.kind.startswith(
+        ("nvidia.com/", "management.nvidia.com/")))
+    text = fill(REGENERATE_NVIDIA if nvidia_kind else REGENERATE_OTHER, {"path": spec.path})
+    # NVIDIA's GPU specs can be regenerated by gpudoctor (nvidia.cdi_regenerate)
+    fixes = (("nvidia.cdi_regenerate",) if spec.kind and spec.kind.startswith("nvidia.com/")
+             else ())
+    return {"regenerate": text, "commands": quoted_commands(text), "fixes": fixes}
 
 
 class DockerCdi(Check):
-    id = "docker.cdi"
+    id = ID
     title = "CDI device specs, and CDI in the Docker daemon"
     area = Area.CONTAINER
     order = 90
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
         from gpudoctor.facts.engines import docker_absent_reason
@@ -66,97 +126,57 @@ class DockerCdi(Check):
         state: CdiState = facts.cdi
         d = facts.docker
         nvidia = facts.gpus.by_vendor("nvidia")
-        found = Findings(evidence=[f"spec folders: {', '.join(state.dirs)} ({state.dirs_source})"])
+        found = self.findings([f"spec folders: {', '.join(state.dirs)} ({state.dirs_source})"])
         found.evidence += [f"{folder}: cannot be read" for folder in state.unreadable_dirs]
         found.evidence += [spec_line(s) for s in state.specs]
         found.evidence.append(f"daemon: {state.enabled_reason}")
         if state.driver_version:
             found.evidence.append(f"loaded NVIDIA driver: {state.driver_version}")
+        dirs = ", ".join(state.dirs)
         if not state.specs:
-            hint = (f" To use CDI for NVIDIA GPUs: `{REGENERATE}`." if nvidia else "")
-            return Result.skip(
-                f"CDI is not used on this host: no spec files in {', '.join(state.dirs)}"
-                + ("; `--gpus` goes through the toolkit's hook" if nvidia else ""),
-                evidence=found.evidence, details=hint.strip())
+            return found.verdict("unused_nvidia" if nvidia else "unused", dirs=dirs)
         for spec in state.broken_specs:
-            found.add(
-                Status.FAIL, f"the CDI spec {spec.path} cannot be used",
-                f"{spec.path}: {spec.error}. Docker skips a spec it cannot parse, so the "
-                "devices it should offer are unknown and `--device VENDOR/CLASS=NAME` fails "
-                "with `unresolvable CDI devices`.",
-                remedy=f"Fix or regenerate it: {_regenerate_for(spec)}.",
-                commands=quoted_commands(_regenerate_for(spec)), id="docker.cdi.spec_unusable")
+            regen = _regenerate(spec)
+            found.say("spec_unusable", path=spec.path, error=spec.error,
+                      regenerate=regen["regenerate"], commands=regen["commands"])
         for spec in state.stale_specs:
             shown = ", ".join(spec.missing[:5]) + (
                 f" and {len(spec.missing) - 5} more" if len(spec.missing) > 5 else "")
-            driver = ""
-            if spec.driver_versions and state.driver_version and \
-                    state.driver_version not in spec.driver_versions:
-                driver = (f" It was generated for driver {', '.join(sorted(spec.driver_versions))}"
-                          f"; the loaded driver is {state.driver_version}: a driver upgrade "
-                          "left it behind.")
-            found.add(
-                Status.FAIL, f"the CDI spec {spec.path} is stale: "
-                f"{len(spec.missing)} path(s) it references are gone",
-                f"{spec.path} tells the runtime to mount or create {shown}, which no longer "
-                f"exist.{driver} Containers given {_names(spec.qualified_devices)} fail to "
-                "start (`error mounting ... no such file or directory`).",
-                remedy=f"Regenerate it: {_regenerate_for(spec)}.", fixes=_fixes_for(spec),
-                commands=quoted_commands(_regenerate_for(spec)), id="docker.cdi.spec_stale")
+            upgraded = bool(spec.driver_versions and state.driver_version and
+                            state.driver_version not in spec.driver_versions)
+            found.say("spec_stale_after_upgrade" if upgraded else "spec_stale",
+                      path=spec.path, count=len(spec.missing), shown=shown,
+                      devices=_names(spec.qualified_devices),
+                      spec_drivers=", ".join(sorted(spec.driver_versions)),
+                      driver=state.driver_version, **_regenerate(spec))
         for spec in state.valid_specs:
             if spec.stale or not spec.driver_versions or not state.driver_version:
                 continue
             if state.driver_version not in spec.driver_versions:
-                found.add(
-                    Status.WARN, f"the CDI spec {spec.path} was made for another driver",
-                    f"{spec.path} names libraries of driver "
-                    f"{', '.join(sorted(spec.driver_versions))}, but the loaded NVIDIA driver is "
-                    f"{state.driver_version}. The old files still exist, so containers start, "
-                    "but they get libraries that do not match the kernel module (`Failed to "
-                    "initialize NVML: Driver/library version mismatch`).",
-                    remedy=f"Regenerate it: {_regenerate_for(spec)}.", fixes=_fixes_for(spec),
-                    commands=quoted_commands(_regenerate_for(spec)),
-                    id="docker.cdi.spec_other_driver")
+                found.say("spec_other_driver", path=spec.path,
+                          spec_drivers=", ".join(sorted(spec.driver_versions)),
+                          driver=state.driver_version, **_regenerate(spec))
             v = spec.version_tuple
             if v is not None and v >= (0, 7, 0) and d.at_least(26, 1) is False:
-                found.add(
-                    Status.FAIL, f"Docker {d.server_version} cannot read CDI spec version "
-                    f"{spec.cdi_version}",
-                    f"{spec.path} uses cdiVersion {spec.cdi_version} (written by toolkit "
-                    "1.19.1 and newer), which needs Docker 26.1 or newer.",
-                    remedy="Upgrade Docker, or pin the toolkit below 1.19.1 and regenerate "
-                           "the spec.", id="docker.cdi.spec_version_too_new")
+                found.say("spec_version_too_new", path=spec.path, version=d.server_version,
+                          cdi_version=spec.cdi_version)
         self._daemon_side(facts, state, found, bool(nvidia))
-        devices = state.devices
-        return found.result(
-            f"CDI specs offer {_names(devices) or 'no devices'}"
-            + ("; the daemon has CDI on" if state.enabled else ""),
-            f"Spec files in {', '.join(state.dirs)} are valid and every path they reference "
-            f"exists. {state.enabled_reason[0].upper() + state.enabled_reason[1:]}.")
+        return found.verdict(
+            "ok_enabled" if state.enabled else "ok", devices=_names(state.devices) or
+            "no devices", dirs=dirs,
+            enabled_reason=state.enabled_reason[0].upper() + state.enabled_reason[1:])
 
     def _daemon_side(self, facts: Facts, state: CdiState, found: Findings,
                      nvidia: bool) -> None:
+        from gpudoctor.facts.toolkit import daemon_hook_for
+
         d = facts.docker
         if state.enabled is not False:
             return
         gpus_ok = daemon_hook_for(facts).registered if nvidia else None
         offers_nvidia = any(n.startswith("nvidia.com/gpu=") for n in state.devices)
-        if state.supported is False:
-            if nvidia and offers_nvidia and not gpus_ok:
-                found.add(
-                    Status.WARN, f"CDI specs exist but Docker {d.server_version} cannot use CDI",
-                    f"{state.enabled_reason}. `--device nvidia.com/gpu=all` is not available, "
-                    "and `--gpus` does not work either (see nvidia.toolkit).",
-                    remedy="Upgrade Docker to 25 or newer, or make `--gpus` work (nvidia.toolkit).",
-                    id="docker.cdi.docker_too_old")
+        if not (nvidia and offers_nvidia and not gpus_ok):
             return
-        if nvidia and offers_nvidia and not gpus_ok:
-            found.add(
-                Status.WARN, "CDI specs offer the GPUs but the daemon has CDI off",
-                f"{state.enabled_reason}. `docker run --device nvidia.com/gpu=all` fails with "
-                "`could not select device driver \"cdi\" with capabilities: []`, and `--gpus` "
-                "does not work here either (see nvidia.toolkit).",
-                remedy=(f"Add `\"features\": {{\"cdi\": true}}` to {d.config_path} (keep its "
-                        f"other features) and `{d.restart_command()}`: CDI is registered only "
-                        "at start, a reload is not enough."),
-                commands=(d.restart_command(),), id="docker.cdi.disabled")
+        found.say("docker_too_old" if state.supported is False else "disabled",
+                  version=d.server_version, enabled_reason=state.enabled_reason,
+                  config_path=d.config_path, restart=d.restart_command())

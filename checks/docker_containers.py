@@ -9,18 +9,47 @@ wrong GPU over.
 
 from __future__ import annotations
 
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gpudoctor.errors import DockerUnavailable
-from gpudoctor.facts import Facts
-from gpudoctor.facts.containers import ContainerProblem, fit_to_host
-from gpudoctor.facts.docker import API_TIMEOUT
-from gpudoctor.plugin import Area, Check, Findings, Result, Status
+from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
+if TYPE_CHECKING:
+    from gpudoctor.facts import Facts
+    from gpudoctor.facts.containers import ContainerProblem
+
+ID = "docker.containers"
 #: Containers inspected at most, and the time spent on them, so huge hosts stay quick.
 MAX_CONTAINERS = 200
 TIME_BUDGET = 10.0
+
+STALE = ("A stopped container is started again with exactly the device paths, GPU requests and "
+         "runtime it was created with. The mappings above no longer fit this host: `docker "
+         "start` fails (for a device file that is gone: `error gathering device information "
+         "while adding custom device`) or hands the container a GPU it should not have.")
+RECREATE = ("Re-create each one: `docker rm NAME`, then `docker run` it again with the "
+            "arguments `gpudoctor devices` prints (docker_run_args).")
+
+SENTENCES = Sentences(ID, {
+    "stale_devices": Say(
+        Status.WARN, "{count} container(s) will not start as created, or get the wrong GPU: "
+        "{names}", STALE, RECREATE, commands=("gpudoctor devices",)),
+    "stale_devices_igpu": Say(
+        Status.WARN, "{count} container(s) will not start as created, or get the wrong GPU: "
+        "{names}", STALE + " An integrated GPU beside a discrete one makes ROCm crash or pick "
+        "the wrong device.", RECREATE, commands=("gpudoctor devices",),
+        finding="stale_devices"),
+    "ok": Say(Status.PASS, "{checked} container(s) checked; their GPU mappings fit this host",
+              "Every existing container's device paths exist and none maps an integrated GPU "
+              "beside a discrete one; their GPU requests and runtimes are available."),
+    "none": Say(Status.PASS, "no containers exist",
+                "Every existing container's device paths exist and none maps an integrated "
+                "GPU beside a discrete one; their GPU requests and runtimes are available."),
+    "not_captured": Say(Status.SKIP, "the host root did not capture the Docker daemon (no "
+                        "`docker` key in its host.json)"),
+    "not_answering": Say(Status.SKIP, "the daemon does not answer (see docker.daemon)"),
+    "unlisted": Say(Status.SKIP, "the container list could not be read: {error}"),
+    "not_a_list": Say(Status.SKIP, "the daemon's container list is not a list"),
+})
 
 
 def _name(summary: dict[str, Any]) -> str:
@@ -31,11 +60,12 @@ def _name(summary: dict[str, Any]) -> str:
 
 
 class DockerContainers(Check):
-    id = "docker.containers"
+    id = ID
     title = "Existing containers still fit this host's GPUs"
     area = Area.CONTAINER
     order = 100
     timeout = 30.0
+    sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
         from gpudoctor.facts.engines import docker_absent_reason
@@ -43,20 +73,25 @@ class DockerContainers(Check):
         return docker_absent_reason(facts)
 
     def run(self, facts: Facts) -> Result:
+        import time
+
+        from gpudoctor.errors import DockerUnavailable
+        from gpudoctor.facts.containers import fit_to_host
+        from gpudoctor.facts.docker import API_TIMEOUT
+
         d = facts.docker
+        found = self.findings()
         if not d.captured:
-            return Result.skip("the host root did not capture the Docker daemon (no `docker` "
-                               "key in its host.json)")
+            return found.verdict("not_captured")
         if not d.reachable:
-            return Result.skip("the daemon does not answer (see docker.daemon)")
+            return found.verdict("not_answering")
         host = facts.host
         try:
             listing = host.docker_api("/containers/json?all=1", d.endpoint, API_TIMEOUT)
         except DockerUnavailable as exc:
-            return Result.skip(f"the container list could not be read: {exc}")
+            return found.verdict("unlisted", error=exc)
         if not isinstance(listing, list):
-            return Result.skip("the daemon's container list is not a list")
-        found = Findings()
+            return found.verdict("not_a_list")
         started = time.monotonic()
         budget = TIME_BUDGET
         if getattr(facts.options, "timeout_given", False):  # --timeout bounds this check too
@@ -88,22 +123,6 @@ class DockerContainers(Check):
         if bad:
             names = ", ".join(p.name for p in bad[:6]) + (
                 f" and {len(bad) - 6} more" if len(bad) > 6 else "")
-            found.add(
-                Status.WARN, f"{len(bad)} container(s) will not start as created, or get the "
-                f"wrong GPU: {names}",
-                "A stopped container is started again with exactly the device paths, GPU "
-                "requests and runtime it was created with. The mappings above no longer fit "
-                "this host: `docker start` fails (for a device file that is gone: `error "
-                "gathering device information while adding custom device`) or hands the "
-                "container a GPU it should not have."
-                + (" An integrated GPU beside a discrete one makes ROCm crash or pick the "
-                   "wrong device." if any(p.integrated for p in bad) else ""),
-                remedy="Re-create each one: `docker rm NAME`, then `docker run` it again with "
-                       "the arguments `gpudoctor devices` prints (docker_run_args).",
-                commands=("gpudoctor devices",), id="docker.containers.stale_devices")
-        total = len(listing)
-        return found.result(
-            f"{checked} container(s) checked; their GPU mappings fit this host" if total else
-            "no containers exist",
-            "Every existing container's device paths exist and none maps an integrated GPU "
-            "beside a discrete one; their GPU requests and runtimes are available.")
+            found.say("stale_devices_igpu" if any(p.integrated for p in bad) else
+                      "stale_devices", count=len(bad), names=names)
+        return found.verdict("ok" if listing else "none", checked=checked)

@@ -58,6 +58,11 @@ SENTENCES = Sentences(ID, {
         Status.FAIL, _NONE,
         "The PCI bus has only {others} of other vendors (a BMC's or a virtual machine's "
         "VGA). " + _NONE_WHY, _NONE_REMEDY, commands=("lspci -nn",), finding="none"),
+    "wsl2": Say(Status.PASS,
+                "WSL2: the GPU is paravirtualised through /dev/dxg (no PCI GPU, by design)",
+                "Under WSL2 the Windows driver supplies the GPU; nvidia.wsl judges it."),
+    "wsl_no_gpu": Say(Status.FAIL, "WSL without a usable GPU (see nvidia.wsl)",
+                      "WSL has no PCI GPU; its GPU comes through /dev/dxg under WSL2 only."),
     **_rows(rocm=False),
     **_rows(rocm=True),
 })
@@ -108,9 +113,15 @@ class GpuPresent(Check):
             return found.verdict("ok")
         usable = [g for g in inv.gpus if g.vendor != "other"]
         if not usable and facts.wsl.is_wsl:
-            from gpudoctor.checks.nvidia_wsl import present_on_wsl
-
-            return present_on_wsl(facts, evidence)
+            # no GPU is on the PCI bus under WSL by design: nvidia.wsl judges /dev/dxg
+            wsl = facts.wsl
+            evidence += wsl.evidence
+            if wsl.version == 2 and wsl.dxg:
+                return found.verdict("wsl2")
+            found.say("wsl_no_gpu")
+            result = found.verdict("wsl2")
+            result.cause = "nvidia.wsl"
+            return result
         if not usable:
             others = [g for g in inv.gpus if g.vendor == "other"]
             if others:

@@ -94,9 +94,9 @@ class KernelLog(Check):
         result = found.verdict("ok", lines=log.lines)
         keys = set(log.hits)
         if keys and keys <= {"api_mismatch"}:
-            from gpudoctor.checks.nvidia_driver_mismatch import mismatch
+            from gpudoctor.facts.nvidia_driver import version_mismatch
 
-            if mismatch(facts.nvidia_driver):
+            if version_mismatch(facts.nvidia_driver):
                 result.cause = "nvidia.driver_mismatch"
         elif keys and keys <= {"open_modules_required", "rm_init_failed"}:
             from gpudoctor.facts.nvidia_driver import wrong_flavour_gpus

@@ -74,30 +74,6 @@ SENTENCES = Sentences(ID, {
 })
 
 
-def user_space_version(driver: NvidiaDriver) -> tuple[str | None, str]:
-    """The driver version user space will load (libnvidia-ml.so.1 first), and from where."""
-    for name in ("libnvidia-ml", "libcuda"):
-        for lib in driver.libs:
-            if lib.name == name:
-                return lib.version, lib.path
-    versions = driver.package_versions
-    if len(versions) == 1:
-        version, where = next(iter(versions.items()))
-        return version, "package " + ", ".join(where)
-    return None, ""
-
-
-def mismatch(driver: NvidiaDriver) -> tuple[str, str, str] | None:
-    """(module version, user-space version, where) when they differ; the one place this is
-    decided (nvidia.gpu_count and kernel.log point here)."""
-    if not driver.loaded or not driver.module_version:
-        return None
-    user, where = user_space_version(driver)
-    if user is None or user == driver.module_version:
-        return None
-    return driver.module_version, user, where
-
-
 def hold_command(driver: NvidiaDriver) -> str:
     names = sorted(p.name for p in driver.installed_packages)
     return "sudo apt-mark hold " + " ".join(names) if names else ""
@@ -144,7 +120,9 @@ class NvidiaDriverMismatch(Check):
         if not driver.libs and not driver.package_versions:
             found.say("no_user_space", module=module, lib_dirs=", ".join(driver.lib_dirs[:6]))
             return found.verdict("ok", module=module)
-        bad = mismatch(driver)
+        from gpudoctor.facts.nvidia_driver import version_mismatch
+
+        bad = version_mismatch(driver)
         if bad is None:
             return found.verdict("ok_unattended" if covered else "ok", module=module)
         _, user, where = bad

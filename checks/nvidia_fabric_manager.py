@@ -118,9 +118,9 @@ class NvidiaFabricManager(Check):
             found.say("not_installed", install=install_command(facts),
                       switches=len(fm.switches) or len(fm.switch_nodes), **values)
             return found.verdict("ok", **values)
-        from gpudoctor.checks.nvidia_driver_mismatch import mismatch
+        from gpudoctor.facts.nvidia_driver import version_mismatch
 
-        stale = mismatch(facts.nvidia_driver)
+        stale = version_mismatch(facts.nvidia_driver)
         differs = bool(fm.version and driver_version and fm.version != driver_version)
         if differs and stale and stale[1] == fm.version:
             found.say("version_mismatch_stale_module", **values)

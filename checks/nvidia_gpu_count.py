@@ -133,9 +133,9 @@ class NvidiaGpuCount(Check):
         elif smi.ran:
             ev.append(f"nvidia-smi -L: {smi.error}")
             handles = sorted({_short(m.group(1)) for m in _HANDLE.finditer(smi.error)})
-            from gpudoctor.checks.nvidia_driver_mismatch import mismatch
+            from gpudoctor.facts.nvidia_driver import version_mismatch
 
-            if mismatch(driver) and "mismatch" in smi.error.lower():
+            if version_mismatch(driver) and "mismatch" in smi.error.lower():
                 causes.append("nvidia.driver_mismatch")
             elif wrong and known <= wrong:
                 pass  # every GPU NVML could list is refused by the module: nvidia.open_modules

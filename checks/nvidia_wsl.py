@@ -60,20 +60,6 @@ SENTENCES = Sentences(ID, {
 })
 
 
-def present_on_wsl(facts: Facts, evidence: list[str]) -> Result:
-    """gpu.present's verdict on WSL, where no GPU is on the PCI bus by design."""
-    wsl = facts.wsl
-    evidence = evidence + wsl.evidence
-    if wsl.version == 2 and wsl.dxg:
-        return Result.passed(
-            "WSL2: the GPU is paravirtualised through /dev/dxg (no PCI GPU, by design)",
-            evidence=evidence,
-            details="Under WSL2 the Windows driver supplies the GPU; nvidia.wsl judges it.")
-    return Result.fail("WSL without a usable GPU (see nvidia.wsl)", evidence=evidence,
-                       cause=ID, details="WSL has no PCI GPU; its GPU comes through /dev/dxg "
-                       "under WSL2 only.")
-
-
 class NvidiaWsl(Check):
     id = ID
     title = "WSL2's GPU from the Windows driver"

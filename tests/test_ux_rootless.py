@@ -1,10 +1,9 @@
-"""Rootless Docker's own daemon.json belongs to the person: the remedy configures it without
-sudo and by absolute path (the shell does not expand `~` after `--config=`), and the fix that
-creates it leaves it owned by the person, not by root."""
+"""Rootless Docker's own daemon.json belongs to the person: the fix that creates it leaves it
+owned by the person, not by root. (The remedy that configures it without sudo and by absolute
+path is tested in tests/checks/test_docker_nvidia_runtime.py.)"""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -12,28 +11,6 @@ from gpudoctor.facts import Facts, Options
 from gpudoctor.fixes.docker_configure_nvidia_runtime import ConfigureNvidiaRuntime, _owner_of_folder
 from gpudoctor.host.live import LiveHost
 from gpudoctor.plugin import FixContext, Plan, Step
-from tests.support import container_roots
-from tests.support.cli import check_of, report_for
-
-
-def test_rootless_remedy_has_no_sudo_and_an_absolute_path(tmp_path: Path):
-    root = container_roots.rootless_docker(tmp_path / "root")
-    (root / "home/alice/.config/docker/daemon.json").write_text("{}\n")
-    host_json = root / ".gpudoctor/host.json"
-    doc = json.loads(host_json.read_text())
-    doc["docker"]["info"]["Runtimes"].pop("nvidia", None)
-    host_json.write_text(json.dumps(doc))
-    runtime = check_of(report_for(root), "docker.nvidia_runtime")
-    configure = ("nvidia-ctk runtime configure --runtime=docker "
-                 "--config=/home/alice/.config/docker/daemon.json")
-    assert configure in runtime["commands"]
-    assert "systemctl --user restart docker" in runtime["commands"]
-    assert f"`{configure}`" in runtime["remedy"]
-    assert "sudo nvidia-ctk runtime configure" not in runtime["remedy"]
-    assert "~" not in " ".join(runtime["commands"])
-    # The toolkit's config.toml is host-wide (/etc): that one does need sudo.
-    assert any(c.startswith("sudo nvidia-ctk config --config-file=/etc/nvidia-container-runtime/")
-               for c in runtime["commands"])
 
 
 def test_a_created_per_user_daemon_json_is_owned_by_the_person(tmp_path: Path):

@@ -464,14 +464,3 @@ def test_smoke_check_runs_the_report_arguments(gpu_daemon: Dockerd, tmp_path: Pa
     assert unpulled.summary == "the image gpudoctor-test/nosuch:1 is not present on this daemon"
     assert "docker pull gpudoctor-test/nosuch:1" in unpulled.remedy
     assert verify_containers(gpu_daemon) == []
-
-
-def test_smoke_check_skips_a_host_root(tmp_path: Path) -> None:
-    from gpudoctor.checks.docker_smoke import DockerSmoke
-    from gpudoctor.host.rootfs import RootHost
-
-    facts = Facts(RootHost(str(tmp_path)), Options(smoke=True))
-    result = run_checks([DockerSmoke], facts)[0].result
-    assert result.status.value == "skip"
-    assert result.summary.startswith("docker.smoke starts a container, which works only on the "
-                                     "live host")

@@ -413,3 +413,28 @@ def wrong_flavour_gpus(facts: Facts) -> tuple[str, list[Gpu]]:
         return ("open", needs) if needs else ("", [])
     old = [g for g in nvidia if g.device_id < FIRST_OPEN_CAPABLE_DEVICE]
     return ("proprietary", old) if old else ("", [])
+
+
+def user_space_version(driver: NvidiaDriver) -> tuple[str | None, str]:
+    """The driver version user space will load (libnvidia-ml.so.1 first), and from where."""
+    for name in ("libnvidia-ml", "libcuda"):
+        for lib in driver.libs:
+            if lib.name == name:
+                return lib.version, lib.path
+    versions = driver.package_versions
+    if len(versions) == 1:
+        version, where = next(iter(versions.items()))
+        return version, "package " + ", ".join(where)
+    return None, ""
+
+
+def version_mismatch(driver: NvidiaDriver) -> tuple[str, str, str] | None:
+    """(module version, user-space version, where) when they differ: the one place this is
+    decided (nvidia.driver_mismatch reports it; nvidia.gpu_count, nvidia.fabric_manager and
+    kernel.log point there)."""
+    if not driver.loaded or not driver.module_version:
+        return None
+    user, where = user_space_version(driver)
+    if user is None or user == driver.module_version:
+        return None
+    return driver.module_version, user, where

@@ -67,7 +67,7 @@ from gpudoctor.verify.judge import judge
 from gpudoctor.verify.probe import PROBE, PROBE_MARK, DeviceSeen, ProbeOutput, parse_probe
 from gpudoctor.verify.results import VERIFY_SCHEMA, Item, VerifyResult
 from gpudoctor.verify.session import VerifyRequest, cli_environment, run_verification
-from gpudoctor.verify.smoke import SMOKE_BUDGET_S, as_check_result, smoke_result
+from gpudoctor.verify.smoke import SMOKE_BUDGET_S
 
 __all__ = [
     "ALIASES",
@@ -115,7 +115,6 @@ __all__ = [
     "VerifyInterrupted",
     "VerifyRequest",
     "VerifyResult",
-    "as_check_result",
     "build_expectations",
     "cli_environment",
     "compose_service",
@@ -130,6 +129,5 @@ __all__ = [
     "parse_probe",
     "parse_run_args",
     "run_verification",
-    "smoke_result",
     "to_yaml",
 ]

@@ -3,7 +3,8 @@
 For each scenario (hardware roots of tests/support/scenarios.py, container-stack roots of
 tests/support/container_roots.py), in process through Facts(RootHost(root)):
 - every fix a check offers exists in the registry;
-- every problem a built-in check reports carries finding ids, each `<check id>.<what>`;
+- every problem a built-in check reports carries finding ids, each `<check id>.<what>`, and
+  each is a row of the check's sentence table (so docs/findings.md lists it);
 - planning the offered fixes from the same facts never says "nothing to do" for a fix the
   check says is needed (the check and the fix read the same facts and decide once).
 """
@@ -58,6 +59,10 @@ def test_checks_and_fixes_agree(name: str, tmp_path: Path, reg: registry.Registr
         assert not unknown, f"{outcome.id} offers fixes that do not exist: {unknown}"
         if outcome.id in builtin and result.status.is_problem and result.status.value != "error":
             assert result.findings, f"{outcome.id} reported {result.status.value} without ids"
+        table = reg.checks[outcome.id].sentences if outcome.id in reg.checks else None
+        if table is not None:
+            untabled = set(result.findings) - set(table.finding_ids())
+            assert not untabled, f"{outcome.id} found {untabled}, which its table lacks"
         for finding in result.findings:
             assert finding.startswith(outcome.id + "."), (outcome.id, finding)
     offered = fixer.offered_fixes(doctor)

@@ -34,6 +34,12 @@ def test_wsl2_with_the_windows_driver_passes(tmp_path):
     assert "/usr/lib/wsl/lib/libcuda.so.1: present" in result.evidence
 
 
+def test_gpu_present_passes_on_wsl2_where_no_gpu_is_on_the_pci_bus(tmp_path):
+    present = results(nr.wsl2(tmp_path / "r"), "gpu.present")["gpu.present"]
+    assert (present.status.value, present.findings, present.cause) == ("pass", [], None)
+    assert present.summary.startswith("WSL2: the GPU is paravirtualised through /dev/dxg")
+
+
 def test_wsl2_whose_nvidia_smi_was_not_recorded_passes_without_a_count(tmp_path):
     root = nr.wsl2(tmp_path / "r")
     edit_host_json(root, lambda doc: doc["commands"].pop("nvidia-smi-L"))
@@ -58,6 +64,7 @@ def test_wsl_without_a_usable_gpu_fails(tmp_path, kwargs, finding, commands):
     assert result.commands == commands
     if finding != "no_windows_driver":  # /dev/dxg is there: gpu.present passes on its own
         assert got["gpu.present"].status.value == "fail"
+        assert got["gpu.present"].findings == ["gpu.present.wsl_no_gpu"]
         assert got["gpu.present"].cause == ID
         assert "no AMD, NVIDIA or Intel GPU" not in got["gpu.present"].summary
 

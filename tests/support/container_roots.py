@@ -532,6 +532,20 @@ def amd_containers_reused(root: Path) -> Path:
     return r.finish()
 
 
+def runtime_without_hook(root: Path) -> Path:
+    """The runtime declared and loaded, but a unit PATH without /usr/bin: dockerd never saw
+    the hook, so `--gpus` has no driver and `--runtime=nvidia` is the way."""
+    r = ContainerRoot(root)
+    r.toolkit(installed_at=DOCKERD_START - 86400)
+    r.b.write("/etc/docker/daemon.json", '{"runtimes": {"nvidia": {"path": '
+              '"/usr/bin/nvidia-container-runtime"}}}\n')
+    r.system_dockerd(env_path="/usr/local/sbin:/usr/sbin:/sbin")
+    info = docker_info()
+    info["Runtimes"]["nvidia"] = {"path": "/usr/bin/nvidia-container-runtime"}
+    r.answers(info)
+    return r.finish()
+
+
 # ----- the real daemon on "NVIDIA hardware" -----------------------------------------------------
 #: Paths answered from the root: the hardware, never the daemon or its files.
 HARDWARE_PREFIXES = ("/sys/", "/proc/driver/", "/proc/modules", "/proc/devices",
