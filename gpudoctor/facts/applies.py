@@ -4,8 +4,8 @@ Every check's applies() runs on every host, so these live in a module that impor
 (and they ask only facts every host computes anyway: the GPU inventory, WSL, /proc/modules).
 A check that skips on this host then costs neither the import of its facts modules nor their
 work: an AMD host never imports the NVIDIA driver or toolkit modules to learn it has no
-NVIDIA GPU. The old names (facts.toolkit.nvidia_skip_reason, facts.nvidia_driver's
-not_an_nvidia_host and loaded_driver_skip_reason) still import from their modules.
+NVIDIA GPU. Import them from here: facts.toolkit and facts.nvidia_driver still offer them
+under the same names, but importing those modules costs what this one saves.
 """
 
 from __future__ import annotations
