@@ -46,19 +46,21 @@ TRUSTED_LIB_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/lib/x86_64-lin
 #: Where the GPU Operator's driver container puts the driver (toolkit `root` setting).
 DRIVER_CONTAINER_ROOT = "/run/nvidia/driver"
 CONTAINER_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib/aarch64-linux-gnu")
-_LIB_RE = re.compile(r"^(libnvidia-ml|libcuda)\.so\.(\d{3,}\.\d+(?:\.\d+)?)$")
-_DRIVER_VERSION_RE = re.compile(r"^(?:\d+:)?(\d{3,}\.\d+(?:\.\d+)?)")
+#: Patterns are compiled on first use (re caches them): an AMD host imports this module for
+#: the re-exported preconditions and never matches any of them.
+_LIB_RE = r"^(libnvidia-ml|libcuda)\.so\.(\d{3,}\.\d+(?:\.\d+)?)$"
+_DRIVER_VERSION_RE = r"^(?:\d+:)?(\d{3,}\.\d+(?:\.\d+)?)"
 #: Driver packages (Debian/Ubuntu archive names and NVIDIA's CUDA repository names); the
 #: container toolkit's own packages are not the driver.
-_DRIVER_PACKAGE_RE = re.compile(
+_DRIVER_PACKAGE_RE = (
     r"^(nvidia-driver(-\d+)?(-server)?(-open)?|nvidia-open(-\d+)?|libnvidia-compute-\d+(-server)?"
     r"|nvidia-utils-\d+(-server)?|nvidia-dkms-\d+(-server)?(-open)?"
     r"|nvidia-kernel-common-\d+(-server)?|nvidia-kernel-source-\d+(-server)?(-open)?"
     r"|linux-modules-nvidia-\d+(-server)?(-open)?-.+|libnvidia-gl-\d+(-server)?"
     r"|cuda-drivers(-\d+)?|nvidia-kernel-dkms|nvidia-open-kernel-dkms|libnvidia-ml1|libcuda1"
     r"|nvidia-fabricmanager(-\d+)?)$")
-_PACKAGE_HEAD = re.compile(r"^Package: ((?:nvidia|libnvidia|libcuda|cuda-drivers|linux-modules-"
-                           r"nvidia)[^\s]*)\n", re.MULTILINE)
+_PACKAGE_HEAD = (r"^Package: ((?:nvidia|libnvidia|libcuda|cuda-drivers|linux-modules-"
+                 r"nvidia)[^\s]*)\n")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ class DriverPackage:
 
     @property
     def driver_version(self) -> str | None:
-        match = _DRIVER_VERSION_RE.match(self.version)
+        match = re.match(_DRIVER_VERSION_RE, self.version)
         return match.group(1) if match else None
 
 
@@ -266,7 +268,7 @@ def find_user_libs(host: Host, folders: list[str]) -> list[UserLib]:
                 real = host.realpath(path)
             except HostError:
                 continue
-            match = _LIB_RE.match(real.rsplit("/", 1)[-1])
+            match = re.match(_LIB_RE, real.rsplit("/", 1)[-1])
             if match is None or real in seen or not host.exists(real):
                 continue  # a dangling link, or one found twice (/lib -> usr/lib)
             seen.add(real)
@@ -279,9 +281,9 @@ def read_driver_packages(host: Host) -> dict[str, DriverPackage]:
     found: dict[str, DriverPackage] = {}
     if not text:
         return found
-    for match in _PACKAGE_HEAD.finditer(text):
+    for match in re.finditer(_PACKAGE_HEAD, text, re.MULTILINE):
         name = match.group(1)
-        if not _DRIVER_PACKAGE_RE.match(name):
+        if not re.match(_DRIVER_PACKAGE_RE, name):
             continue
         end = text.find("\n\n", match.start())
         fields = parse_params(text[match.start(): end if end >= 0 else len(text)])
@@ -328,7 +330,7 @@ def last_driver_upgrade(host: Host) -> str | None:
     last = None
     for match in re.finditer(r"^\S+ \S+ (?:upgrade|install) (\S+?)(?::\S+)? \S+ \S+$", text,
                              re.MULTILINE):
-        if _DRIVER_PACKAGE_RE.match(match.group(1)):
+        if re.match(_DRIVER_PACKAGE_RE, match.group(1)):
             last = match.group(0)
     return last
 

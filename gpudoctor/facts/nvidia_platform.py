@@ -34,7 +34,7 @@ CMD_SMI_LIST = "nvidia-smi-L"
 CMD_SMI_FABRIC = "nvidia-smi-fabric"
 CMD_FM_VERSION = "nv-fabricmanager-version"
 CMD_FM_ACTIVE = "systemctl-is-active-nvidia-fabricmanager"
-_VERSION_RE = re.compile(r"(?<![\d.])(\d{3,}\.\d+(?:\.\d+)?)(?![\d.])")
+_VERSION_RE = r"(?<![\d.])(\d{3,}\.\d+(?:\.\d+)?)(?![\d.])"  # compiled on first use
 
 
 # ----- commands ----------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def inspect_fabric(facts: Facts) -> FabricManager:
     elif fm.binary or not host.live:
         result = run_tool(host, CMD_FM_VERSION, "nv-fabricmanager", ["--version"], FM_PATH)
         if result is not None and result.ok:
-            match = _VERSION_RE.search(result.stdout)
+            match = re.search(_VERSION_RE, result.stdout)
             if match:
                 fm.version, fm.version_source = match.group(1), "`nv-fabricmanager --version`"
     active = run_tool(host, CMD_FM_ACTIVE, "systemctl", ["is-active", "nvidia-fabricmanager"])
