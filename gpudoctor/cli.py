@@ -42,8 +42,9 @@ def _terminal_columns() -> int:
     except (KeyError, ValueError):
         columns = 0
     if columns <= 0:
+        stream = sys.__stdout__
         try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+            columns = os.get_terminal_size(stream.fileno()).columns if stream else 0
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns or 80

@@ -4,8 +4,7 @@ Every check's applies() runs on every host, so these live in a module that impor
 (and they ask only facts every host computes anyway: the GPU inventory, WSL, /proc/modules).
 A check that skips on this host then costs neither the import of its facts modules nor their
 work: an AMD host never imports the NVIDIA driver or toolkit modules to learn it has no
-NVIDIA GPU. Import them from here: facts.toolkit and facts.nvidia_driver still offer them
-under the same names, but importing those modules costs what this one saves.
+NVIDIA GPU.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
-from gpudoctor.facts.applies import loaded_driver_skip_reason, not_an_nvidia_host  # noqa: F401
 from gpudoctor.facts.system import nvidia_module_version
 from gpudoctor.facts.wsl import WSL_LIB_DIR
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts import dpkg
-from gpudoctor.facts.applies import installed_toolkit_skip_reason, nvidia_skip_reason
 from gpudoctor.facts.dpkg import InstalledPackage
 from gpudoctor.host.base import DEFAULT_PATH as SERVICE_PATH
 from gpudoctor.host.base import Host
@@ -407,7 +406,7 @@ def toolkit_config_for(facts: Facts) -> ToolkitConfig:
 __all__ = [
     "BINARIES", "CDI_HOOK", "HOOK", "PACKAGES", "RUNTIME", "DaemonHook", "DpkgEvent", "Package",
     "ToolkitConfig", "ToolkitInfo", "daemon_hook", "daemon_hook_for", "describe_time",
-    "inspect_toolkit", "installed_toolkit_skip_reason", "last_dpkg_event", "nvidia_skip_reason",
+    "inspect_toolkit", "last_dpkg_event",
     "parse_dpkg_status", "read_toolkit_config", "toolkit_config_for", "toolkit_config_path",
 ]
 
