@@ -101,7 +101,7 @@ SENTENCES = Sentences(ID, {
 
 
 def applies_to(facts: Facts) -> str | None:
-    from gpudoctor.facts.toolkit import nvidia_skip_reason
+    from gpudoctor.facts.applies import nvidia_skip_reason
 
     reason = nvidia_skip_reason(facts)
     if reason:

@@ -62,7 +62,7 @@ class CrioNvidiaRuntime(Check):
     sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
-        from gpudoctor.facts.toolkit import nvidia_skip_reason
+        from gpudoctor.facts.applies import nvidia_skip_reason
 
         return nvidia_skip_reason(facts) or (None if facts.crio.installed else
                                              "CRI-O is not installed")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
+from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status, said_once
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -139,7 +139,7 @@ class DevicesNodes(Check):
         if tally.missing == [UVM] and [f.id for f in items] == [
                 SENTENCES.finding_id("nvidia_node_missing")]:
             result.cause = "nvidia.uvm"  # it says why the module and its node are missing
-        return _why_once(result)
+        return said_once(result, WHY)
 
     # ----- one node ---------------------------------------------------------------------------
     def _node(self, facts: Facts, tally: Tally, path: str, major: int | None,
@@ -266,11 +266,3 @@ class DevicesNodes(Check):
         for path, major, minor, what in wanted:
             self._node(facts, tally, path, major, minor, what, "nvidia_node_missing")
 
-
-def _why_once(result: Result) -> Result:
-    """Each row's details end with WHY; where several findings merge, say it once, last.
-    (Findings.result joins every finding's details as they are.)"""
-    if result.details.count(WHY) > 1:
-        parts = [p.replace(WHY, "").strip() for p in result.details.split("\n\n")]
-        result.details = "\n\n".join([*dict.fromkeys(p for p in parts if p), WHY])
-    return result

@@ -153,8 +153,8 @@ class DockerNvidiaRuntime(Check):
     sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
+        from gpudoctor.facts.applies import nvidia_skip_reason
         from gpudoctor.facts.engines import docker_absent_reason
-        from gpudoctor.facts.toolkit import nvidia_skip_reason
 
         reason = nvidia_skip_reason(facts) or docker_absent_reason(facts)
         if reason:

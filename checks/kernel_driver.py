@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
+from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status, said_once
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -201,7 +201,7 @@ class KernelDriver(Check):
                 f"{name} is loaded and bound to {target}" for name, target in parts))
         if bad:
             result.cause = _flavour_cause(facts, bad)
-        return _why_once(result)
+        return said_once(result, WHY)
 
     # ----- one GPU ------------------------------------------------------------------------------
     def _examine(self, facts: Facts, found: Findings, gpu: Gpu) -> bool:
@@ -372,11 +372,3 @@ def _flavour_cause(facts: Facts, bad: list[Gpu]) -> str | None:
     refused = {g.pci for g in gpus}
     return "nvidia.open_modules" if refused and all(g.pci in refused for g in bad) else None
 
-
-def _why_once(result: Result) -> Result:
-    """Each row's details end with WHY; where several findings merge, say it once, last.
-    (Findings.result joins every finding's details as they are.)"""
-    if result.details.count(WHY) > 1:
-        parts = [p.replace(WHY, "").strip() for p in result.details.split("\n\n")]
-        result.details = "\n\n".join([*dict.fromkeys(p for p in parts if p), WHY])
-    return result

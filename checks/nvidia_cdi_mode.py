@@ -103,7 +103,7 @@ class NvidiaCdiMode(Check):
     sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
-        from gpudoctor.facts.toolkit import installed_toolkit_skip_reason
+        from gpudoctor.facts.applies import installed_toolkit_skip_reason
 
         return installed_toolkit_skip_reason(facts)
 

@@ -55,7 +55,7 @@ class NvidiaCudaRequirement(Check):
     sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
-        from gpudoctor.facts.toolkit import nvidia_skip_reason
+        from gpudoctor.facts.applies import nvidia_skip_reason
 
         skip = nvidia_skip_reason(facts)
         if skip:

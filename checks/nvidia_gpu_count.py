@@ -66,7 +66,7 @@ class NvidiaGpuCount(Check):
     sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
-        from gpudoctor.facts.nvidia_driver import not_an_nvidia_host
+        from gpudoctor.facts.applies import not_an_nvidia_host
 
         reason = not_an_nvidia_host(facts)
         if reason:

@@ -73,7 +73,7 @@ class NvidiaOpenModules(Check):
     sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
-        from gpudoctor.facts.nvidia_driver import loaded_driver_skip_reason
+        from gpudoctor.facts.applies import loaded_driver_skip_reason
 
         reason = loaded_driver_skip_reason(facts)
         if reason:

@@ -133,7 +133,7 @@ class NvidiaToolkit(Check):
     sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
-        from gpudoctor.facts.toolkit import nvidia_skip_reason
+        from gpudoctor.facts.applies import nvidia_skip_reason
 
         return nvidia_skip_reason(facts)
 

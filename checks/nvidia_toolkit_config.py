@@ -78,7 +78,7 @@ class NvidiaToolkitConfig(Check):
     sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
-        from gpudoctor.facts.toolkit import installed_toolkit_skip_reason
+        from gpudoctor.facts.applies import installed_toolkit_skip_reason
 
         return installed_toolkit_skip_reason(facts)
 

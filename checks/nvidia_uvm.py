@@ -51,7 +51,7 @@ class NvidiaUvm(Check):
     sentences = SENTENCES
 
     def applies(self, facts: Facts) -> str | None:
-        from gpudoctor.facts.nvidia_driver import loaded_driver_skip_reason
+        from gpudoctor.facts.applies import loaded_driver_skip_reason
 
         return loaded_driver_skip_reason(facts)
 

@@ -11,8 +11,8 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from gpudoctor import __version__
 from gpudoctor.errors import GpudoctorError, UserError
@@ -34,8 +34,59 @@ COMMANDS = {
 }
 
 
+def _terminal_columns() -> int:
+    """shutil.get_terminal_size().columns without importing shutil (and bz2, lzma with it),
+    which argparse's own formatter imports and asks for every argument added."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        stream = sys.__stdout__
+        try:
+            columns = os.get_terminal_size(stream.fileno()).columns if stream else 0
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter (descriptions kept as written), sized as argparse sizes it."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None):
+        super().__init__(prog, indent_increment, max_help_position,
+                         _terminal_columns() - 2 if width is None else width)
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line and exits 2."""
+    """argparse that reports a bad command line in one line and exits 2.
+
+    A command's parser gets its arguments (`fill`) only when it parses or shows help: adding
+    all ten commands' options cost about 3 ms of every start, `gpudoctor --json`'s too.
+    """
+
+    def __init__(self, *args: Any, fill: Callable[[Parser], None] | None = None,
+                 **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._fill = fill
+
+    def _filled(self) -> None:
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._filled()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._filled()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._filled()
+        return super().format_help()
 
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"gpudoctor: error: {message} (see `gpudoctor --help`)\n")
@@ -148,28 +199,16 @@ def _output(parser: argparse.ArgumentParser, top: bool) -> None:
                                                 "(temporary file, then rename)")
 
 
-def build_parser() -> Parser:
-    parser = Parser(prog="gpudoctor", formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog=EXIT_CODES, description=(
-        "Find out why GPU containers cannot work on this Linux host, explain each problem, "
-        "give the exact docker run arguments that work, and repair what is safe to repair."))
-    parser.add_argument("--version", action="version", version=f"gpudoctor {__version__}")
-    _common(parser, top=True)
-    _output(parser, top=True)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    cmd = {name: sub.add_parser(name, help=text, description=text, epilog=EXIT_CODES,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-           for name, text in COMMANDS.items()}
-    for name, p in cmd.items():
-        _common(p, top=False, only=COMMAND_OPTIONS.get(name))
-    cmd["check"].add_argument("--timings", action="store_true", default=argparse.SUPPRESS,
-                              help="add each check's duration_ms to the --json report")
+def _check_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timings", action="store_true", default=argparse.SUPPRESS,
+                   help="add each check's duration_ms to the --json report")
 
-    cmd["check"].add_argument("--smoke", action="store_true",
-                              help="also start a container with the GPUs (docker.smoke)")
-    _output(cmd["check"], top=False)
+    p.add_argument("--smoke", action="store_true",
+                   help="also start a container with the GPUs (docker.smoke)")
+    _output(p, top=False)
 
-    fix = cmd["fix"]
+
+def _fix_options(fix: argparse.ArgumentParser) -> None:
     fix.add_argument("fix_ids", nargs="*", metavar="FIX_ID",
                      help="run exactly these fixes (default: every fix the failing checks offer)")
     fix.add_argument("-y", "--yes", action="store_true", help="apply without asking")
@@ -181,14 +220,16 @@ def build_parser() -> Parser:
     fix.add_argument("--smoke", action="store_true",
                      help="finish by starting a container with the GPUs (docker.smoke)")
 
-    snap = cmd["snapshot"]
+
+def _snapshot_options(snap: argparse.ArgumentParser) -> None:
     snap.add_argument("-o", "--output", metavar="FILE",
                       help="archive to write (default: gpudoctor-snapshot-DATE-TIME.tar.gz)")
     snap.add_argument("--no-redact", action="store_true",
                       help="keep hostnames, serials, UUIDs and credentials in the archive "
                            "(never the logins of ~/.docker/config.json)")
 
-    verify = cmd["verify"]
+
+def _verify_options(verify: argparse.ArgumentParser) -> None:
     verify.add_argument("--image", help="image to run (default: a small image already present)")
     verify.add_argument("--compose", action="store_true",
                         help="start it through a generated compose file instead of docker run")
@@ -197,18 +238,22 @@ def build_parser() -> Parser:
                         help="the engine that runs the container (default: the one in use)")
     verify.add_argument("docker_args", nargs="*", metavar="-- ARGS",
                         help="docker run arguments to test instead of the report's")
-    explain = cmd["explain"]
+
+
+def _explain_options(explain: argparse.ArgumentParser) -> None:
     explain.add_argument("text", nargs="*", metavar="TEXT",
                          help="the error text (`-` or nothing: read it from standard input)")
     explain.add_argument("--container", metavar="NAME|ID",
                          help="explain an existing container: its state, error, log and GPUs")
 
-    compose = cmd["compose"]
+
+def _compose_options(compose: argparse.ArgumentParser) -> None:
     compose.add_argument("file", metavar="FILE", help="the compose file (compose.yaml)")
     compose.add_argument("--write", action="store_true",
                          help="write the corrected file (atomically, with a backup)")
 
-    fleet = cmd["fleet"]
+
+def _fleet_options(fleet: argparse.ArgumentParser) -> None:
     fleet.add_argument("reports", nargs="*", metavar="REPORT|DIR|-",
                        help="report files (--json output), folders of *.json files, or - for "
                             "reports on stdin, one after another (the default when none is "
@@ -216,6 +261,38 @@ def build_parser() -> Parser:
     fleet.add_argument("--hosts", metavar="FILE",
                        help="the hosts expected, one a line: those without a report are listed "
                             "as missing")
+
+
+#: Each command's own options, after the shared ones.
+COMMAND_ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "check": _check_options, "fix": _fix_options, "snapshot": _snapshot_options,
+    "verify": _verify_options, "explain": _explain_options, "compose": _compose_options,
+    "fleet": _fleet_options,
+}
+
+
+def _command_filler(name: str) -> Callable[[Parser], None]:
+    def fill(p: Parser) -> None:
+        _common(p, top=False, only=COMMAND_OPTIONS.get(name))
+        own = COMMAND_ARGUMENTS.get(name)
+        if own is not None:
+            own(p)
+    return fill
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="gpudoctor", formatter_class=Formatter,
+                    epilog=EXIT_CODES, description=(
+        "Find out why GPU containers cannot work on this Linux host, explain each problem, "
+        "give the exact docker run arguments that work, and repair what is safe to repair."))
+    parser.add_argument("--version", action="version", version=f"gpudoctor {__version__}")
+    _common(parser, top=True)
+    _output(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name, text in COMMANDS.items():
+        sub.add_parser(name, help=text, description=text, epilog=EXIT_CODES,
+                       formatter_class=Formatter,
+                       fill=_command_filler(name))
     return parser
 
 

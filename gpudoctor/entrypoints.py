@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class EntryPoint:
+    """One entry point of a distribution, as its entry_points.txt declares it."""
+
     name: str
     value: str  # "module:attr" or "module"
     group: str

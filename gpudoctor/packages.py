@@ -28,6 +28,8 @@ _RPM_NAME = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+-[^-]+)\.(?P<arch>[^.]+)
 
 @dataclass
 class Package:
+    """One package file of an offline bundle (.deb or .rpm)."""
+
     name: str
     version: str
     arch: str

@@ -231,6 +231,15 @@ class Findings:
                       findings=_unique(f.id for f in ordered if f.id))
 
 
+def said_once(result: Result, shared: str) -> Result:
+    """`result` with `shared`, the explanation that several rows end with, said once and last
+    where findings merged (each finding alone says it within its own paragraph)."""
+    if result.details.count(shared) > 1:
+        parts = [p.replace(shared, "").strip() for p in result.details.split("\n\n")]
+        result.details = "\n\n".join([*_unique(p for p in parts if p), shared])
+    return result
+
+
 def offered_fixes(results: Iterable[Result]) -> list[str]:
     """Fix ids offered by results with a problem (fail, warn, error), in order, each once.
 

@@ -33,6 +33,8 @@ class LoadFailure:
 
 @dataclass
 class Registry:
+    """The check plugins found, where each came from, and those that failed to load."""
+
     checks: dict[str, type[Check]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # plugin id -> where it came from
     failures: list[LoadFailure] = field(default_factory=list)

@@ -1,15 +1,18 @@
 """Running checks: all at once, each with a timeout, results in a stable order.
 
-Each check runs in its own daemon thread, so a check that hangs (a daemon that never answers,
-a command that never returns) is reported as `error` after its timeout while the others finish,
-and it cannot keep gpudoctor from exiting. A check that requires another waits for it and is
-skipped, with that reason, when the other did not pass or warn.
+Checks run on a small pool of daemon threads (a thread per check costs more than most checks
+take on a host root). A worker that stays on one check for long (a daemon that does not answer,
+a slow command) is backed by a fresh worker, so the checks queued behind it still start at once:
+a check that hangs is reported as `error` after its timeout while the others finish, and, being
+on a daemon thread, it cannot keep gpudoctor from exiting. A check that requires another waits
+for it and is skipped, with that reason, when the other did not pass or warn.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -79,6 +82,15 @@ def _run_one(check: Check, facts: Facts) -> Result:
                             details="".join(tb[-3:]).strip())
 
 
+#: Workers running checks at once. On a host root the checks are short and share one
+#: interpreter lock, so more threads only add switching; live hosts get more through SLOW_CHECK.
+WORKERS = 4
+#: Seconds a worker may spend on one check before a fresh worker is started beside it: the
+#: check is waiting (a command, the Docker daemon, a fact another check computes), and the
+#: checks queued behind it should not wait too.
+SLOW_CHECK = 0.05
+
+
 class _Slot:
     def __init__(self, check: Check):
         self.check = check
@@ -89,6 +101,9 @@ class _Slot:
         #: set once the outcome was handed to on_result (the timeout path may get there first)
         self.reported = False
         self.lock = threading.Lock()
+        #: when a worker took it up (monotonic), and whether another worker was started beside
+        self.taken_at: float | None = None
+        self.backed = False
 
     def claim_report(self) -> bool:
         with self.lock:
@@ -96,6 +111,76 @@ class _Slot:
                 return False
             self.reported = True
             return True
+
+
+def _queue_order(slots: Iterable[_Slot]) -> list[_Slot]:
+    """The slots in the order given, except that each comes after the checks it requires, so a
+    worker that waits for a dependency waits for one already taken up."""
+    by_id = {slot.check.id: slot for slot in slots}
+    placed: set[str] = set()
+    ordered: list[_Slot] = []
+
+    def place(slot: _Slot, path: frozenset[str]) -> None:
+        cid = slot.check.id
+        if cid in placed or cid in path:
+            return
+        for dep in slot.check.requires:
+            if dep in by_id:
+                place(by_id[dep], path | {cid})
+        placed.add(cid)
+        ordered.append(slot)
+
+    for slot in by_id.values():
+        place(slot, frozenset())
+    return ordered
+
+
+class _Pool:
+    """Daemon worker threads taking checks from one queue; `supervise` adds a worker beside
+    each one held up on a check while other checks still wait."""
+
+    def __init__(self, slots: list[_Slot], run: Callable[[_Slot], None]):
+        self.queue = deque(slots)
+        self.run = run
+        self.running: list[_Slot] = []
+        self.lock = threading.Lock()
+        self.workers = 0
+
+    def start(self, count: int) -> None:
+        for _ in range(min(count, len(self.queue))):
+            self._spawn()
+
+    def _spawn(self) -> None:
+        self.workers += 1
+        threading.Thread(target=self._work, daemon=True,
+                         name=f"gpudoctor-check-{self.workers}").start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                slot = self.queue.popleft()
+            except IndexError:
+                return
+            slot.taken_at = time.monotonic()
+            with self.lock:
+                self.running.append(slot)
+            try:
+                self.run(slot)
+            finally:
+                with self.lock:
+                    self.running.remove(slot)
+
+    def supervise(self) -> None:
+        if not self.queue:
+            return
+        now = time.monotonic()
+        with self.lock:
+            held = [s for s in self.running if not s.backed and s.taken_at is not None
+                    and now - s.taken_at > SLOW_CHECK]
+            for slot in held:
+                slot.backed = True
+        for _ in held:
+            self._spawn()
 
 
 def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | None = None,
@@ -142,17 +227,18 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
                 on_result(_outcome(slot, sources))
 
     started = time.monotonic()
-    for slot in slots.values():
-        threading.Thread(target=worker, args=(slot,), daemon=True,
-                         name=f"check:{slot.check.id}").start()
+    pool = _Pool(_queue_order(slots.values()), worker)
+    pool.start(WORKERS)
     outcomes = []
     for cls in classes:
         slot = slots[cls.id]
         limit = limit_of(cls)
         # A dependent check may legitimately wait for its dependency's own timeout first.
-        waited_for = limit * (1 + len(cls.requires))
-        remaining = waited_for - (time.monotonic() - started)
-        if not slot.done.wait(max(remaining, 0.0)):
+        ends = started + limit * (1 + len(cls.requires))
+        while not slot.done.is_set() and (remaining := ends - time.monotonic()) > 0:
+            slot.done.wait(min(remaining, SLOW_CHECK))
+            pool.supervise()
+        if not slot.done.is_set():
             slot.result = Result.error(
                 f"timed out after {limit:g} s",
                 details="The check did not finish in time; something it asks (a command, "

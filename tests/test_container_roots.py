@@ -6,12 +6,10 @@ process in tests/checks/test_docker_*.py and tests/checks/test_nvidia_toolkit.py
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.support import container_roots as cr
 from tests.support.cli import check_of, report_for, run_gpudoctor
@@ -35,18 +33,6 @@ def test_everything_in_place_passes_and_gives_gpus_all(tmp_path: Path) -> None:
     assert "nvidia.com/gpu=all" in cdi["summary"]
 
 
-def cdi_off_in_docker_26(root: Path) -> Path:
-    """Docker 26.1 with CDI off and a spec in a folder of its own (`cdi-spec-dirs`); only the
-    toolkit's base package, so `--gpus` has no driver either."""
-    r = cr.ContainerRoot(root)
-    r.toolkit(installed_at=cr.DOCKERD_START - 86400, packages=["nvidia-container-toolkit-base"])
-    r.b.write("/etc/docker/daemon.json", '{\n  "cdi-spec-dirs": ["/opt/cdi"]\n}\n')
-    r.system_dockerd()
-    r.answers(cr.docker_info("26.1.4", cdi_spec_dirs=()), version="26.1.4")
-    r.driver_libs()
-    spec = yaml.safe_load(cr.nvidia_cdi_yaml(cr.DRIVER, 2))
-    r.cdi_spec("/opt/cdi/nvidia.json", text=json.dumps(spec))
-    return r.finish()
 
 
 RUN_ARGS: list[tuple[str, Callable[[Path], Path], list[str]]] = [
@@ -60,7 +46,7 @@ RUN_ARGS: list[tuple[str, Callable[[Path], Path], list[str]]] = [
     ("runtime-loaded-hook-unseen", cr.runtime_without_hook,
      ["--runtime=nvidia", "--env=NVIDIA_VISIBLE_DEVICES=all"]),
     # nothing works yet: the report gives what works once the toolkit is complete
-    ("cdi-off-in-docker-26", cdi_off_in_docker_26, ["--gpus=all"]),
+    ("cdi-off-in-docker-26", cr.cdi_off_in_docker_26, ["--gpus=all"]),
 ]
 
 

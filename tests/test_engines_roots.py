@@ -126,20 +126,12 @@ def test_toml_of_the_roots_parses() -> None:
 
 
 # ----- more of what each engine reads (each check's own rows: tests/checks/) -----------------
-def _write(root: Path, path: str, text: str, mode: int = 0o644) -> Path:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    target.chmod(mode)
-    return target
-
-
 def test_containerd_beside_docker_is_left_to_docker_checks(tmp_path: Path) -> None:
     from tests.support import container_roots as cr
 
     root = cr.nvidia_all_good(tmp_path / "root")
     (root / "usr/bin").mkdir(parents=True, exist_ok=True)
-    _write(root, "/usr/bin/containerd", "#!/bin/sh\n", mode=0o755)
+    er.write_into(root, "/usr/bin/containerd", "#!/bin/sh\n", mode=0o755)
     report = report_for(root, expect_rc=0)
     assert [e["name"] for e in report["engines"]] == ["docker", "containerd"]
     assert report["engines"][0]["in_use"] is True

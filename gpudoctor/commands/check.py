@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from gpudoctor.commands.common import make_doctor, print_json
+from gpudoctor.commands.common import make_doctor
 from gpudoctor.errors import GpudoctorError, UserError
 
 
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     if fmt == "json":
         text = json.dumps(report, indent=2, sort_keys=False) + "\n"
         if not output:
-            print_json(report)
+            sys.stdout.write(text)  # what print_json writes, without encoding it twice
     elif fmt == "prometheus":
         from gpudoctor.formats.prometheus import render as prometheus
 

@@ -7,6 +7,9 @@ file (no toolkit, a runtime not loaded) name the check and the fix that deal wit
 What a service's GPU parts are (the compose specification): `devices`, `group_add`,
 `deploy.resources.reservations.devices` (driver, count, device_ids, capabilities), `gpus`
 (Compose v2 only), `runtime`, and the NVIDIA_* / ROCR_* / HSA_* environment.
+
+Over 500 lines on purpose: one ServiceJudge holds the rules for one service's GPU parts, which
+read each other's conclusions (a `--gpus` reservation changes what `devices` must hold).
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""Dated reference tables shipped with gpudoctor (read with importlib.resources)."""
+"""Dated reference tables shipped with gpudoctor (read with gpudoctor.datafile.read_text)."""

@@ -205,7 +205,7 @@ class Facts:
     @fact
     def wsl(self) -> Any:
         """WSL detection and what the Windows driver provides (/dev/dxg, /usr/lib/wsl/lib)."""
-        from gpudoctor.facts.nvidia_platform import inspect_wsl
+        from gpudoctor.facts.wsl import inspect_wsl
 
         return inspect_wsl(self)
 

@@ -37,6 +37,8 @@ DKMS_TREE = "/var/lib/dkms/amdgpu"
 # ----- the support table ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class SupportLine:
+    """One ROCm release line and the gfx targets it supports."""
+
     rocm: str
     released: str
     gfx: frozenset[str]
@@ -44,6 +46,8 @@ class SupportLine:
 
 @dataclass(frozen=True)
 class SupportTable:
+    """rocm_support.json: ROCm lines, gfx overrides, and targets no override helps."""
+
     checked: str
     lines: tuple[SupportLine, ...]
     #: gfx name -> (override value, the target it then runs as)
@@ -72,10 +76,9 @@ class SupportTable:
 @cache
 def support_table() -> SupportTable:
     """rocm_support.json, shipped as package data."""
-    from importlib import resources  # only hosts with AMD GPUs pay for it
+    from gpudoctor.datafile import read_text
 
-    raw = json.loads(resources.files("gpudoctor.facts").joinpath("rocm_support.json")
-                     .read_text(encoding="utf-8"))
+    raw = json.loads(read_text("gpudoctor.facts", "rocm_support.json"))
     lines = tuple(SupportLine(str(e["rocm"]), str(e["released"]), frozenset(e["gfx"]))
                   for e in raw["lines"])
     overrides = {gfx: (str(e["value"]), str(e["runs_as"]))
@@ -107,6 +110,8 @@ class AmdTarget:
 
 @dataclass
 class AmdTargets:
+    """The selected AMD GPUs' gfx targets judged against one ROCm line."""
+
     line: SupportLine
     table: SupportTable
     targets: list[AmdTarget] = field(default_factory=list)
@@ -339,6 +344,8 @@ def _make_error(host: Host, path: str) -> str | None:
 # ----- AMD Container Toolkit ------------------------------------------------------------------
 @dataclass
 class AmdCdiSpec:
+    """One AMD Container Toolkit CDI spec file and the devices it names."""
+
     path: str
     #: device name ("0", "1", "all") -> the device node paths it gives
     devices: dict[str, list[str]] = field(default_factory=dict)

@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 DEFAULT_SPEC_DIRS = ("/etc/cdi", "/var/run/cdi")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 MAX_SPEC = 4 * 1024 * 1024
-_LIB_VERSION = re.compile(r"\.so\.(\d{3,}\.\d+(?:\.\d+)?)$")
-_DRIVER_VERSION = re.compile(r"\b(\d{3,}\.\d+(?:\.\d+)?)\b")
+#: compiled on first use (re caches them): most hosts have no CDI spec to read
+_LIB_VERSION = r"\.so\.(\d{3,}\.\d+(?:\.\d+)?)$"
+_DRIVER_VERSION = r"\b(\d{3,}\.\d+(?:\.\d+)?)\b"
 
 
 @dataclass
@@ -197,7 +198,7 @@ def read_spec(host: Host, path: str) -> CdiSpec:
         if ref in seen or not ref.startswith("/"):
             continue
         seen.add(ref)
-        version = _LIB_VERSION.search(ref)
+        version = re.search(_LIB_VERSION, ref)
         if version:
             spec.driver_versions.add(version.group(1))
         if not _exists(host, kind, ref):
@@ -214,7 +215,7 @@ def loaded_driver_version(host: Host) -> str | None:
     text = host.read_attr("/proc/driver/nvidia/version")
     if text:
         first = text.splitlines()[0]
-        match = _DRIVER_VERSION.search(first.split("Module", 1)[-1])
+        match = re.search(_DRIVER_VERSION, first.split("Module", 1)[-1])
         if match:
             return match.group(1)
     return None

@@ -15,14 +15,8 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-import sys
 from dataclasses import dataclass, field
 from typing import Any
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
 
 from gpudoctor.facts.engine_base import (
     binary,
@@ -65,9 +59,11 @@ def read_toml(host: Host, path: str) -> TomlFile:
     text = read_text_quiet(host, path)
     if text is None:
         return TomlFile(path, error="does not exist")
+    from gpudoctor.tomlfile import TomlError, loads  # tomllib: only hosts with the file
+
     try:
-        return TomlFile(path, text, tomllib.loads(text))
-    except tomllib.TOMLDecodeError as exc:
+        return TomlFile(path, text, loads(text))
+    except TomlError as exc:
         return TomlFile(path, text, error=str(exc))
 
 

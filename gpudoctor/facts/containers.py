@@ -16,6 +16,8 @@ from gpudoctor.facts import Facts
 
 @dataclass
 class ContainerProblem:
+    """A container whose GPU set-up no longer fits this host, and why."""
+
     name: str
     state: str
     problems: list[str] = field(default_factory=list)

@@ -38,6 +38,8 @@ LEFTOVER_SUFFIXES = (".bak", "~", ".rpmsave", ".rpmnew", ".dpkg-old", ".dpkg-dis
 
 @dataclass
 class CrioState:
+    """CRI-O as installed and configured (main file and drop-ins)."""
+
     binary: str | None = None
     package: str | None = None
     version: str | None = None

@@ -20,6 +20,8 @@ _VERSION = re.compile(r"(?<![\w.])v?(\d+\.\d+(?:\.\d+)?)")
 
 @dataclass(frozen=True)
 class EnginePackage:
+    """The package that installed an engine, from dpkg or rpm."""
+
     name: str
     version: str
     source: str  # dpkg or rpm

@@ -113,6 +113,8 @@ def render_minor(node: str | None) -> int | None:
 
 @dataclass
 class Gpu:
+    """One GPU on the PCI bus: identity, driver, device nodes, whether selected."""
+
     pci: str
     vendor: str
     vendor_id: int
@@ -208,6 +210,8 @@ class KfdNode:
 
 @dataclass
 class Inventory:
+    """Every GPU (and NVSwitch) on the PCI bus, with what could not be read."""
+
     gpus: list[Gpu] = field(default_factory=list)
     #: Odd sysfs entries that were skipped, one line each (shown as evidence).
     problems: list[str] = field(default_factory=list)

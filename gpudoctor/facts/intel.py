@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class IntelFamily:
+    """An Intel GPU family and the kernels whose i915 or xe drive it."""
+
     name: str
     #: first kernel whose i915 binds it without force_probe (None: i915 never supports it)
     i915_since: tuple[int, int] | None
@@ -50,10 +52,10 @@ _RANGES: tuple[tuple[int, int, IntelFamily], ...] = (
 #: i915.force_probe=56a5 ..." (older kernels: "by the driver"); xe: "Your graphics device e20b
 #: is not officially supported / by xe driver in this kernel version. To force Xe probe, / use
 #: xe.force_probe='e20b' and i915.force_probe='!e20b' ...". Only the first line is relied on.
-FORCE_PROBE_RE = re.compile(
+#: (Compiled on first use, case-insensitive: only hosts with an Intel GPU read the log for it.)
+FORCE_PROBE_RE = (
     r"(?:\b(?P<prefix>i915|xe) (?P<bdf>[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]):?\s+)?"
-    r"Your graphics device (?P<id>[0-9a-f]{4}) is not (?P<how>properly|officially) supported",
-    re.I)
+    r"Your graphics device (?P<id>[0-9a-f]{4}) is not (?P<how>properly|officially) supported")
 
 
 def family(device_id: int) -> IntelFamily:
@@ -65,6 +67,8 @@ def family(device_id: int) -> IntelFamily:
 
 @dataclass
 class ForceProbeLine:
+    """A kernel log line where i915 or xe wanted force_probe for a GPU."""
+
     device_id: int
     driver: str  # i915 or xe
     line: str
@@ -75,7 +79,7 @@ def force_probe_lines(facts: Facts) -> list[ForceProbeLine]:
     def compute() -> list[ForceProbeLine]:
         found = []
         for line in kernel_log(facts):
-            match = FORCE_PROBE_RE.search(line)
+            match = re.search(FORCE_PROBE_RE, line, re.I)
             if not match:
                 continue
             prefix = (match.group("prefix") or "").lower()

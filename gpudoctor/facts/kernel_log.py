@@ -27,6 +27,8 @@ MAX_LINES = 20000
 
 @dataclass
 class KernelLog:
+    """This boot's kernel log lines, and where they came from."""
+
     lines: list[str] = field(default_factory=list)
     #: the command name the lines came from; None when neither could be read
     source: str | None = None

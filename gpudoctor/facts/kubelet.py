@@ -27,6 +27,8 @@ CMD_VERSION = "kubelet-version"
 
 @dataclass
 class KubeletState:
+    """A kubelet on this node: its runtime endpoint and cgroup driver."""
+
     binary: str | None = None
     package: str | None = None
     version: str | None = None

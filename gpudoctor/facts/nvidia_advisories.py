@@ -20,6 +20,8 @@ STALE_AFTER_DAYS = 365
 
 @dataclass(frozen=True)
 class Advisory:
+    """One NVIDIA Container Toolkit security bulletin entry."""
+
     cve: str
     last_affected: str
     fixed: str
@@ -42,6 +44,8 @@ class Advisory:
 
 @dataclass
 class SecurityVerdict:
+    """The bulletins that affect the installed toolkit version."""
+
     version: str
     mode: str | None
     affected: list[Advisory]

@@ -45,6 +45,8 @@ def cuda_for_driver(driver: str) -> tuple[str | None, bool]:
 
 @dataclass
 class DriverCuda:
+    """The newest CUDA version the loaded NVIDIA driver supports."""
+
     driver: str | None
     cuda: str | None
     source: str

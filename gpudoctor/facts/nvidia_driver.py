@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts.system import nvidia_module_version
+from gpudoctor.facts.wsl import WSL_LIB_DIR
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -41,27 +42,30 @@ DEFAULT_FILE_MODE = 0o666
 TRUSTED_LIB_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/lib/x86_64-linux-gnu",
                     "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
                     "/usr/lib/aarch64-linux-gnu")
-WSL_LIB_DIR = "/usr/lib/wsl/lib"
 #: Where the GPU Operator's driver container puts the driver (toolkit `root` setting).
 DRIVER_CONTAINER_ROOT = "/run/nvidia/driver"
 CONTAINER_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib/aarch64-linux-gnu")
-_LIB_RE = re.compile(r"^(libnvidia-ml|libcuda)\.so\.(\d{3,}\.\d+(?:\.\d+)?)$")
-_DRIVER_VERSION_RE = re.compile(r"^(?:\d+:)?(\d{3,}\.\d+(?:\.\d+)?)")
+#: Patterns are compiled on first use (re caches them): an AMD host imports this module for
+#: the re-exported preconditions and never matches any of them.
+_LIB_RE = r"^(libnvidia-ml|libcuda)\.so\.(\d{3,}\.\d+(?:\.\d+)?)$"
+_DRIVER_VERSION_RE = r"^(?:\d+:)?(\d{3,}\.\d+(?:\.\d+)?)"
 #: Driver packages (Debian/Ubuntu archive names and NVIDIA's CUDA repository names); the
 #: container toolkit's own packages are not the driver.
-_DRIVER_PACKAGE_RE = re.compile(
+_DRIVER_PACKAGE_RE = (
     r"^(nvidia-driver(-\d+)?(-server)?(-open)?|nvidia-open(-\d+)?|libnvidia-compute-\d+(-server)?"
     r"|nvidia-utils-\d+(-server)?|nvidia-dkms-\d+(-server)?(-open)?"
     r"|nvidia-kernel-common-\d+(-server)?|nvidia-kernel-source-\d+(-server)?(-open)?"
     r"|linux-modules-nvidia-\d+(-server)?(-open)?-.+|libnvidia-gl-\d+(-server)?"
     r"|cuda-drivers(-\d+)?|nvidia-kernel-dkms|nvidia-open-kernel-dkms|libnvidia-ml1|libcuda1"
     r"|nvidia-fabricmanager(-\d+)?)$")
-_PACKAGE_HEAD = re.compile(r"^Package: ((?:nvidia|libnvidia|libcuda|cuda-drivers|linux-modules-"
-                           r"nvidia)[^\s]*)\n", re.MULTILINE)
+_PACKAGE_HEAD = (r"^Package: ((?:nvidia|libnvidia|libcuda|cuda-drivers|linux-modules-"
+                 r"nvidia)[^\s]*)\n")
 
 
 @dataclass(frozen=True)
 class DriverPackage:
+    """An NVIDIA driver package as dpkg or rpm records it."""
+
     name: str
     version: str  # the package version as dpkg records it
     status: str
@@ -76,12 +80,14 @@ class DriverPackage:
 
     @property
     def driver_version(self) -> str | None:
-        match = _DRIVER_VERSION_RE.match(self.version)
+        match = re.match(_DRIVER_VERSION_RE, self.version)
         return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
 class UserLib:
+    """A user-space driver library on disk and its version."""
+
     path: str
     name: str  # libnvidia-ml or libcuda
     version: str
@@ -117,6 +123,8 @@ class Unattended:
 
 @dataclass
 class NvidiaDriver:
+    """The loaded nvidia module, its parameters, and the user-space driver."""
+
     loaded: bool = False
     uvm_loaded: bool = False
     module_version: str | None = None
@@ -259,7 +267,7 @@ def find_user_libs(host: Host, folders: list[str]) -> list[UserLib]:
                 real = host.realpath(path)
             except HostError:
                 continue
-            match = _LIB_RE.match(real.rsplit("/", 1)[-1])
+            match = re.match(_LIB_RE, real.rsplit("/", 1)[-1])
             if match is None or real in seen or not host.exists(real):
                 continue  # a dangling link, or one found twice (/lib -> usr/lib)
             seen.add(real)
@@ -272,9 +280,9 @@ def read_driver_packages(host: Host) -> dict[str, DriverPackage]:
     found: dict[str, DriverPackage] = {}
     if not text:
         return found
-    for match in _PACKAGE_HEAD.finditer(text):
+    for match in re.finditer(_PACKAGE_HEAD, text, re.MULTILINE):
         name = match.group(1)
-        if not _DRIVER_PACKAGE_RE.match(name):
+        if not re.match(_DRIVER_PACKAGE_RE, name):
             continue
         end = text.find("\n\n", match.start())
         fields = parse_params(text[match.start(): end if end >= 0 else len(text)])
@@ -321,7 +329,7 @@ def last_driver_upgrade(host: Host) -> str | None:
     last = None
     for match in re.finditer(r"^\S+ \S+ (?:upgrade|install) (\S+?)(?::\S+)? \S+ \S+$", text,
                              re.MULTILINE):
-        if _DRIVER_PACKAGE_RE.match(match.group(1)):
+        if re.match(_DRIVER_PACKAGE_RE, match.group(1)):
             last = match.group(0)
     return last
 
@@ -375,26 +383,6 @@ def inspect_driver(facts: Facts) -> NvidiaDriver:
     if driver.packages:
         driver.unattended = read_unattended(host)
     return driver
-
-
-def not_an_nvidia_host(facts: Facts) -> str | None:
-    """Why the NVIDIA driver checks do not apply here, or None when they do."""
-    if facts.wsl.is_wsl:
-        return "this is WSL: the Windows driver supplies the GPU (see nvidia.wsl)"
-    if not facts.gpus.by_vendor("nvidia", selected_only=False) and not facts.nvidia_driver.loaded:
-        return "no NVIDIA GPU on the PCI bus and no nvidia module loaded"
-    return None
-
-
-def loaded_driver_skip_reason(facts: Facts) -> str | None:
-    """Why a check of the loaded nvidia module does not apply here (not an NVIDIA host, or the
-    module is not loaded, which kernel.driver reports), or None when it does."""
-    reason = not_an_nvidia_host(facts)
-    if reason:
-        return reason
-    if not facts.nvidia_driver.loaded:
-        return "the nvidia kernel module is not loaded (see kernel.driver)"
-    return None
 
 
 def driver_branch(version: str | None) -> str | None:

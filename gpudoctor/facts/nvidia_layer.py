@@ -16,7 +16,6 @@ import re
 import time
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import DockerUnavailable, HostError
@@ -47,8 +46,9 @@ def version_key(version: str | None) -> tuple[int, ...] | None:
 @cache
 def load_table(name: str) -> dict[str, Any]:
     """A shipped data table (package data of gpudoctor.data)."""
-    text = resources.files("gpudoctor.data").joinpath(name).read_text(encoding="utf-8")
-    return json.loads(text)
+    from gpudoctor.datafile import read_text
+
+    return json.loads(read_text("gpudoctor.data", name))
 
 
 # ----- the toolkit's mode -------------------------------------------------------------------------
@@ -92,6 +92,8 @@ def mode_for(facts: Facts) -> ToolkitMode:
 # ----- /dev/char links ----------------------------------------------------------------------------
 @dataclass
 class CharLink:
+    """A /dev/char/MAJOR:MINOR link for an NVIDIA device node."""
+
     path: str
     major: int
     minor: int

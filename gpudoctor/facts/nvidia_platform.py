@@ -1,5 +1,5 @@
-"""Where the NVIDIA driver runs: WSL2, NVSwitch systems and Fabric Manager, what `nvidia-smi -L`
-lists, and what the kernel log says about the driver.
+"""Where the NVIDIA driver runs: NVSwitch systems and Fabric Manager (WSL2 is facts/wsl.py), what
+`nvidia-smi -L` lists, and what the kernel log says about the driver.
 
 Why: on WSL2 there is no PCI GPU and no nvidia module by design (the Windows driver supplies
 the GPU through /dev/dxg); on HGX/DGX systems the GPUs are useless until Fabric Manager has
@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts.gpus import Gpu
-from gpudoctor.facts.nvidia_driver import WSL_LIB_DIR, DriverPackage
+from gpudoctor.facts.wsl import WSL_LIB_DIR
 from gpudoctor.host.base import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
+    from gpudoctor.facts.nvidia_driver import DriverPackage
     from gpudoctor.host.base import CommandResult, Host
 
 TOOL_PATH = DEFAULT_PATH
@@ -33,7 +34,7 @@ CMD_SMI_LIST = "nvidia-smi-L"
 CMD_SMI_FABRIC = "nvidia-smi-fabric"
 CMD_FM_VERSION = "nv-fabricmanager-version"
 CMD_FM_ACTIVE = "systemctl-is-active-nvidia-fabricmanager"
-_VERSION_RE = re.compile(r"(?<![\d.])(\d{3,}\.\d+(?:\.\d+)?)(?![\d.])")
+_VERSION_RE = r"(?<![\d.])(\d{3,}\.\d+(?:\.\d+)?)(?![\d.])"  # compiled on first use
 
 
 # ----- commands ----------------------------------------------------------------------------------
@@ -86,59 +87,11 @@ def nvidia_smi_list(host: Host, wsl: bool = False) -> SmiList:
     return out
 
 
-# ----- WSL2 --------------------------------------------------------------------------------------
-@dataclass
-class Wsl:
-    """What says this Linux runs under WSL, and what the Windows driver provides."""
-
-    is_wsl: bool = False
-    version: int | None = None  # 1 or 2
-    evidence: list[str] = field(default_factory=list)
-    dxg: bool = False
-    libs: dict[str, bool] = field(default_factory=dict)
-    linux_driver: list[str] = field(default_factory=list)
-
-
-WSL_LIBS = ("libcuda.so.1", "libnvidia-ml.so.1", "nvidia-smi")
-
-
-def inspect_wsl(facts: Facts) -> Wsl:
-    host = facts.host
-    wsl = Wsl()
-    release = facts.kernel_release or ""
-    proc_version = host.read_attr("/proc/version") or ""
-    if "microsoft" in release.lower() or "microsoft" in proc_version.lower():
-        wsl.is_wsl = True
-        wsl.version = 2 if "wsl2" in (release + proc_version).lower() else 1
-        wsl.evidence.append(f"kernel release {release}" if "microsoft" in release.lower()
-                            else f"/proc/version: {proc_version.strip()[:120]}")
-    try:
-        wsl.dxg = host.device_node("/dev/dxg") is not None
-    except HostError:
-        wsl.dxg = False
-    if wsl.dxg and not wsl.is_wsl:
-        wsl.is_wsl, wsl.version = True, 2
-    if wsl.is_wsl and wsl.dxg:
-        wsl.version = 2
-    if not wsl.is_wsl:
-        return wsl
-    wsl.evidence.append("/dev/dxg: present (the paravirtualised GPU)" if wsl.dxg
-                        else "/dev/dxg: does not exist")
-    for name in WSL_LIBS:
-        wsl.libs[name] = host.exists(f"{WSL_LIB_DIR}/{name}")
-    driver = facts.nvidia_driver
-    for pkg in driver.installed_packages:
-        if not pkg.name.startswith(("nvidia-fabric", "libnvidia-ml1", "libcuda1")):
-            wsl.linux_driver.append(f"package {pkg.name} {pkg.version}")
-    wsl.linux_driver += [f"library {lib.path}" for lib in driver.libs]
-    if driver.loaded:
-        wsl.linux_driver.append("the nvidia kernel module is loaded")
-    return wsl
-
-
 # ----- NVSwitch and Fabric Manager ---------------------------------------------------------------
 @dataclass
 class FabricManager:
+    """NVSwitch devices and Fabric Manager: package, service, fabric state."""
+
     switches: list[Gpu] = field(default_factory=list)
     switch_nodes: list[str] = field(default_factory=list)
     package: DriverPackage | None = None
@@ -190,7 +143,7 @@ def inspect_fabric(facts: Facts) -> FabricManager:
     elif fm.binary or not host.live:
         result = run_tool(host, CMD_FM_VERSION, "nv-fabricmanager", ["--version"], FM_PATH)
         if result is not None and result.ok:
-            match = _VERSION_RE.search(result.stdout)
+            match = re.search(_VERSION_RE, result.stdout)
             if match:
                 fm.version, fm.version_source = match.group(1), "`nv-fabricmanager --version`"
     active = run_tool(host, CMD_FM_ACTIVE, "systemctl", ["is-active", "nvidia-fabricmanager"])
@@ -226,6 +179,8 @@ KERNEL_SIGNALS = (
 
 @dataclass
 class KernelLog:
+    """The NVIDIA driver's messages in this boot's kernel log."""
+
     source: str | None = None  # the command name it came from; None when not readable
     lines: int = 0
     error: str = ""

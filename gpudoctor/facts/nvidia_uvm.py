@@ -31,6 +31,8 @@ SBIN_PATH = DEFAULT_PATH
 
 @dataclass
 class UvmState:
+    """nvidia_uvm: loaded, its device node, and what loads it."""
+
     loaded: bool
     node: FileStat | None
     #: "<file>: <line>" that loads nvidia-uvm at boot, or None.

@@ -26,6 +26,8 @@ _DATE_RE = re.compile(r"^#\s*Date:\s*([0-9-]+(?:\s+[0-9:]+)?)", re.M)
 
 @dataclass
 class PciIds:
+    """The pci.ids database the host uses: where, version, date."""
+
     path: str | None
     version: str | None = None
     date: datetime | None = None

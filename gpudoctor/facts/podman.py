@@ -11,14 +11,8 @@ needs the crun runtime.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
 
 from gpudoctor.facts.engine_base import (
     binary,
@@ -49,6 +43,8 @@ CDI_0_7_SINCE = (5, 1, 0)
 
 @dataclass
 class PodmanState:
+    """Podman: version, rootful or rootless, CDI spec folders, runtime."""
+
     binary: str | None = None
     package: str | None = None
     version: str | None = None
@@ -124,9 +120,11 @@ def inspect_podman(host: Host, user: UserInfo | None) -> PodmanState:
         text = read_text_quiet(host, path)
         if text is None:
             continue
+        from gpudoctor.tomlfile import TomlError, loads  # tomllib: only hosts with the file
+
         try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+            data = loads(text)
+        except TomlError as exc:
             state.conf_errors.append(f"{path}: {exc}")
             continue
         section = data.get("engine")

@@ -50,6 +50,8 @@ def parse_os_release(text: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class KernelModule:
+    """One line of /proc/modules."""
+
     name: str
     size: int
     refcount: int
@@ -251,6 +253,8 @@ def mok_key(host: Host) -> str | None:
 
 @dataclass
 class Group:
+    """One line of /etc/group."""
+
     name: str
     gid: int
     members: tuple[str, ...]

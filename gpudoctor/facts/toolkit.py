@@ -403,33 +403,11 @@ def toolkit_config_for(facts: Facts) -> ToolkitConfig:
     return facts.toolkit.config
 
 
-def nvidia_skip_reason(facts: Facts) -> str | None:
-    """Why NVIDIA container checks do not apply here (no NVIDIA GPU selected), or None."""
-    if facts.gpus.by_vendor("nvidia"):
-        return None
-    if facts.wsl.version == 2 and facts.wsl.dxg:
-        return None  # WSL2: the GPU comes through /dev/dxg, and the toolkit hands it over
-    present = facts.gpus.by_vendor("nvidia", selected_only=False)
-    if present:
-        return (f"no NVIDIA GPU is selected ({', '.join(g.label for g in present)} "
-                "left out); the NVIDIA container stack is not needed")
-    return "no NVIDIA GPU on this host; the NVIDIA container stack is not needed"
-
-
 __all__ = [
     "BINARIES", "CDI_HOOK", "HOOK", "PACKAGES", "RUNTIME", "DaemonHook", "DpkgEvent", "Package",
     "ToolkitConfig", "ToolkitInfo", "daemon_hook", "daemon_hook_for", "describe_time",
-    "inspect_toolkit", "last_dpkg_event", "nvidia_skip_reason", "parse_dpkg_status",
-    "read_toolkit_config", "toolkit_config_for", "toolkit_config_path",
+    "inspect_toolkit", "last_dpkg_event",
+    "parse_dpkg_status", "read_toolkit_config", "toolkit_config_for", "toolkit_config_path",
 ]
 
 
-def installed_toolkit_skip_reason(facts: Facts) -> str | None:
-    """Why a check of the installed toolkit does not apply here (no NVIDIA stack needed, or no
-    toolkit, which nvidia.toolkit reports), or None when it does."""
-    skip = nvidia_skip_reason(facts)
-    if skip:
-        return skip
-    if not facts.toolkit.installed:
-        return "the toolkit is not installed (see nvidia.toolkit)"
-    return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import shutil
 
 from gpudoctor.errors import UserError
 from gpudoctor.host.base import CommandResult, FileStat, Host, ProcessInfo, UserInfo
@@ -26,6 +25,8 @@ def open_host(root: str | None) -> Host:
         raise UserError(f"--root {root}: no such folder or archive")
     if not os.path.isfile(root):
         raise UserError(f"--root {root}: neither a folder nor an archive")
+    import shutil  # only an archive needs it (with bz2 and lzma, ~2 ms on every start)
+
     from gpudoctor.host.archive import unpack
 
     folder = unpack(root)

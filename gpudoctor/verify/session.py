@@ -1,4 +1,8 @@
-"""The verification: pick an image, create and start the container, probe it, always remove it."""
+"""The verification: pick an image, create and start the container, probe it, always remove it.
+
+Over 500 lines on purpose: one session object owns the container from creation to removal
+(signals held, cleanup on every path); split, the cleanup guarantees would span modules.
+"""
 
 from __future__ import annotations
 

@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.facts import Options
-from gpudoctor.host import open_host
 from gpudoctor.plugin import Result
-from gpudoctor.report import Doctor
 from tests.support import amd_intel_roots as roots
 from tests.support import scenarios as sc
 from tests.support.check_roots import edit_host_json
+from tests.support.check_run import run_only
 
 ID = "amd.dkms"
 VERSION = roots.DKMS_VERSION
@@ -23,8 +21,7 @@ INSTALL = f"sudo dkms install amdgpu/{VERSION} -k 6.14.0-24-generic"
 
 
 def check(root: Path) -> Result:
-    doctor = Doctor(open_host(str(root)), Options())
-    return {o.id: o.result for o in doctor.run(only=[ID])}[ID]
+    return run_only(root, ID)[ID]
 
 
 def _unload(root: Path) -> None:

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.facts import Options
-from gpudoctor.host import open_host
 from gpudoctor.plugin import Result
-from gpudoctor.report import Doctor
 from tests.support import amd_intel_roots as roots
 from tests.support import scenarios as sc
+from tests.support.check_run import run_only
 from tests.support.hostroot import HostRootBuilder
 
 ID = "amd.gfx_target"
@@ -23,9 +21,7 @@ DEVICES = "gpudoctor devices --hsa-override"
 
 
 def check(root: Path, rocm: str | None = None, override: bool = False) -> Result:
-    options = Options(extra={"hsa_override": override, "rocm": rocm})
-    doctor = Doctor(open_host(str(root)), options)
-    return {o.id: o.result for o in doctor.run(only=[ID])}[ID]
+    return run_only(root, ID, extra={"hsa_override": override, "rocm": rocm})[ID]
 
 
 def one_gpu(root: Path, device: int, gc: tuple[int, int, int], target: int,

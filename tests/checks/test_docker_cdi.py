@@ -4,13 +4,11 @@ commands on the smallest root that has it; the current spec beside it gives none
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.support import amd_intel_roots as ar
 from tests.support import container_roots as cr
@@ -125,15 +123,7 @@ def test_docker_before_25_is_quiet_where_gpus_works(tmp_path: Path) -> None:
 
 
 def test_cdi_off_in_docker_26_with_specs_in_the_daemons_own_folder(tmp_path: Path) -> None:
-    r = cr.ContainerRoot(tmp_path / "root")
-    r.toolkit(installed_at=cr.DOCKERD_START - 86400, packages=["nvidia-container-toolkit-base"])
-    r.b.write("/etc/docker/daemon.json", '{\n  "cdi-spec-dirs": ["/opt/cdi"]\n}\n')
-    r.system_dockerd()
-    r.answers(cr.docker_info("26.1.4", cdi_spec_dirs=()), version="26.1.4")
-    r.driver_libs()
-    spec = yaml.safe_load(cr.nvidia_cdi_yaml(cr.DRIVER, 2))
-    r.cdi_spec("/opt/cdi/nvidia.json", text=json.dumps(spec))
-    result = result_of(r.finish(), ID)
+    result = result_of(cr.cdi_off_in_docker_26(tmp_path / "root"), ID)
     assert verdict(result) == ("warn", ["docker.cdi.disabled"])
     assert result.commands == ["sudo systemctl restart docker"]
     assert any(e.startswith("spec folders: /etc/cdi, /var/run/cdi, /opt/cdi")

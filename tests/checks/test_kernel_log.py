@@ -8,20 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.facts import Options
-from gpudoctor.host import open_host
 from gpudoctor.plugin import Result
-from gpudoctor.report import Doctor
 from tests.support import nvidia_roots as nr
 from tests.support import scenarios as sc
+from tests.support.check_run import run_only
 
 ID = "kernel.log"
 XID_LOG = nr.XID_LOG
 
 
 def check(root: Path) -> Result:
-    doctor = Doctor(open_host(str(root)), Options())
-    return {o.id: o.result for o in doctor.run(only=[ID])}[ID]
+    return run_only(root, ID)[ID]
 
 
 def test_a_clean_log_passes(tmp_path):

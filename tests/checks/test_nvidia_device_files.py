@@ -8,18 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.facts import Options
-from gpudoctor.host import open_host
 from gpudoctor.plugin import Result
-from gpudoctor.report import Doctor
 from tests.support import nvidia_roots as nr
+from tests.support.check_run import run_only
 
 ID = "nvidia.device_files"
 
 
 def check(root: Path) -> Result:
-    doctor = Doctor(open_host(str(root)), Options())
-    return {o.id: o.result for o in doctor.run(only=[ID])}[ID]
+    return run_only(root, ID)[ID]
 
 
 def build(tmp_path: Path, **kw) -> Path:

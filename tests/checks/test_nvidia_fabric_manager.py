@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.facts import Options
-from gpudoctor.host import open_host
 from gpudoctor.plugin import Result
-from gpudoctor.report import Doctor
 from tests.support import nvidia_roots as nr
 from tests.support.check_roots import edit_host_json
+from tests.support.check_run import run_only
 
 ID = "nvidia.fabric_manager"
 START = "sudo systemctl enable --now nvidia-fabricmanager"
@@ -21,8 +19,7 @@ RESTART = "sudo systemctl restart nvidia-fabricmanager"
 
 
 def check(root: Path) -> Result:
-    doctor = Doctor(open_host(str(root)), Options())
-    return {o.id: o.result for o in doctor.run(only=[ID])}[ID]
+    return run_only(root, ID)[ID]
 
 
 def test_the_healthy_hgx_host_passes(tmp_path):

@@ -6,20 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gpudoctor.facts import Options
-from gpudoctor.host import open_host
 from gpudoctor.plugin import Result
-from gpudoctor.report import Doctor
 from tests.support import nvidia_roots as nr
 from tests.support.check_roots import edit_host_json
+from tests.support.check_run import run_only
 
 ID = "nvidia.gpu_count"
 JOURNAL = "sudo journalctl -k -b | grep -i NVRM"
 
 
 def check(root: Path) -> Result:
-    doctor = Doctor(open_host(str(root)), Options())
-    return {o.id: o.result for o in doctor.run(only=[ID])}[ID]
+    return run_only(root, ID)[ID]
 
 
 def test_the_healthy_hgx_host_passes_with_three_counts(tmp_path):

@@ -8,19 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from gpudoctor.facts import Options
-from gpudoctor.host import open_host
 from gpudoctor.plugin import Result
-from gpudoctor.report import Doctor
 from tests.support import nvidia_roots as nr
 from tests.support import scenarios as sc
+from tests.support.check_run import run_only
 
 ID = "nvidia.open_modules"
 
 
 def results(root: Path, *ids: str) -> dict[str, Result]:
-    doctor = Doctor(open_host(str(root)), Options())
-    return {o.id: o.result for o in doctor.run(only=[ID, *ids])}
+    return run_only(root, ID, *ids)
 
 
 def check(root: Path) -> Result:

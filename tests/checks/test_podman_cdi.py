@@ -14,14 +14,6 @@ from tests.support.check_run import diagnose, result_of, verdict
 ID = "podman.cdi"
 
 
-def _write(root: Path, path: str, text: str, mode: int = 0o644) -> Path:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    target.chmod(mode)
-    return target
-
-
 def test_podman_with_a_spec_gives_the_gpus(tmp_path: Path) -> None:
     result = result_of(er.podman_nvidia(tmp_path / "root"), ID)
     assert verdict(result) == ("pass", [])
@@ -71,7 +63,7 @@ def test_a_spec_for_another_driver(tmp_path: Path) -> None:
 
 def test_containers_conf_that_is_not_toml(tmp_path: Path) -> None:
     root = er.podman_nvidia(tmp_path / "root")
-    _write(root, "/etc/containers/containers.conf", "[engine\nruntime = crun\n")
+    er.write_into(root, "/etc/containers/containers.conf", "[engine\nruntime = crun\n")
     result = result_of(root, ID)
     assert verdict(result) == ("fail", [f"{ID}.bad_conf"])
     assert result.summary == "/etc/containers/containers.conf is not valid TOML"
@@ -91,8 +83,8 @@ def test_podman_reads_specs_from_cdi_spec_dirs_in_containers_conf(tmp_path: Path
     root = er.podman_nvidia(tmp_path / "root")
     spec = (root / "etc/cdi/nvidia.yaml").read_text()
     (root / "etc/cdi/nvidia.yaml").unlink()
-    _write(root, "/opt/cdi/nvidia.yaml", spec)
-    _write(root, "/etc/containers/containers.conf.d/50-cdi.conf",
+    er.write_into(root, "/opt/cdi/nvidia.yaml", spec)
+    er.write_into(root, "/etc/containers/containers.conf.d/50-cdi.conf",
            '[engine]\ncdi_spec_dirs = ["/opt/cdi"]\n')
     result = result_of(root, ID)
     assert verdict(result) == ("pass", [])

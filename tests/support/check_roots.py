@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support import scenarios as sc
 from tests.support.cli import report_for
-from tests.support.hostroot import HostRootBuilder
 
 
 def variant(root: Path, name: str, change=None, after=None) -> dict:
-    """Build scenario `name`, apply `change(builder)` before finish and `after(root)` after."""
-    b = HostRootBuilder(root)
-    sc.SCENARIOS[name](b)
-    if change is not None:
-        change(b)
-    built = b.finish()
-    if after is not None:
-        after(built)
-    return report_for(built)
+    """Build scenario `name`, apply `change(builder)` before finish and `after(root)` after;
+    its `--json` report."""
+    from tests.support.hw_checks import build
+
+    return report_for(build(root, name, change, after))
 
 
 def edit_host_json(root: Path, edit) -> None:

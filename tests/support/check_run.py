@@ -44,3 +44,9 @@ def result_of(root: str | Path, check_id: str, **options: Any) -> Result:
 def verdict(result: Result) -> tuple[str, list[str]]:
     """(status, finding ids): what the per-check tests decide on."""
     return result.status.value, list(result.findings)
+
+
+def run_only(root: str | Path, *check_ids: str, **options: Any) -> dict[str, Result]:
+    """The Results of just these checks on `root` (and of the checks they require), by id."""
+    doctor = Doctor(open_host(str(root)), Options(**options), registry=_registry())
+    return {o.id: o.result for o in doctor.run(only=list(check_ids))}

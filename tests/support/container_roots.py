@@ -16,6 +16,7 @@ so a full diagnosis can run against a real daemon on a host that "has" NVIDIA GP
 from __future__ import annotations
 
 import calendar
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -589,3 +590,19 @@ def nvidia_hardware(root: Path) -> Path:
     b = HostRootBuilder(root)
     SCENARIOS["server_8gpu_bmc"](b)
     return b.finish()
+
+
+def cdi_off_in_docker_26(root: Path) -> Path:
+    """Docker 26.1 with CDI off and a spec in a folder of its own (`cdi-spec-dirs`); only the
+    toolkit's base package, so `--gpus` has no driver either."""
+    import yaml
+
+    r = ContainerRoot(root)
+    r.toolkit(installed_at=DOCKERD_START - 86400, packages=["nvidia-container-toolkit-base"])
+    r.b.write("/etc/docker/daemon.json", '{\n  "cdi-spec-dirs": ["/opt/cdi"]\n}\n')
+    r.system_dockerd()
+    r.answers(docker_info("26.1.4", cdi_spec_dirs=()), version="26.1.4")
+    r.driver_libs()
+    spec = yaml.safe_load(nvidia_cdi_yaml(DRIVER, 2))
+    r.cdi_spec("/opt/cdi/nvidia.json", text=json.dumps(spec))
+    return r.finish()

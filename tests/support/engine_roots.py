@@ -146,6 +146,16 @@ CRIO_NVIDIA_DROPIN = """[crio]
 """
 
 
+def write_into(root: Path, path: str, text: str, mode: int = 0o644) -> Path:
+    """Write `text` at `path` inside a finished root (after the builder is done), making the
+    folders on the way."""
+    target = root / path.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    target.chmod(mode)
+    return target
+
+
 def _package(r: ContainerRoot, name: str, version: str, section: str = "admin") -> None:
     r.dpkg_paragraphs.append(
         f"Package: {name}\nStatus: install ok installed\nPriority: optional\n"
