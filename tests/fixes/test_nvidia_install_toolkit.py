@@ -23,8 +23,9 @@ from gpudoctor.errors import UserError
 from gpudoctor.facts import Options
 from gpudoctor.host.live import LiveHost
 from gpudoctor.report import Doctor
-from tests.support import debs
+from tests.support import debs, nvidia_layer_roots
 from tests.support.cli import run_gpudoctor
+from tests.support.fix_plan import plan_text, plans_for
 from tests.support.hostroot import HostRootBuilder
 
 INSTALL = "nvidia.install_toolkit"
@@ -261,3 +262,30 @@ def test_the_signing_key_is_dearmored_exactly_as_gpg_does(tmp_path):
                             check=True, timeout=30).stdout
     assert dearmor(armored) == by_gpg == payload
     assert dearmor(payload) == payload  # already binary: kept as it is
+
+
+# ----- an installed toolkit with known advisories is upgraded; an affected bundle refused -----
+def test_install_fix_upgrades_a_toolkit_with_advisories(tmp_path: Path) -> None:
+    old = nvidia_layer_roots.toolkit_version(tmp_path / "old", "1.16.1-1")
+    out = plan_text(old, INSTALL)
+    assert "upgrading nvidia-container-toolkit 1.16.1-1, affected by CVE-2024-0132" in out
+    assert "first safe version is 1.17.8" in out
+    assert "apt-get install -y" in out
+    new = nvidia_layer_roots.toolkit_version(tmp_path / "new", "1.17.8-1")
+    fixed = plans_for(new, INSTALL)
+    assert "1.17.8-1 is installed, complete and of one version" in fixer.render_plan(fixed)
+    assert not any(fixer.is_active(p) for p in fixed)  # `gpudoctor fix`: "Nothing to apply"
+
+
+def test_an_offline_bundle_that_is_itself_affected_is_refused(tmp_path: Path) -> None:
+    """A release bundle of 1.17.3 (real .deb files built with dpkg-deb) would install a toolkit
+    with known advisories: refused, naming them and the version to get; nothing installed."""
+    bundle = debs.build_bundle_dir(tmp_path / "bundle", version="1.17.3", include_extras=False)
+    root = debs.seed_dpkg_root(tmp_path / "root")
+    before = (root / "var/lib/dpkg/status").read_bytes()
+    doctor = Doctor(LiveHost(), Options())
+    [planned] = fixer.plan_fixes(doctor, [INSTALL],
+                                 {"bundle": str(bundle), "install_root": str(root)})
+    assert "1.17.3-1 is itself affected by" in planned.blocked
+    assert "CVE-2025-23359" in planned.blocked and "1.17.8 or newer" in planned.blocked
+    assert (root / "var/lib/dpkg/status").read_bytes() == before

@@ -18,7 +18,6 @@ from gpudoctor.host import open_host
 from gpudoctor.plugin import FixContext, Plan
 from tests.support import nvidia_roots as nr
 from tests.support.cli import run_gpudoctor
-from tests.test_nvidia_host import CDI_CONFIG
 
 FIX = "nvidia.load_uvm"
 
@@ -48,7 +47,7 @@ def plan_for(root: Path) -> Plan:
 
 def test_the_plan_loads_the_module_and_persists_it_and_changes_nothing(tmp_path):
     root = nr.build(tmp_path / "r", nr.Spec(uvm_loaded=False, uvm_node=False,
-                                            toolkit_config=CDI_CONFIG, extra=[tool]))
+                                            toolkit_config=nr.CDI_CONFIG, extra=[tool]))
     before = digest(root)
     run = run_gpudoctor("fix", FIX, "--root", root, "--yes")
     out = run.stdout
