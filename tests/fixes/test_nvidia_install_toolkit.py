@@ -226,8 +226,7 @@ def test_ubuntu_gets_the_documented_apt_source(tmp_path):
 def test_rocky_gets_the_documented_repo_file(tmp_path):
     root = _root(tmp_path, 'NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\n'
                  'VERSION_ID="9.4"\nPRETTY_NAME="Rocky Linux 9.4 (Blue Onyx)"\n', dpkg=False)
-    run = run_gpudoctor("fix", INSTALL, "--root", root, "--dry-run")
-    out = run.stdout
+    out = plan_text(root, INSTALL)
     assert "+++ /etc/yum.repos.d/nvidia-container-toolkit.repo" in out
     for line in ("+[nvidia-container-toolkit]",
                  "+baseurl=https://nvidia.github.io/libnvidia-container/stable/rpm/$basearch",
@@ -241,11 +240,11 @@ def test_rocky_gets_the_documented_repo_file(tmp_path):
 def test_opensuse_uses_zypper_and_unknown_distributions_get_the_bundle_advice(tmp_path):
     suse = _root(tmp_path / "suse", 'NAME="openSUSE Leap"\nID="opensuse-leap"\n'
                  'ID_LIKE="suse opensuse"\nVERSION_ID="15.6"\n', dpkg=False)
-    out = run_gpudoctor("fix", INSTALL, "--root", suse, "--dry-run").stdout
+    out = plan_text(suse, INSTALL)
     assert "zypper --non-interactive ar https://nvidia.github.io/libnvidia-container/stable/" \
            "rpm/nvidia-container-toolkit.repo" in out
     arch = _root(tmp_path / "arch", 'NAME="Arch Linux"\nID=arch\n', dpkg=False)
-    out = run_gpudoctor("fix", INSTALL, "--root", arch, "--dry-run").stdout
+    out = plan_text(arch, INSTALL)
     assert "blocked: NVIDIA publishes no package source for Arch Linux" in out
     assert "--bundle FILE.tar.gz" in out
 

@@ -18,6 +18,7 @@ from gpudoctor.host import open_host
 from gpudoctor.plugin import FixContext, Plan
 from tests.support import nvidia_roots as nr
 from tests.support.cli import run_gpudoctor
+from tests.support.fix_plan import plan_text
 
 FIX = "nvidia.load_uvm"
 
@@ -83,9 +84,7 @@ def test_an_existing_modules_load_file_is_kept_and_extended(tmp_path):
 def test_a_host_that_already_has_it_gets_nothing_to_do(tmp_path, line):
     root = nr.build(tmp_path / "r", nr.Spec(extra=[
         lambda b: b.write("/etc/modules", f"# /etc/modules\n{line}\n")]))
-    run = run_gpudoctor("fix", FIX, "--root", root, "--dry-run")
-    assert run.returncode == 0
-    flat = " ".join(run.stdout.split())
+    flat = " ".join(plan_text(root, FIX).split())
     assert "nothing to do: nvidia_uvm is loaded, /dev/nvidia-uvm exists, and /etc/modules " \
            "loads it at boot" in flat
 
