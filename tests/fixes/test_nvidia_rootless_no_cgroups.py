@@ -11,6 +11,7 @@ from pathlib import Path
 from gpudoctor import fixer
 from gpudoctor.facts import Facts, Options
 from gpudoctor.facts.docker import DockerDaemon, read_daemon_config
+from gpudoctor.facts.docker.names import DaemonMode
 from gpudoctor.host import open_host
 from gpudoctor.host.base import ProcessInfo
 from gpudoctor.host.live import LiveHost
@@ -45,7 +46,7 @@ def _rootless_facts(tmp_path: Path) -> Facts:
                        cmdline=("dockerd",), env_path=os.environ["PATH"], create_time=None,
                        env={"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
     daemon = DockerDaemon(endpoint="unix:///run/user/1000/docker.sock", endpoint_source="test",
-                          process=proc, mode="rootless",
+                          process=proc, mode=DaemonMode.ROOTLESS,
                           config_path=str(tmp_path / "daemon.json"))
     daemon.config = read_daemon_config(facts.host, daemon.config_path)
     facts._cache["docker"] = daemon
@@ -87,6 +88,6 @@ def test_no_cgroups_is_refused_for_a_root_daemon(tmp_path):
     from gpudoctor.fixes.nvidia_rootless_no_cgroups import RootlessNoCgroups
 
     facts = _rootless_facts(tmp_path)
-    facts.docker.mode = "system"
+    facts.docker.mode = DaemonMode.SYSTEM
     plan = RootlessNoCgroups().plan(facts, FixContext())
     assert "not rootless" in plan.blocked and "isolation" in plan.blocked
