@@ -1,8 +1,9 @@
 """Engines beyond Docker on host roots, end to end: Podman, containerd under a kubelet and CRI-O
 through `gpudoctor --json --root` (schema-validated) as a person runs it: which engine is
-judged, the run arguments, fix plans and snapshots. Each check's findings on these roots are
+judged, the run arguments and snapshots. Each check's findings on these roots are
 tested in process in tests/checks/ (test_podman_cdi.py, test_containerd_nvidia_runtime.py,
-test_crio_nvidia_runtime.py, test_kubelet_runtime.py, test_engines_present.py)."""
+test_crio_nvidia_runtime.py, test_kubelet_runtime.py, test_engines_present.py), the fix plans in
+tests/fixes/ (test_containerd_*.py, test_crio_*.py)."""
 
 from __future__ import annotations
 
@@ -74,35 +75,6 @@ def test_kubelet_node_on_containerd_without_nvidia_runtime(tmp_path: Path) -> No
         assert check_of(report, check_id)["status"] == "skip"
 
 
-# ----- fixes, shown on a root ----------
-def test_containerd_fix_plan_on_a_root_shows_the_dropin_and_the_kubernetes_warning(
-        tmp_path: Path) -> None:
-    root = er.k8s_containerd17(tmp_path / "root")
-    before = (root / "etc/containerd/config.toml").read_bytes()
-    run = run_gpudoctor("fix", "containerd.configure_nvidia_runtime", "containerd.restart",
-                        "--root", root, "--dry-run")
-    flat = " ".join(run.stdout.split())
-    assert "+++ /etc/containerd/conf.d/99-nvidia.toml" in run.stdout
-    assert '+imports = ["/etc/containerd/conf.d/*.toml"]' in run.stdout
-    assert "BinaryName = \"/usr/bin/nvidia-container-runtime\"" in run.stdout
-    assert "complete `io.containerd.grpc.v1.cri` section" in flat
-    assert "Kubernetes node" in flat and "new pods" in flat
-    assert "systemctl restart containerd" in flat
-    assert (root / "etc/containerd/config.toml").read_bytes() == before
-    assert not (root / "etc/containerd/conf.d").exists()
-
-
-def test_crio_fix_plan_on_a_root(tmp_path: Path) -> None:
-    root = er.k8s_crio(tmp_path / "root")
-    run = run_gpudoctor("fix", "crio.configure_nvidia_runtime", "crio.restart", "--root", root,
-                        "--dry-run")
-    assert "+++ /etc/crio/crio.conf.d/99-nvidia.toml" in run.stdout
-    added = "\n".join(line[1:] for line in run.stdout.splitlines()
-                      if line.strip().startswith("+") and not line.strip().startswith("+++"))
-    assert "runtime_path" in added
-    assert "systemctl restart crio" in run.stdout
-
-
 # ----- snapshots replay the same verdict ----------
 @pytest.mark.parametrize("build", [er.podman_nvidia_no_spec, er.k8s_containerd17, er.k8s_crio],
                          ids=["podman", "containerd", "crio"])
@@ -141,19 +113,6 @@ def test_containerd_beside_docker_is_left_to_docker_checks(tmp_path: Path) -> No
     assert "containerd here runs Docker's containers" in check["summary"]
     assert report["run_args"] == {"docker": ["--gpus=all"]}
     assert report["docker_run_args"] == ["--gpus=all"]
-
-
-def test_containerd_2_fix_plan_writes_only_the_runtime(tmp_path: Path) -> None:
-    root = er.k8s_containerd2(tmp_path / "root", dropin=False)
-    run = run_gpudoctor("fix", "containerd.configure_nvidia_runtime", "--root", root,
-                        "--dry-run")
-    added = [line.strip()[1:] for line in run.stdout.splitlines()
-             if line.strip().startswith("+") and not line.strip().startswith("+++")]
-    assert "version = 3" in added
-    assert '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.nvidia]' in added
-    assert not any("runtimes.runc" in line for line in added)  # version 3 merges key by key
-    # config.toml already imports conf.d/*.toml: only the drop-in is written
-    assert "+++ /etc/containerd/config.toml" not in run.stdout
 
 
 def test_text_report_prints_the_podman_run_arguments(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from tests.support.cli import check_of, report_for
 
 MINE = ("nvidia.wsl", "nvidia.open_modules", "nvidia.driver_mismatch", "nvidia.fabric_manager",
         "nvidia.gpu_count", "kernel.log", "nvidia.uvm", "nvidia.device_files")
-CDI_CONFIG, NO_KMODS = nr.CDI_CONFIG, nr.NO_KMODS  # tests/test_fix_load_uvm.py imports them
+CDI_CONFIG, NO_KMODS = nr.CDI_CONFIG, nr.NO_KMODS
 #: every named root of nvidia_roots (tests/test_nvidia_host_snapshot.py replays the broken
 #: ones); the reports here are of the healthy hosts only
 ROOTS = nr.NAMED

@@ -23,8 +23,9 @@ from gpudoctor.errors import UserError
 from gpudoctor.facts import Options
 from gpudoctor.host.live import LiveHost
 from gpudoctor.report import Doctor
-from tests.support import debs
+from tests.support import debs, nvidia_layer_roots
 from tests.support.cli import run_gpudoctor
+from tests.support.fix_plan import plan_text, plans_for
 from tests.support.hostroot import HostRootBuilder
 
 INSTALL = "nvidia.install_toolkit"
@@ -225,8 +226,7 @@ def test_ubuntu_gets_the_documented_apt_source(tmp_path):
 def test_rocky_gets_the_documented_repo_file(tmp_path):
     root = _root(tmp_path, 'NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\n'
                  'VERSION_ID="9.4"\nPRETTY_NAME="Rocky Linux 9.4 (Blue Onyx)"\n', dpkg=False)
-    run = run_gpudoctor("fix", INSTALL, "--root", root, "--dry-run")
-    out = run.stdout
+    out = plan_text(root, INSTALL)
     assert "+++ /etc/yum.repos.d/nvidia-container-toolkit.repo" in out
     for line in ("+[nvidia-container-toolkit]",
                  "+baseurl=https://nvidia.github.io/libnvidia-container/stable/rpm/$basearch",
@@ -240,11 +240,11 @@ def test_rocky_gets_the_documented_repo_file(tmp_path):
 def test_opensuse_uses_zypper_and_unknown_distributions_get_the_bundle_advice(tmp_path):
     suse = _root(tmp_path / "suse", 'NAME="openSUSE Leap"\nID="opensuse-leap"\n'
                  'ID_LIKE="suse opensuse"\nVERSION_ID="15.6"\n', dpkg=False)
-    out = run_gpudoctor("fix", INSTALL, "--root", suse, "--dry-run").stdout
+    out = plan_text(suse, INSTALL)
     assert "zypper --non-interactive ar https://nvidia.github.io/libnvidia-container/stable/" \
            "rpm/nvidia-container-toolkit.repo" in out
     arch = _root(tmp_path / "arch", 'NAME="Arch Linux"\nID=arch\n', dpkg=False)
-    out = run_gpudoctor("fix", INSTALL, "--root", arch, "--dry-run").stdout
+    out = plan_text(arch, INSTALL)
     assert "blocked: NVIDIA publishes no package source for Arch Linux" in out
     assert "--bundle FILE.tar.gz" in out
 
@@ -261,3 +261,30 @@ def test_the_signing_key_is_dearmored_exactly_as_gpg_does(tmp_path):
                             check=True, timeout=30).stdout
     assert dearmor(armored) == by_gpg == payload
     assert dearmor(payload) == payload  # already binary: kept as it is
+
+
+# ----- an installed toolkit with known advisories is upgraded; an affected bundle refused -----
+def test_install_fix_upgrades_a_toolkit_with_advisories(tmp_path: Path) -> None:
+    old = nvidia_layer_roots.toolkit_version(tmp_path / "old", "1.16.1-1")
+    out = plan_text(old, INSTALL)
+    assert "upgrading nvidia-container-toolkit 1.16.1-1, affected by CVE-2024-0132" in out
+    assert "first safe version is 1.17.8" in out
+    assert "apt-get install -y" in out
+    new = nvidia_layer_roots.toolkit_version(tmp_path / "new", "1.17.8-1")
+    fixed = plans_for(new, INSTALL)
+    assert "1.17.8-1 is installed, complete and of one version" in fixer.render_plan(fixed)
+    assert not any(fixer.is_active(p) for p in fixed)  # `gpudoctor fix`: "Nothing to apply"
+
+
+def test_an_offline_bundle_that_is_itself_affected_is_refused(tmp_path: Path) -> None:
+    """A release bundle of 1.17.3 (real .deb files built with dpkg-deb) would install a toolkit
+    with known advisories: refused, naming them and the version to get; nothing installed."""
+    bundle = debs.build_bundle_dir(tmp_path / "bundle", version="1.17.3", include_extras=False)
+    root = debs.seed_dpkg_root(tmp_path / "root")
+    before = (root / "var/lib/dpkg/status").read_bytes()
+    doctor = Doctor(LiveHost(), Options())
+    [planned] = fixer.plan_fixes(doctor, [INSTALL],
+                                 {"bundle": str(bundle), "install_root": str(root)})
+    assert "1.17.3-1 is itself affected by" in planned.blocked
+    assert "CVE-2025-23359" in planned.blocked and "1.17.8 or newer" in planned.blocked
+    assert (root / "var/lib/dpkg/status").read_bytes() == before

@@ -18,7 +18,7 @@ from gpudoctor.host import open_host
 from gpudoctor.plugin import FixContext, Plan
 from tests.support import nvidia_roots as nr
 from tests.support.cli import run_gpudoctor
-from tests.test_nvidia_host import CDI_CONFIG
+from tests.support.fix_plan import plan_text
 
 FIX = "nvidia.load_uvm"
 
@@ -48,7 +48,7 @@ def plan_for(root: Path) -> Plan:
 
 def test_the_plan_loads_the_module_and_persists_it_and_changes_nothing(tmp_path):
     root = nr.build(tmp_path / "r", nr.Spec(uvm_loaded=False, uvm_node=False,
-                                            toolkit_config=CDI_CONFIG, extra=[tool]))
+                                            toolkit_config=nr.CDI_CONFIG, extra=[tool]))
     before = digest(root)
     run = run_gpudoctor("fix", FIX, "--root", root, "--yes")
     out = run.stdout
@@ -84,9 +84,7 @@ def test_an_existing_modules_load_file_is_kept_and_extended(tmp_path):
 def test_a_host_that_already_has_it_gets_nothing_to_do(tmp_path, line):
     root = nr.build(tmp_path / "r", nr.Spec(extra=[
         lambda b: b.write("/etc/modules", f"# /etc/modules\n{line}\n")]))
-    run = run_gpudoctor("fix", FIX, "--root", root, "--dry-run")
-    assert run.returncode == 0
-    flat = " ".join(run.stdout.split())
+    flat = " ".join(plan_text(root, FIX).split())
     assert "nothing to do: nvidia_uvm is loaded, /dev/nvidia-uvm exists, and /etc/modules " \
            "loads it at boot" in flat
 

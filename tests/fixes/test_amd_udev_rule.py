@@ -17,6 +17,7 @@ from fixes.amd_udev_rule import RULES, RULES_FILE
 from tests.support import amd_intel_roots as roots
 from tests.support import scenarios as sc
 from tests.support.cli import check_of, report_for, run_gpudoctor
+from tests.support.fix_plan import plan_text
 
 FIX = "devices.udev_rule"
 
@@ -56,7 +57,7 @@ def test_rule_never_makes_nodes_world_writable():
 
 def test_same_rule_already_there_only_asks_udev_again(tmp_path):
     root = roots.amd_kfd_root_only(tmp_path / "root", rule=RULES)
-    out = run_gpudoctor("fix", FIX, "--root", root).stdout
+    out = plan_text(root, FIX)
     assert "is already in place: only udev is asked again" in out
     assert "+++" not in out
 
@@ -64,15 +65,14 @@ def test_same_rule_already_there_only_asks_udev_again(tmp_path):
 def test_nothing_to_do_where_the_nodes_are_right(tmp_path):
     root = sc.amd_laptop_field_guide(tmp_path / "root")
     assert check_of(report_for(root), "groups.render")["status"] == "pass"
-    run = run_gpudoctor("fix", FIX, "--root", root)
-    assert "nothing to do" in run.stdout.lower()
-    assert "+++" not in run.stdout
+    out = plan_text(root, FIX)
+    assert "nothing to do" in out.lower()
+    assert "+++" not in out
 
 
 def test_refused_without_udev(tmp_path):
     root = roots.amd_kfd_root_only(tmp_path / "root", udevadm=False)
-    run = run_gpudoctor("fix", FIX, "--root", root)
-    assert "udevadm is not installed" in " ".join(run.stdout.split())
+    assert "udevadm is not installed" in " ".join(plan_text(root, FIX).split())
 
 
 @pytest.mark.machine
