@@ -94,6 +94,10 @@ def test_verify_engine_podman_runs_the_proof_container(pod, tmp_path: Path) -> N
     assert doc["endpoint"] == "podman (rootful)"
     assert all(cmd[0].endswith("podman") for cmd in doc["commands"])
     assert doc["removed"] is True
+    # removed at once: `podman rm -f` alone waits out the 10 s stop timeout for the probe's
+    # PID 1, which ignores SIGTERM
+    assert any(cmd[1:5] == ["rm", "-f", "--time", "0"] for cmd in doc["commands"]), \
+        doc["commands"]
     left = podman(env, "ps", "-a", "-q", "--filter", "label=io.gpudoctor.verify")
     assert left.stdout.strip() == ""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import signal
 import threading
@@ -47,11 +48,20 @@ _LIVE: dict[str, tuple[str, dict[str, str]]] = {}
 _LIVE_LOCK = threading.Lock()
 
 
+def force_remove(program: str) -> list[str]:
+    """The arguments that remove a container at once, running or not. `docker rm -f` kills;
+    `podman rm -f` first waits out the stop timeout (10 s) for a process that ignores SIGTERM,
+    as a probe's `sleep` running as PID 1 does, unless told `--time 0` (Podman 3.0+)."""
+    if os.path.basename(program) == "podman":
+        return ["rm", "-f", "--time", "0"]
+    return ["rm", "-f"]
+
+
 def _remove_leftovers() -> None:
     with _LIVE_LOCK:
         leftovers = list(_LIVE.items())
     for name, (docker, env) in leftovers:
-        changes.execute([docker, "rm", "-f", name], T_REMOVE, env=env)
+        changes.execute([docker, *force_remove(docker), name], T_REMOVE, env=env)
 
 
 atexit.register(_remove_leftovers)

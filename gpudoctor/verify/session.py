@@ -44,6 +44,7 @@ from gpudoctor.verify.dockercli import (
     VerifyInterrupted,
     cli_not_answering,
     daemon_message,
+    force_remove,
 )
 from gpudoctor.verify.engine import choose_engine, podman_probe
 from gpudoctor.verify.expect import Expectations, build_expectations
@@ -496,7 +497,8 @@ class _Session:
             self._remove_compose_dir()
             return
         cli = self.cli
-        removed = cli.docker_run("rm", "-f", self.name, timeout=T_REMOVE, use_deadline=False)
+        remove = force_remove(cli.docker)
+        removed = cli.docker_run(*remove, self.name, timeout=T_REMOVE, use_deadline=False)
         if self.compose_cmd is not None:
             # What `compose down` would remove besides the container, without its stop timeout:
             # networks of the project (none with network_mode, but a person's --network may).
@@ -511,7 +513,7 @@ class _Session:
         until = time.monotonic() + T_REMOVE
         while left and time.monotonic() < until:
             for container_id in left:
-                cli.docker_run("rm", "-f", container_id, timeout=T_REMOVE, use_deadline=False,
+                cli.docker_run(*remove, container_id, timeout=T_REMOVE, use_deadline=False,
                                record=False)
             time.sleep(0.2)
             left = self._left_behind()
