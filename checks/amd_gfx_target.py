@@ -116,12 +116,9 @@ class AmdGfxTarget(Check):
         for t in judged.unsupported:
             self._unsupported(facts, found, t, env, line.rocm)
         known = [t for t in judged.targets if t.gfx]
-        result = found.verdict("ok_some_unknown" if unknown else "ok", rocm=line.rocm,
-                               targets=", ".join(f"{t.gpu.short_pci} {t.gfx}" for t in known),
-                               unknown=", ".join(unknown))
-        if found.items and all(f.status == Status.PASS for f in found.items):
-            result.summary = "; ".join(f.summary for f in found.items)
-        return result
+        return found.verdict("ok_some_unknown" if unknown else "ok", rocm=line.rocm,
+                             targets=", ".join(f"{t.gpu.short_pci} {t.gfx}" for t in known),
+                             unknown=", ".join(unknown))
 
     def _unsupported(self, facts: Facts, found: Findings, t: Any, env: list[str],
                      rocm: str) -> None:

@@ -220,7 +220,9 @@ class Findings:
         ordered = sorted(self.items, key=lambda f: _RANK[f.status])
         worst = ordered[0]
         summary = worst.summary
-        if len(ordered) > 1:
+        if not worst.status.is_problem:  # only notes that pass: each said, none a "problem"
+            summary = "; ".join(f.summary for f in ordered)
+        elif len(ordered) > 1:
             summary += f" (and {len(ordered) - 1} more problem{'s' if len(ordered) > 2 else ''})"
         return Result(worst.status, summary,
                       details="\n\n".join(_unique(f.details for f in ordered if f.details)),
