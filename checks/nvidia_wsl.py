@@ -71,7 +71,7 @@ class NvidiaWsl(Check):
         return None if facts.wsl.is_wsl else "not WSL"
 
     def run(self, facts: Facts) -> Result:
-        from gpudoctor.facts.nvidia_driver import WSL_LIB_DIR
+        from gpudoctor.facts.wsl import WSL_LIB_DIR
 
         wsl = facts.wsl
         found = self.findings()

@@ -54,12 +54,9 @@ class DockerCgroupfsDriver(Fix):
                             "dockerd refuse to start)")
             return plan
         cfg = daemon.config
-        if cfg.state == "unreadable":
-            plan.blocked = f"cannot read {path}: {cfg.error}"
-            return plan
-        if cfg.state not in ("ok", "missing", "empty"):
-            plan.blocked = (f"{cfg.describe_error()}. gpudoctor never overwrites a file it "
-                            f"cannot parse: fix line {cfg.line}, column {cfg.column} first")
+        refusal = cfg.edit_refusal(path)
+        if refusal:
+            plan.blocked = refusal
             return plan
         data = cfg.data or {}
         current = data.get("exec-opts")

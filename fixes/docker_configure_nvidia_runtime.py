@@ -77,19 +77,6 @@ def _runtime_resolves(facts: Facts, entry: Any) -> str | None:
     return host.which(path, facts.docker.path_env)
 
 
-def _unparsable(cfg: Any, path: str) -> str:
-    """Why a daemon.json that does not parse is left alone, and where to fix it."""
-    if cfg.state == "not-object":
-        where = "make its top level a JSON object (`{ ... }`)"
-    elif cfg.line is not None:
-        what = "comment" if cfg.state == "comments" else "syntax error"
-        where = f"fix the {what} at line {cfg.line}, column {cfg.column} of {path}"
-    else:
-        where = f"fix {path}"
-    return (f"{cfg.describe_error()}. gpudoctor never overwrites a file it cannot parse: "
-            f"{where} (dockerd cannot read it either), then run this fix again")
-
-
 def _unknown_daemon(daemon: Any) -> str:
     """What is unknown when no daemon answers and none is seen, and how to point at it."""
     why = f" ({daemon.error})" if daemon.error else ""
@@ -123,11 +110,9 @@ class ConfigureNvidiaRuntime(Fix):
             plan.blocked = _unknown_daemon(daemon)
             return plan
         cfg = daemon.config
-        if cfg.state == "unreadable":
-            plan.blocked = f"cannot read {path}: {cfg.error}"
-            return plan
-        if cfg.state not in ("ok", "missing", "empty"):
-            plan.blocked = _unparsable(cfg, path)
+        refusal = cfg.edit_refusal(path)
+        if refusal:
+            plan.blocked = refusal
             return plan
         data = cfg.data or {}
         runtimes = data.get("runtimes")

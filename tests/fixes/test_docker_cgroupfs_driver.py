@@ -33,3 +33,13 @@ def test_cgroupfs_plan_splices_exec_opts_and_restarts(tmp_path: Path) -> None:
 def test_cgroupfs_is_refused_for_rootless_docker(tmp_path: Path) -> None:
     out = plan_text(cr.rootless_docker(tmp_path / "root"), FIX)
     assert "rootless Docker needs the systemd cgroup driver" in out
+
+
+def test_cgroupfs_leaves_a_daemon_json_that_is_not_an_object_alone(tmp_path: Path) -> None:
+    root = nr.legacy_systemd_exposed(tmp_path / "root")
+    daemon_json = root / "etc/docker/daemon.json"
+    daemon_json.write_text('["not", "an", "object"]\n')
+    out = plan_text(root, FIX)
+    assert "gpudoctor never overwrites a file it cannot parse" in out
+    assert "make its top level a JSON object" in out and "line None" not in out
+    assert daemon_json.read_text() == '["not", "an", "object"]\n'

@@ -64,6 +64,24 @@ class DaemonConfig:
         where = f"line {self.line}, column {self.column}: " if self.line else ""
         return f"{self.path}: {where}{self.error}"
 
+    def edit_refusal(self, path: str) -> str | None:
+        """Why a fix must leave this file (shown as `path`) alone, and where to correct it; None
+        when it can be edited (missing and empty count as `{}`). The one rule every fix that
+        edits daemon.json follows: never overwrite a file that cannot be read or parsed."""
+        if self.state == "unreadable":
+            return f"cannot read {path}: {self.error}"
+        if self.state in ("ok", "missing", "empty"):
+            return None
+        if self.state == "not-object":
+            where = "make its top level a JSON object (`{ ... }`)"
+        elif self.line is not None:
+            what = "comment" if self.state == "comments" else "syntax error"
+            where = f"fix the {what} at line {self.line}, column {self.column} of {path}"
+        else:
+            where = f"fix {path}"
+        return (f"{self.describe_error()}. gpudoctor never overwrites a file it cannot parse: "
+                f"{where} (dockerd cannot read it either), then run this fix again")
+
 
 def _line_col(text: str, pos: int) -> tuple[int, int]:
     line = text.count("\n", 0, pos) + 1
