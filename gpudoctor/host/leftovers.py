@@ -16,7 +16,8 @@ import stat as stat_mod
 import tempfile
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this PID runs (one of another user's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -39,7 +40,7 @@ def sweep(prefix: str, folder: str | None = None) -> list[str]:
         return removed
     for name in names:
         match = pattern.match(name)
-        if not match or _alive(int(match.group(1))):
+        if not match or pid_alive(int(match.group(1))):
             continue
         path = os.path.join(base, name)
         try:

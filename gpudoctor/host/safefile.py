@@ -185,19 +185,11 @@ def _copy_xattrs(source: str, fd: int) -> None:
             continue
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temps(path: str) -> list[str]:
     """Delete temporary files an earlier, killed run left beside FILE or its backups (their
     writer is gone)."""
+    from gpudoctor.host.leftovers import pid_alive
+
     folder, name = os.path.split(path)
     pattern = re.compile(_TEMP_RE_TEMPLATE.format(name=re.escape(name), tag=BACKUP_TAG))
     removed: list[str] = []
@@ -207,7 +199,7 @@ def remove_stale_temps(path: str) -> list[str]:
         return removed
     for entry in entries:
         match = pattern.match(entry)
-        if not match or _pid_alive(int(match.group(1))):
+        if not match or pid_alive(int(match.group(1))):
             continue
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(folder, entry))
