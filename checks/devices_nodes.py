@@ -8,10 +8,20 @@ stops ROCm entirely. NVIDIA: /dev/nvidiaN of each GPU and /dev/nvidiactl (major 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status, said_once
+from gpudoctor.plugin import (
+    Area,
+    Check,
+    Findings,
+    Result,
+    Say,
+    Sentences,
+    Status,
+    field,
+    record,
+    said_once,
+)
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -85,7 +95,7 @@ SENTENCES = Sentences(ID, {
 })
 
 
-@dataclass
+@record
 class Tally:
     """What was seen across the vendors: the findings, and the nodes looked at."""
 

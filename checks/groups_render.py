@@ -11,10 +11,9 @@ of this; the person needs the groups only to run ROCm on the host itself.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
+from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status, field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -66,7 +65,7 @@ SENTENCES = Sentences(ID, {
 })
 
 
-@dataclass
+@record
 class GroupUse:
     gid: int
     name: str | None

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+
+from gpudoctor.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EntryPoint:
     """One entry point of a distribution, as its entry_points.txt declares it."""
 

@@ -36,7 +36,6 @@ import os
 import shlex
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor import plugin
@@ -56,6 +55,7 @@ from gpudoctor.plugin import (
     WrittenFile,
     adopt_legacy_keys,
 )
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.report import Doctor
@@ -70,7 +70,7 @@ class PlanOutdated(FixFailed):
     does exactly what the person saw) it goes on, else it stops with this error."""
 
 
-@dataclass
+@record
 class ApplyResult:
     """What apply_plans did: fixes applied, found to have nothing to do, the one that failed."""
 
@@ -306,7 +306,7 @@ def sudo_command(doctor: Doctor, fix_ids: list[str] | None = None,
     return format_argv(parts)
 
 
-@dataclass
+@record
 class RootBlock:
     """Why fixes cannot be applied from this process, and the command that can, if any."""
 

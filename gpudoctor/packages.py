@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from gpudoctor.errors import UserError
 from gpudoctor.fixer import sha256
 from gpudoctor.host import changes, safefile
 from gpudoctor.host.base import CommandResult
+from gpudoctor.record import field, record
 
 MAX_MEMBER = 1024 * 1024 * 1024
 #: The largest package file gpudoctor fingerprints (a folder bundle has no MAX_MEMBER cap).
@@ -26,7 +26,7 @@ _DEB_NAME = re.compile(r"^(?P<name>[a-z0-9][a-z0-9+.-]+)_(?P<version>[^_]+)_(?P<
 _RPM_NAME = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+-[^-]+)\.(?P<arch>[^.]+)\.rpm$")
 
 
-@dataclass
+@record
 class Package:
     """One package file of an offline bundle (.deb or .rpm)."""
 

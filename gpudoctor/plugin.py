@@ -14,8 +14,9 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from gpudoctor.record import field, fields, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -47,7 +48,7 @@ class Area(str, enum.Enum):
         return list(Area).index(self)
 
 
-@dataclass
+@record
 class Result:
     """What one check found.
 
@@ -96,7 +97,7 @@ class Result:
         return cls(Status.ERROR, summary, **kw)
 
 
-@dataclass
+@record
 class Finding:
     """One problem a check found; several are merged into one Result by `Findings.result`.
 
@@ -124,7 +125,7 @@ def fill(template: str, values: Mapping[str, Any]) -> str:
     return _FIELD.sub(lambda m: str(values[m.group(1)]), template)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Say:
     """What a check says for one outcome, as templates with `{name}` fields (see `fill`).
 
@@ -181,7 +182,7 @@ class Sentences:
 _RANK = {Status.FAIL: 0, Status.ERROR: 0, Status.WARN: 1, Status.PASS: 2, Status.SKIP: 3}
 
 
-@dataclass
+@record
 class Findings:
     """Problems and evidence gathered by a check, merged worst first into one Result."""
 
@@ -307,7 +308,7 @@ class Outcome(str, enum.Enum):
     UNCHANGED = "unchanged"
 
 
-@dataclass
+@record
 class Step:
     """One thing a fix will do: run a command, or write a file (shown as a unified diff)."""
 
@@ -322,7 +323,7 @@ class Step:
         self.kind = StepKind(self.kind)
 
 
-@dataclass
+@record
 class Plan:
     """What a fix would change, computed without changing anything.
 
@@ -375,7 +376,7 @@ def adopt_legacy_keys(plan: Plan) -> None:
             setattr(plan, key, value)
 
 
-@dataclass
+@record
 class WrittenFile:
     """A file a fix wrote during this run, so a later fix (docker.reload) can put it back."""
 
@@ -387,7 +388,7 @@ class WrittenFile:
     restored: bool = False
 
 
-@dataclass
+@record
 class FixOptions:
     """What the person asked for (command line or TUI). Third-party options go in `extra`."""
 
@@ -414,7 +415,7 @@ class FixOptions:
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> FixOptions:
         """Known keys become fields, the rest go to `extra`."""
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        known = {f for f in fields(cls) if f != "extra"}
         values = dict(values or {})
         opts = cls(**{k: v for k, v in values.items() if k in known})
         opts.extra = {k: v for k, v in values.items() if k not in known}
@@ -422,13 +423,13 @@ class FixOptions:
 
     def get(self, key: str, default: Any = None) -> Any:
         """An option by name (a field, else `extra`), for fixes that look options up by key."""
-        if key != "extra" and key in self.__dataclass_fields__:
+        if key != "extra" and key in fields(self):
             value = getattr(self, key)
             return default if value is None else value
         return self.extra.get(key, default)
 
 
-@dataclass
+@record
 class FixContext:
     """What a fix is given beside the facts: the person's options and this run's state."""
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass, field
 from types import ModuleType
 
 from gpudoctor.plugin import Check, Fix
+from gpudoctor.record import field, record
 
 CHECK_GROUP = "gpudoctor.checks"
 FIX_GROUP = "gpudoctor.fixes"
@@ -21,7 +21,7 @@ BUILTIN = "built in"
 PACKAGES = {CHECK_GROUP: "gpudoctor.checks", FIX_GROUP: "gpudoctor.fixes"}
 
 
-@dataclass
+@record
 class LoadFailure:
     """A plugin that could not be loaded, reported instead of crashing."""
 
@@ -31,7 +31,7 @@ class LoadFailure:
     group: str
 
 
-@dataclass
+@record
 class Registry:
     """The check plugins found, where each came from, and those that failed to load."""
 

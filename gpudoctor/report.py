@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,6 +19,7 @@ from gpudoctor.facts import Facts, Options
 from gpudoctor.facts.versions import seen_versions
 from gpudoctor.host.base import Host
 from gpudoctor.plugin import Status
+from gpudoctor.record import field, record
 from gpudoctor.registry import Registry
 from gpudoctor.runner import Outcome, failure_outcome, run_checks
 from gpudoctor.verdict import blocking_checks, is_ready
@@ -66,7 +66,7 @@ def _known(value: Callable[[], Any], fallback: Any) -> Any:
         return fallback
 
 
-@dataclass
+@record
 class Doctor:
     """One diagnosis of one host."""
 

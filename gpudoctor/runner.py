@@ -14,15 +14,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.facts import Facts, FactTimeout
 from gpudoctor.plugin import Check, Result, Status
+from gpudoctor.record import record
 from gpudoctor.registry import LoadFailure
 
 
-@dataclass
+@record
 class Outcome:
     """A check's result with what the report needs to say about the check itself."""
 

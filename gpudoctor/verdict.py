@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
+
+from gpudoctor.record import field, record
 
 #: Checks whose failure does not stop a new container started with the run arguments: GPU
 #: names for people (pci.ids), and containers that already exist (they need re-creating, a new
@@ -44,7 +45,7 @@ def fix_command(fix_ids: Sequence[str]) -> str:
     return "sudo gpudoctor fix " + " ".join(fix_ids) if fix_ids else ""
 
 
-@dataclass
+@record
 class Verdict:
     """What state the host is in, in words, and what to do next."""
 

@@ -16,6 +16,7 @@ from gpudoctor.host.rootfs import RootHost
 from gpudoctor.plugin import Area, Check, Result, Status
 from gpudoctor.runner import run_checks
 from tests.support.cli import check_of, run_gpudoctor, validate_report
+from tests.support.scenarios import generated
 
 PLUGIN_SOURCE = '''
 """A third-party gpudoctor plugin, installed with pip for the tests."""
@@ -153,14 +154,15 @@ def test_checks_run_concurrently(tmp_path: Path) -> None:
 
 
 def test_json_path_imports_neither_textual_nor_requests(tmp_path: Path) -> None:
-    (tmp_path / "etc").mkdir()
+    """Nor dataclasses (with inspect): gpudoctor.record is there to keep them off this path."""
+    root = generated(tmp_path / "gen", 2, "amd")
     code = ("import sys, runpy; sys.argv=['gpudoctor','--json','--root',sys.argv[1]];\n"
             "try:\n    runpy.run_module('gpudoctor', run_name='__main__')\n"
             "except SystemExit:\n    pass\n"
             "heavy=[m for m in ('textual','requests','rich','yaml','http.client','psutil','distro',"
-            "'gpudoctor.fixer','_strptime') "
+            "'gpudoctor.fixer','_strptime','dataclasses','inspect') "
             "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)")
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert "HEAVY []" in proc.stderr, proc.stderr
     validate_report(__import__("json").loads(proc.stdout))

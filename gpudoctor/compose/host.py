@@ -8,17 +8,17 @@ the checks use, so `compose` and `check` never disagree about the host.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.gpus import Gpu
+from gpudoctor.record import field, record
 
 KFD = "/dev/kfd"
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 
 
-@dataclass
+@record
 class ComposeHost:
     """The host as the compose judge sees it."""
 

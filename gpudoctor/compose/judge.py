@@ -15,19 +15,19 @@ read each other's conclusions (a `--gpus` reservation changes what `devices` mus
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.compose.host import KFD, ComposeHost
 from gpudoctor.compose.load import ComposeFile, key_position, position
 from gpudoctor.plugin import Status
+from gpudoctor.record import field, record
 
 _CDI_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*\.[a-z]+/[a-zA-Z0-9_.-]+=\S+$")
 _BY_PATH = re.compile(r"/dev/dri/by-path/[^\s]*?-(?:render|card)")
 NVIDIA_REQUEST = {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}
 
 
-@dataclass
+@record
 class Edit:
     """One change to the compose tree: set parent[key], append to a list, or remove."""
 
@@ -37,7 +37,7 @@ class Edit:
     value: Any = None
 
 
-@dataclass
+@record
 class ComposeFinding:
     id: str
     status: Status

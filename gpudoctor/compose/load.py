@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import io
 import itertools
-from dataclasses import dataclass
 from typing import Any
 
 from gpudoctor.errors import UserError
+from gpudoctor.record import record
 
 #: Compose files are small; a bigger file is not a compose file.
 MAX_BYTES = 4 * 1024 * 1024
 
 
-@dataclass
+@record
 class ComposeFile:
     """A compose file as read: its text and the round-trip tree."""
 

@@ -9,13 +9,13 @@ the host with the same code docker.containers uses (facts/containers.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from gpudoctor.errors import DockerUnavailable, HostError, UserError
 from gpudoctor.explain.judge import CONFIRMED, Verdict, judge
 from gpudoctor.explain.text import find_causes
+from gpudoctor.record import field, record
 from gpudoctor.report import Doctor
 
 LOG_LINES = 40
@@ -25,7 +25,7 @@ GPU_ENV = ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "NVIDIA_REQUI
            "HIP_VISIBLE_DEVICES", "HSA_OVERRIDE_GFX_VERSION", "ZE_AFFINITY_MASK")
 
 
-@dataclass
+@record
 class ContainerStory:
     """What gpudoctor learnt about one container, and what it concluded."""
 

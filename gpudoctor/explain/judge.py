@@ -8,11 +8,11 @@ to be ruled out: the same error text is never blamed on a host that does not sho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.explain.text import Candidate
 from gpudoctor.plugin import Status
+from gpudoctor.record import field, record
 from gpudoctor.report import Doctor
 from gpudoctor.runner import Outcome
 from gpudoctor.verify.causes import Cause, refine_cause
@@ -23,7 +23,7 @@ UNKNOWN = "cannot tell here"
 TEXT_ONLY = "from the text"
 
 
-@dataclass
+@record
 class Verdict:
     """A cause and what this host says about it."""
 

@@ -9,8 +9,8 @@ no rule matches are never guessed at.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from gpudoctor.record import record
 from gpudoctor.verify.causes import ERROR_RULES, Cause
 
 #: Pasted logs can be long; the person's error is in the first few hundred kilobytes.
@@ -18,7 +18,7 @@ MAX_TEXT = 512 * 1024
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Candidate:
     """One cause recognised in the text, and where (its offset, for ordering)."""
 

@@ -17,10 +17,10 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from gpudoctor.errors import HostError
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts.cdi import CdiState
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass
+@record
 class Options:
     """What the person asked for that changes the diagnosis."""
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.facts.gpus import KfdNode, read_kfd_topology, render_minor
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -35,7 +35,7 @@ DKMS_TREE = "/var/lib/dkms/amdgpu"
 
 
 # ----- the support table ----------------------------------------------------------------------
-@dataclass(frozen=True)
+@record(frozen=True)
 class SupportLine:
     """One ROCm release line and the gfx targets it supports."""
 
@@ -44,7 +44,7 @@ class SupportLine:
     gfx: frozenset[str]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SupportTable:
     """rocm_support.json: ROCm lines, gfx overrides, and targets no override helps."""
 
@@ -93,7 +93,7 @@ def gfx_name(version: int) -> str:
 
 
 # ----- gfx targets of the selected GPUs -------------------------------------------------------
-@dataclass
+@record
 class AmdTarget:
     """One selected AMD GPU judged against one ROCm release line."""
 
@@ -108,7 +108,7 @@ class AmdTarget:
     no_override: str | None = None
 
 
-@dataclass
+@record
 class AmdTargets:
     """The selected AMD GPUs' gfx targets judged against one ROCm line."""
 
@@ -203,7 +203,7 @@ def override_args(facts: Facts) -> list[str]:
 
 
 # ----- amdgpu module and amdgpu-dkms ----------------------------------------------------------
-@dataclass(frozen=True)
+@record(frozen=True)
 class DkmsEntry:
     """One line of `dkms status` for amdgpu."""
 
@@ -247,7 +247,7 @@ def parse_dkms_status(text: str, module: str = "amdgpu") -> list[DkmsEntry]:
     return entries
 
 
-@dataclass
+@record
 class AmdgpuDriver:
     """What the host has of amdgpu: loaded module, DKMS builds, the running kernel."""
 
@@ -342,7 +342,7 @@ def _make_error(host: Host, path: str) -> str | None:
 
 
 # ----- AMD Container Toolkit ------------------------------------------------------------------
-@dataclass
+@record
 class AmdCdiSpec:
     """One AMD Container Toolkit CDI spec file and the devices it names."""
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import Host
+from gpudoctor.record import field, record
 from gpudoctor.versions import version_tuple
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ _LIB_VERSION = r"\.so\.(\d{3,}\.\d+(?:\.\d+)?)$"
 _DRIVER_VERSION = r"\b(\d{3,}\.\d+(?:\.\d+)?)\b"
 
 
-@dataclass
+@record
 class CdiSpec:
     """One spec file."""
 
@@ -62,7 +62,7 @@ class CdiSpec:
         return version_tuple(self.cdi_version)
 
 
-@dataclass
+@record
 class CdiState:
     """CDI on this host, as the person's Docker daemon would see it."""
 

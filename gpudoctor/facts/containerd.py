@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.facts.engine_base import (
@@ -29,6 +28,7 @@ from gpudoctor.facts.engine_base import (
     version_tuple,
 )
 from gpudoctor.host.base import Host, ProcessInfo
+from gpudoctor.record import field, record
 
 DEFAULT_CONFIG = "/etc/containerd/config.toml"
 DROP_IN_DIR = "/etc/containerd/conf.d"
@@ -40,7 +40,7 @@ CMD_VERSION = "containerd-version"
 NVIDIA_BINARY = "/usr/bin/nvidia-container-runtime"
 
 
-@dataclass
+@record
 class TomlFile:
     """One TOML file containerd reads."""
 
@@ -99,7 +99,7 @@ def get_path(data: dict[str, Any] | None, *keys: str) -> Any:
     return node
 
 
-@dataclass
+@record
 class ContainerdState:
     """containerd on this host, as far as it matters for GPU containers."""
 

@@ -7,14 +7,14 @@ the one the person names: one decision, two views.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
+from gpudoctor.record import field, record
 
 
-@dataclass
+@record
 class ContainerProblem:
     """A container whose GPU set-up no longer fits this host, and why."""
 

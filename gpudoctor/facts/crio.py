@@ -10,7 +10,6 @@ of the ones before (unlike containerd 1.x, a drop-in never drops a whole table).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.facts.containerd import TomlFile, deep_merge, get_path, read_toml
@@ -23,6 +22,7 @@ from gpudoctor.facts.engine_base import (
     upstream_version,
 )
 from gpudoctor.host.base import Host, ProcessInfo
+from gpudoctor.record import field, record
 
 DEFAULT_CONFIG = "/etc/crio/crio.conf"
 DROP_IN_DIR = "/etc/crio/crio.conf.d"
@@ -36,7 +36,7 @@ LEFTOVER_SUFFIXES = (".bak", "~", ".rpmsave", ".rpmnew", ".dpkg-old", ".dpkg-dis
                      ".swp", ".save", ".old")
 
 
-@dataclass
+@record
 class CrioState:
     """CRI-O as installed and configured (main file and drop-ins)."""
 

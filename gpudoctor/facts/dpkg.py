@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+
+from gpudoctor.record import record
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 
 
-@dataclass
+@record
 class InstalledPackage:
     """One package as the package database records it."""
 

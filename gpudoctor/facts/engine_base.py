@@ -7,10 +7,10 @@ The per-engine modules (podman, containerd, crio, kubelet) read these the same w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import DEFAULT_PATH, Host, ProcessInfo
+from gpudoctor.record import record
 
 #: Where engines' programs live (systemd units use these, not the person's PATH).
 SYSTEM_PATH = DEFAULT_PATH
@@ -18,7 +18,7 @@ COMMAND_TIMEOUT = 10.0
 _VERSION = re.compile(r"(?<![\w.])v?(\d+\.\d+(?:\.\d+)?)")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EnginePackage:
     """The package that installed an engine, from dpkg or rpm."""
 

@@ -8,10 +8,10 @@ for the engine it has (`docker_absent_reason`): Docker's checks skip there inste
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.facts.engine_base import binary
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 ENGINE_NAMES = ("docker", "podman", "containerd", "cri-o")
 
 
-@dataclass
+@record
 class Engine:
     """One engine as the report shows it."""
 

@@ -8,13 +8,13 @@ keeps (extra capabilities, device ids, the driver).
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.errors import UserError
+from gpudoctor.record import field, record
 
 
-@dataclass
+@record
 class GpuRequest:
     """`--gpus` parsed like docker/cli opts/gpus.go: count (-1 all), ids, driver, caps."""
 

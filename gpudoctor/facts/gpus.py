@@ -21,11 +21,11 @@ Gpu and Inventory types and one pass over sysfs; split, each part would re-walk 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.host.base import Host
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -111,7 +111,7 @@ def render_minor(node: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-@dataclass
+@record
 class Gpu:
     """One GPU on the PCI bus: identity, driver, device nodes, whether selected."""
 
@@ -188,7 +188,7 @@ class Gpu:
         }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KfdNode:
     """One GPU node of the KFD topology (CPU nodes are left out)."""
 
@@ -208,7 +208,7 @@ class KfdNode:
         return self.domain, loc >> 8 & 0xFF, loc >> 3 & 0x1F
 
 
-@dataclass
+@record
 class Inventory:
     """Every GPU (and NVSwitch) on the PCI bus, with what could not be read."""
 

@@ -12,18 +12,18 @@ Compute inside images (Level Zero, compute-runtime) cannot be judged from the ho
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gpudoctor.facts.gpus import kernel_version
 from gpudoctor.facts.kernel_log import kernel_log
+from gpudoctor.record import record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
     from gpudoctor.facts.gpus import Gpu
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IntelFamily:
     """An Intel GPU family and the kernels whose i915 or xe drive it."""
 
@@ -65,7 +65,7 @@ def family(device_id: int) -> IntelFamily:
     return OLDER
 
 
-@dataclass
+@record
 class ForceProbeLine:
     """A kernel log line where i915 or xe wanted force_probe for a GPU."""
 

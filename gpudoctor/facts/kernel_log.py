@@ -9,8 +9,9 @@ broken host replays the same lines. Vendors keep their patterns in their own mod
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -25,7 +26,7 @@ TIMEOUT = 15.0
 MAX_LINES = 20000
 
 
-@dataclass
+@record
 class KernelLog:
     """This boot's kernel log lines, and where they came from."""
 

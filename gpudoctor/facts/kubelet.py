@@ -5,7 +5,6 @@ driver. gpudoctor never talks to the API server; all of this comes from the node
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from gpudoctor.facts.engine_base import (
     binary,
@@ -17,6 +16,7 @@ from gpudoctor.facts.engine_base import (
     upstream_version,
 )
 from gpudoctor.host.base import Host, ProcessInfo
+from gpudoctor.record import field, record
 
 KUBEADM_FLAGS = "/var/lib/kubelet/kubeadm-flags.env"
 DEFAULT_CONFIG = "/var/lib/kubelet/config.yaml"
@@ -25,7 +25,7 @@ DEFAULT_ENDPOINT = "unix:///run/containerd/containerd.sock"
 CMD_VERSION = "kubelet-version"
 
 
-@dataclass
+@record
 class KubeletState:
     """A kubelet on this node: its runtime endpoint and cgroup driver."""
 

@@ -8,17 +8,17 @@ year after the table's date says the table may be stale.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from gpudoctor.facts.nvidia_layer import load_table, version_key
+from gpudoctor.record import record
 
 ADVISORIES = "nvidia_advisories.json"
 #: A report this long after the advisory table's date says the table may be stale.
 STALE_AFTER_DAYS = 365
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Advisory:
     """One NVIDIA Container Toolkit security bulletin entry."""
 
@@ -42,7 +42,7 @@ class Advisory:
         return not (before is not None and version < before and not cdi)
 
 
-@dataclass
+@record
 class SecurityVerdict:
     """The bulletins that affect the installed toolkit version."""
 

@@ -19,8 +19,9 @@ CDI works, CDI comes first (facts/nvidia_layer.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from gpudoctor.record import record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -31,7 +32,7 @@ CDI_ARGS = [f"--device={CDI_ALL}"]
 RUNTIME_ARGS = ["--runtime=nvidia", "--env=NVIDIA_VISIBLE_DEVICES=all"]
 
 
-@dataclass
+@record
 class NvidiaWays:
     """Which of Docker's three ways to give NVIDIA GPUs work on this host, and why."""
 

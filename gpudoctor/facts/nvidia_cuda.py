@@ -9,7 +9,6 @@ or, for a driver newer than the table, from `nvidia-smi` (run, or recorded in a 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import DockerUnavailable
@@ -20,6 +19,7 @@ from gpudoctor.facts.nvidia_layer import (
     parse_env,
     version_key,
 )
+from gpudoctor.record import record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -43,7 +43,7 @@ def cuda_for_driver(driver: str) -> tuple[str | None, bool]:
     return best, beyond
 
 
-@dataclass
+@record
 class DriverCuda:
     """The newest CUDA version the loaded NVIDIA driver supports."""
 
@@ -109,7 +109,7 @@ def _compare(have: tuple[int, ...], op: str, want: tuple[int, ...]) -> bool:
             ">": have > want, "<": have < want}[op]
 
 
-@dataclass
+@record
 class RequirementVerdict:
     """True: satisfied; False: the toolkit refuses the image; None: cannot be told here."""
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts.system import nvidia_module_version
 from gpudoctor.facts.wsl import WSL_LIB_DIR
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -62,7 +62,7 @@ _PACKAGE_HEAD = (r"^Package: ((?:nvidia|libnvidia|libcuda|cuda-drivers|linux-mod
                  r"nvidia)[^\s]*)\n")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DriverPackage:
     """An NVIDIA driver package as dpkg or rpm records it."""
 
@@ -84,7 +84,7 @@ class DriverPackage:
         return match.group(1) if match else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class UserLib:
     """A user-space driver library on disk and its version."""
 
@@ -93,7 +93,7 @@ class UserLib:
     version: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DriverGpu:
     """One GPU the driver initialised: /proc/driver/nvidia/gpus/<pci>/information."""
 
@@ -105,7 +105,7 @@ class DriverGpu:
     excluded: bool = False
 
 
-@dataclass
+@record
 class Unattended:
     """APT's unattended-upgrades as it applies to the driver packages."""
 
@@ -121,7 +121,7 @@ class Unattended:
             re.match(entry, package) for entry in self.blacklist if _valid_regex(entry))
 
 
-@dataclass
+@record
 class NvidiaDriver:
     """The loaded nvidia module, its parameters, and the user-space driver."""
 

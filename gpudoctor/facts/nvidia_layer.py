@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import DockerUnavailable, HostError
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -52,7 +52,7 @@ def load_table(name: str) -> dict[str, Any]:
 
 
 # ----- the toolkit's mode -------------------------------------------------------------------------
-@dataclass
+@record
 class ToolkitMode:
     """How the toolkit injects GPUs: legacy (the hook), cdi, jit-cdi, csv; None: no toolkit."""
 
@@ -90,7 +90,7 @@ def mode_for(facts: Facts) -> ToolkitMode:
 
 
 # ----- /dev/char links ----------------------------------------------------------------------------
-@dataclass
+@record
 class CharLink:
     """A /dev/char/MAJOR:MINOR link for an NVIDIA device node."""
 
@@ -143,7 +143,7 @@ def dev_char_links(facts: Facts) -> list[CharLink]:
 
 
 # ----- containers ---------------------------------------------------------------------------------
-@dataclass
+@record
 class ContainerGpu:
     """One existing container, and how it got NVIDIA GPUs (if it did)."""
 
@@ -289,7 +289,7 @@ def mig_enabled_gpus(facts: Facts) -> list[str] | None:
 
 
 # ----- the NVML "Unknown Error" exposure ----------------------------------------------------------
-@dataclass
+@record
 class NvmlExposure:
     """Whether GPU containers here lose their GPUs on `systemctl daemon-reload`."""
 

@@ -14,13 +14,13 @@ Commands run through the host layer under stable names (recorded in snapshots):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts.gpus import Gpu
 from gpudoctor.facts.wsl import WSL_LIB_DIR
 from gpudoctor.host.base import DEFAULT_PATH
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -54,7 +54,7 @@ def run_tool(host: Host, name: str, tool: str, args: list[str], path: str = TOOL
     return host.run(name, [exe, *args], COMMAND_TIMEOUT)
 
 
-@dataclass
+@record
 class SmiList:
     """`nvidia-smi -L`: its GPUs (UUIDs), or why it failed."""
 
@@ -88,7 +88,7 @@ def nvidia_smi_list(host: Host, wsl: bool = False) -> SmiList:
 
 
 # ----- NVSwitch and Fabric Manager ---------------------------------------------------------------
-@dataclass
+@record
 class FabricManager:
     """NVSwitch devices and Fabric Manager: package, service, fabric state."""
 
@@ -177,7 +177,7 @@ KERNEL_SIGNALS = (
 )
 
 
-@dataclass
+@record
 class KernelLog:
     """The NVIDIA driver's messages in this boot's kernel log."""
 

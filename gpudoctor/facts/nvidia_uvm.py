@@ -11,11 +11,11 @@ nvidia.uvm check and the nvidia.load_uvm fix both read this one fact.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import DEFAULT_PATH
+from gpudoctor.record import record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -29,7 +29,7 @@ MODULES_LOAD_DIRS = ("/etc/modules-load.d", "/run/modules-load.d", "/usr/local/l
 SBIN_PATH = DEFAULT_PATH
 
 
-@dataclass
+@record
 class UvmState:
     """nvidia_uvm: loaded, its device node, and what loads it."""
 

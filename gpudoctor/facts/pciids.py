@@ -6,11 +6,11 @@ Names are for people only: gpudoctor never classifies a GPU by its pci.ids name.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import Host
+from gpudoctor.record import field, record
 
 #: Where distributions keep pci.ids, in the order lspci would find them.
 PCI_IDS_PATHS = (
@@ -24,7 +24,7 @@ _VERSION_RE = re.compile(r"^#\s*Version:\s*(\S+)", re.M)
 _DATE_RE = re.compile(r"^#\s*Date:\s*([0-9-]+(?:\s+[0-9:]+)?)", re.M)
 
 
-@dataclass
+@record
 class PciIds:
     """The pci.ids database the host uses: where, version, date."""
 

@@ -11,7 +11,6 @@ needs the crun runtime.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.facts.engine_base import (
@@ -24,6 +23,7 @@ from gpudoctor.facts.engine_base import (
     version_tuple,
 )
 from gpudoctor.host.base import Host
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts.cdi import CdiSpec
@@ -41,7 +41,7 @@ CDI_SINCE = (4, 1, 0)
 CDI_0_7_SINCE = (5, 1, 0)
 
 
-@dataclass
+@record
 class PodmanState:
     """Podman: version, rootful or rootless, CDI spec folders, runtime."""
 

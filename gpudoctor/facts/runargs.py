@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import FileStat, Host
+from gpudoctor.record import record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 KFD = "/dev/kfd"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceNode:
     """A device file a container gets, as the host has it."""
 

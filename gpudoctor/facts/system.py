@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import Host
+from gpudoctor.record import field, record
 
 SECURE_BOOT_VAR = (
     "/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
@@ -48,7 +48,7 @@ def parse_os_release(text: str) -> dict[str, str]:
     return values
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KernelModule:
     """One line of /proc/modules."""
 
@@ -251,7 +251,7 @@ def mok_key(host: Host) -> str | None:
     return None
 
 
-@dataclass
+@record
 class Group:
     """One line of /etc/group."""
 
@@ -260,7 +260,7 @@ class Group:
     members: tuple[str, ...]
 
 
-@dataclass
+@record
 class GroupDb:
     """/etc/group, looked up by name and by GID."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
@@ -18,6 +17,7 @@ from gpudoctor.facts import dpkg
 from gpudoctor.facts.dpkg import InstalledPackage
 from gpudoctor.host.base import DEFAULT_PATH as SERVICE_PATH
 from gpudoctor.host.base import Host
+from gpudoctor.record import field, record
 from gpudoctor.versions import version_tuple
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ CMD_RPM = "rpm-nvidia-container-toolkit"
 Package = InstalledPackage
 
 
-@dataclass
+@record
 class ToolkitConfig:
     """The toolkit's config.toml, reduced to what decides whether containers get a GPU."""
 
@@ -75,7 +75,7 @@ class ToolkitConfig:
     ldconfig: str | None = None
 
 
-@dataclass
+@record
 class DpkgEvent:
     """The last install or upgrade of nvidia-container-toolkit in /var/log/dpkg.log."""
 
@@ -89,7 +89,7 @@ class DpkgEvent:
         return self.action == "install" and self.old in ("<none>", "")
 
 
-@dataclass
+@record
 class ToolkitInfo:
     """nvidia-container-toolkit on the host."""
 
@@ -321,7 +321,7 @@ def inspect_toolkit(host: Host, daemon: DockerDaemon | None = None) -> ToolkitIn
 
 
 # ----- what the running daemon saw ---------------------------------------------------------------
-@dataclass
+@record
 class DaemonHook:
     """Whether the running dockerd found the hook when it started (its `--gpus` driver)."""
 

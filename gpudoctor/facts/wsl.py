@@ -7,10 +7,10 @@ and an AMD or Intel host should not import the NVIDIA driver modules to learn th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import HostError
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
@@ -20,7 +20,7 @@ WSL_LIB_DIR = "/usr/lib/wsl/lib"
 WSL_LIBS = ("libcuda.so.1", "libnvidia-ml.so.1", "nvidia-smi")
 
 
-@dataclass
+@record
 class Wsl:
     """What says this Linux runs under WSL, and what the Windows driver provides."""
 

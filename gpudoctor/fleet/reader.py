@@ -11,17 +11,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, Any
 
 from gpudoctor.errors import UserError
+from gpudoctor.record import record
 
 REPORT_SCHEMA = "gpudoctor.report/1"
 FIX_SCHEMA = "gpudoctor.fix/1"
 MAX_BYTES = 64 * 1024 * 1024
 
 
-@dataclass
+@record
 class Loaded:
     """One host's report and where it came from."""
 
@@ -30,7 +30,7 @@ class Loaded:
     report: dict[str, Any]
 
 
-@dataclass
+@record
 class Unreadable:
     host: str
     source: str

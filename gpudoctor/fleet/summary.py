@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from gpudoctor import __version__
 from gpudoctor.fleet import SCHEMA_ID
 from gpudoctor.fleet.reader import Loaded, Unreadable
+from gpudoctor.record import field, record
 
 STATUSES = ("pass", "warn", "fail", "skip", "error")
 VERSION_KEYS = ("gpudoctor", "nvidia_driver", "amdgpu", "toolkit", "docker")
@@ -45,7 +45,7 @@ def abstract(summary: str) -> str:
     return _REPEATS.sub(r"\1, ...", text)
 
 
-@dataclass
+@record
 class Cause:
     check: str
     finding: str | None

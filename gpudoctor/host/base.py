@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import stat as stat_mod
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.regular import NotRegular, read_regular
+from gpudoctor.record import field, record
 
 #: Files larger than this are never read whole (snapshots copy nothing bigger either).
 MAX_READ = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileStat:
     """What stat() says about a path, reduced to what the checks need."""
 
@@ -37,7 +37,7 @@ class FileStat:
         return f"{self.mode:04o}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ProcessInfo:
     """A process that matters to the diagnosis (container engines and their helpers)."""
 
@@ -52,7 +52,7 @@ class ProcessInfo:
     env: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CommandResult:
     """The outcome of running (or replaying) one command."""
 
@@ -80,7 +80,7 @@ class CommandResult:
         return f"`{cmd}` exited with status {self.returncode}: {tail}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class UserInfo:
     """The person being diagnosed for (the invoking user, or SUDO_USER under sudo)."""
 

@@ -23,9 +23,9 @@ import re
 import stat as stat_mod
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from gpudoctor.errors import GpudoctorError
+from gpudoctor.record import record
 
 #: Where the lock lives: a folder under /run that only root may enter (see lock_path).
 LOCK_DIR = "/run/gpudoctor"
@@ -48,7 +48,7 @@ class UnsafeWrite(GpudoctorError):
     exit_code = 1
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class WriteResult:
     """What atomic_write did: the file written (links resolved) and the backup it kept."""
 

@@ -9,7 +9,6 @@ import posixpath
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,12 +17,13 @@ from gpudoctor.credentials import is_docker_client_config, reduce_docker_client_
 from gpudoctor.errors import DockerUnavailable, HostError, UserError
 from gpudoctor.host.base import CommandResult, Host, ProcessInfo
 from gpudoctor.host.recording import RecordingHost
+from gpudoctor.record import field, record
 from gpudoctor.snapshot.limits import HOST_JSON
 from gpudoctor.snapshot.redact import DMI_SERIALS, HOSTNAME_EXEMPT, Redactor
 from gpudoctor.snapshot.tree import Member, Tree
 
 
-@dataclass
+@record
 class Snapshot:
     """What `gpudoctor snapshot` wrote."""
 

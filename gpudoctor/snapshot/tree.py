@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 from typing import Any
 
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import FileStat, Host
+from gpudoctor.record import record
 from gpudoctor.snapshot.limits import MAX_FILE, MAX_LINKS, MAX_LISTING, MAX_MEMBERS, MAX_TOTAL
 
 
-@dataclass
+@record
 class Member:
     """One archive entry at its real location (no link among its parent folders)."""
 

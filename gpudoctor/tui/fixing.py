@@ -8,8 +8,9 @@ gpudoctor.fixer, so the modal shows the same plan, byte for byte, as the command
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from gpudoctor.fixer import ApplyResult
@@ -25,7 +26,7 @@ def fixer_available() -> str | None:
     return None
 
 
-@dataclass
+@record
 class Proposal:
     """The fixes a key press asked for, planned, with whether they can be applied here."""
 

@@ -8,10 +8,10 @@ TUI shows matches the text report (same marks, same area order).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gpudoctor.plugin import offered_fixes
+from gpudoctor.record import field, record
 from gpudoctor.textreport import AREA_ORDER, MARKS, refer_to_commands
 from gpudoctor.verdict import Verdict, run_line, verdict_of
 
@@ -42,7 +42,7 @@ def area_key(area: str) -> int:
     return AREA_ORDER.index(area) if area in AREA_ORDER else len(AREA_ORDER)
 
 
-@dataclass
+@record
 class Row:
     """One check on the screen: known from the registry before it has run."""
 
@@ -90,7 +90,7 @@ def counts(rows: Iterable[Row]) -> dict[str, int]:
     return tally
 
 
-@dataclass
+@record
 class HostSummary:
     """The header's facts about the host, gathered in a worker thread (they read files)."""
 
@@ -196,7 +196,7 @@ def header_parts(host: HostSummary | None, tally: Mapping[str, int],
 
 
 # ----- the detail pane -------------------------------------------------------------------------
-@dataclass
+@record
 class FixOffer:
     id: str
     title: str

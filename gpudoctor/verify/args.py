@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
 from gpudoctor.errors import UserError
 from gpudoctor.facts.gpurequest import GpuRequest, parse_gpus
+from gpudoctor.record import field, record
 
 #: docker run flags that take no value (docker 20.10 and 28 `docker run --help`).
 BOOL_FLAGS = frozenset({
@@ -40,7 +40,7 @@ COMPOSE_KEYS = {
 _CDI_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*\.[a-z]+/[a-zA-Z0-9_.-]+=\S+$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Option:
     """One `docker run` option: canonical long name and value (None for a flag)."""
 
@@ -51,7 +51,7 @@ class Option:
         return self.name if self.value is None else f"{self.name}={self.value}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DeviceArg:
     """A `--device HOST[:CONTAINER[:PERMS]]` path, or a CDI name (vendor.com/class=name)."""
 
@@ -62,7 +62,7 @@ class DeviceArg:
     cdi: bool = False
 
 
-@dataclass
+@record
 class RunArgs:
     """The options to test, as verify will pass them, and what they ask for."""
 

@@ -7,17 +7,17 @@ its source), which reads best whole; the code around it is about 100 lines.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from string import Template
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import DockerUnavailable, HostError
+from gpudoctor.record import record, replace
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Cause:
     """Why something failed, and the check or fix that addresses it."""
 
@@ -43,7 +43,7 @@ class Cause:
                 "matched": self.matched}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ErrorRule:
     """One row of the error table: patterns (regexes) and the cause they mean.
 
@@ -638,7 +638,7 @@ def refine_cause(cause: Cause, facts: Facts) -> Cause:
                 e.name == "podman" and e.in_use for e in facts.engines):
             return _refine_cdi_podman(cause, facts)
         if cause.id == "device-missing-on-host" and facts.docker.mode == "desktop":
-            return _replace(cause, summary=cause.summary + " (Docker Desktop: its engine runs "
+            return replace(cause, summary=cause.summary + " (Docker Desktop: its engine runs "
                             "in a VM without the host's GPUs)", fixes=())
     except (HostError, DockerUnavailable):
         return cause
@@ -652,20 +652,14 @@ def _refine_cdi_podman(cause: Cause, facts: Facts) -> Cause:
                f"({p.spec_dirs_source}) and no spec it can read defines the device: it was never "
                "generated, the spec is CDI 0.7.0 (toolkit 1.19.1 and later) and this Podman is "
                "older than 5.1, or rootless Podman cannot read the file.")
-    return _replace(cause, details=details, checks=("podman.cdi", "nvidia.toolkit"))
-
-
-def _replace(cause: Cause, **changes: Any) -> Cause:
-    from dataclasses import replace
-
-    return replace(cause, **changes)
+    return replace(cause, details=details, checks=("podman.cdi", "nvidia.toolkit"))
 
 
 def _refine_hook(cause: Cause, facts: Facts) -> Cause:
     """Installed-but-not-restarted and not-installed need different fixes: look for the hook."""
     daemon = facts.docker
     if daemon.mode == "desktop":
-        return _replace(cause, remedy="Docker Desktop's engine runs in a VM that cannot get the "
+        return replace(cause, remedy="Docker Desktop's engine runs in a VM that cannot get the "
                         "host's NVIDIA GPUs; install Docker Engine and nvidia-container-toolkit.",
                         fixes=())
     path_env = daemon.path_env
@@ -674,7 +668,7 @@ def _refine_hook(cause: Cause, facts: Facts) -> Cause:
     on_host_path = facts.host.which("nvidia-container-runtime-hook")
     head = cause.summary.partition(": nvidia-container-runtime-hook")[0]
     if on_daemon_path:
-        return _replace(
+        return replace(
             cause, summary=f"{head}: {on_daemon_path} is on dockerd's PATH now, but dockerd "
             "started before it was there",
             remedy="Restart Docker so that it registers the driver: `sudo systemctl restart "
@@ -682,7 +676,7 @@ def _refine_hook(cause: Cause, facts: Facts) -> Cause:
                    "restart; a reload is not enough here).",
             fixes=("docker.reload",))
     if on_host_path and path_env:
-        return _replace(
+        return replace(
             cause, summary=f"{head}: {on_host_path} is installed, but not in a folder on "
             "dockerd's PATH",
             remedy=f"dockerd's PATH is `{path_env}`. Install the toolkit into a folder on it (or "
@@ -697,13 +691,13 @@ def _refine_runtime(cause: Cause, facts: Facts) -> Cause:
     declared = isinstance(config.data, dict) and isinstance(config.data.get("runtimes"), dict) \
         and "nvidia" in config.data["runtimes"]
     if declared:
-        return _replace(
+        return replace(
             cause, summary=cause.summary + f": {config.path} declares it, but the daemon has "
             "not loaded that file since",
             remedy="Reload Docker: `sudo systemctl reload docker` (or `sudo gpudoctor fix "
                    "docker.reload`), then check `docker info --format '{{json .Runtimes}}'`.",
             fixes=("docker.reload",))
-    return _replace(cause, summary=cause.summary + f" ({config.path} does not declare it)")
+    return replace(cause, summary=cause.summary + f" ({config.path} does not declare it)")
 
 
 def _cause(cause_id: str, summary: str, details: str = "", remedy: str = "",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.host.base import FileStat
+from gpudoctor.record import field, record
 from gpudoctor.verify.args import RunArgs
 from gpudoctor.verify.constants import NONROOT_USER
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from gpudoctor.facts import Facts
 
 
-@dataclass
+@record
 class ExpectedDevice:
     """A device file the container must have, and what it is on the host."""
 
@@ -34,7 +34,7 @@ class ExpectedDevice:
                 f"{st.mode_octal}, owner {st.uid}:{st.gid}")
 
 
-@dataclass
+@record
 class ForbiddenNode:
     """A render node of an integrated GPU the selection left out: it must not be visible."""
 
@@ -45,7 +45,7 @@ class ForbiddenNode:
     minor: int
 
 
-@dataclass
+@record
 class Expectations:
     devices: list[ExpectedDevice] = field(default_factory=list)
     #: NVIDIA GPUs were asked for (--gpus, a nvidia.com CDI device, or the nvidia runtime).

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from gpudoctor.record import field, record
 from gpudoctor.verify.constants import SMI_TIMEOUT_S
 
 #: POSIX sh (busybox, alpine, dash, bash). $1: "nvidia" to run nvidia-smi; then device paths.
@@ -56,7 +55,7 @@ printf 'gdv\tend\n'
 """.replace("%SMI%", str(SMI_TIMEOUT_S))
 
 
-@dataclass
+@record
 class DeviceSeen:
     path: str
     state: str  # rw, denied, missing, notchar
@@ -74,7 +73,7 @@ class DeviceSeen:
                 f"{self.uid}:{self.gid}")
 
 
-@dataclass
+@record
 class ProbeOutput:
     """What one probe pass saw."""
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor import __version__
+from gpudoctor.record import field, record
 from gpudoctor.verify.causes import Cause
 from gpudoctor.verify.constants import SCHEMA_ID
 from gpudoctor.verify.expect import Expectations
 
 
-@dataclass
+@record
 class Item:
     """One thing verified: the container started, a device opened as some user, ..."""
 
@@ -29,7 +29,7 @@ class Item:
                 "cause": self.cause.id if self.cause else None}
 
 
-@dataclass
+@record
 class VerifyResult:
     verdict: str = "error"  # pass, warn, fail, error
     summary: str = ""

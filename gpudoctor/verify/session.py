@@ -11,12 +11,12 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gpudoctor.errors import DockerUnavailable, UserError
 from gpudoctor.host import changes
 from gpudoctor.host.base import CommandResult
+from gpudoctor.record import record
 from gpudoctor.verify.args import RunArgs, parse_run_args
 from gpudoctor.verify.causes import Cause, _cause, explain_error, map_error
 from gpudoctor.verify.compose import compose_service, compose_text
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from gpudoctor.facts import Facts
 
 
-@dataclass
+@record
 class VerifyRequest:
     """What the person asked for."""
 
@@ -277,11 +277,11 @@ class _Session:
         if verdict.satisfied is not False:
             return False
         text = f"requirement error: unsatisfied condition: cuda>={verdict.needed_cuda}"
-        import dataclasses
+        from gpudoctor.record import replace
 
         cause = map_error(text)
         assert cause is not None
-        cause = dataclasses.replace(cause, details=(
+        cause = replace(cause, details=(
             f"{image} sets NVIDIA_REQUIRE_CUDA={requirement}; the loaded driver "
             f"{info.driver or '?'} supports CUDA {info.cuda or '?'} (from {info.source}). "
             "Found before running anything. " + cause.details), matched="")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts.docker.names import KNOWN_KEYS, ConfigState
 from gpudoctor.host.base import Host
+from gpudoctor.record import field, record
 
 
-@dataclass
+@record
 class DaemonConfig:
     """A daemon.json as dockerd would parse it.
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from gpudoctor.facts.docker.config import DaemonConfig
 from gpudoctor.facts.docker.names import SYSTEM_CONFIG, DaemonMode
 from gpudoctor.facts.docker.process import _flag
 from gpudoctor.host.base import CommandResult, ProcessInfo
+from gpudoctor.record import field, record
 from gpudoctor.versions import version_tuple
 
 
-@dataclass
+@record
 class DockerDaemon:
     """What gpudoctor knows about the daemon behind the person's `docker`."""
 
