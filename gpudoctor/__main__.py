@@ -1,5 +1,5 @@
 """`python -m gpudoctor` runs the same entry point as the console script."""
 
-from gpudoctor.cli import main
+from gpudoctor.cli import program
 
-raise SystemExit(main())
+raise SystemExit(program())

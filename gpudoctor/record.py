@@ -5,10 +5,11 @@
 `__repr__` and `__eq__` (and, when frozen, `__setattr__`, `__delattr__` and `__hash__`) for
 every class the moment its module is imported: about 0.33 ms a class, 18 ms of the 56 classes
 one run defines, a quarter of the run. Importing `dataclasses` also imports `inspect` (with
-`ast`, `dis` and `tokenize`), another 5-8 ms. A `record` costs about 10 µs to define. Its
-`__init__` is compiled, the same way `dataclass()` does it, when the first instance is made,
-so a class a run never instantiates costs nothing more. `__repr__`, `__eq__` and `__hash__`
-are shared functions that read the field names.
+`ast`, `dis` and `tokenize`), another 5-8 ms. A `record` costs about 10 µs to define. Its first
+instances are made by a shared `__init__` that binds arguments by name; a class that goes on
+to make many compiles its own, as `dataclass()` does, so the classes a run barely uses never
+pay for compiling. `__repr__`, `__eq__` and `__hash__` are shared functions that read the
+field names.
 
 Type checkers see records as dataclasses (PEP 681 `dataclass_transform`). What gpudoctor uses
 behaves as `dataclass()` does, and tests/test_record.py compares the two on each point: fields
@@ -157,16 +158,63 @@ def _make(cls: type[T], frozen: bool) -> type[T]:
     return cls
 
 
+#: Instances a record class makes with the shared `__init__` before it compiles its own.
+COMPILE_AFTER = 16
+
+
 def _first_init(cls: type, names: tuple[str, ...], defaults: dict[str, object],
                 factories: dict[str, Callable[[], object]], frozen: bool) -> Callable[..., None]:
-    """An `__init__` that compiles the class's real one, installs it and calls it."""
+    """A shared `__init__` that binds arguments by name. Compiling a class's own (what
+    `dataclass()` does for every class) costs about 0.13 ms; the shared one costs a few µs a
+    call more, so a class compiles its own only once it has made COMPILE_AFTER instances."""
+    setter = object.__setattr__
+    position = {name: i for i, name in enumerate(names)}
+    required = tuple(name for name in names if name not in defaults and name not in factories)
+    post_init = hasattr(cls, "__post_init__")
+    made = 0
+
     def __init__(self: object, *args: object, **kwargs: object) -> None:
-        real = _compile_init(cls, names, defaults, factories, frozen)
-        cls.__init__ = real  # type: ignore[misc]
-        real(self, *args, **kwargs)
+        nonlocal made
+        made += 1
+        if made >= COMPILE_AFTER:
+            real = _compile_init(cls, names, defaults, factories, frozen)
+            cls.__init__ = real  # type: ignore[misc]
+            real(self, *args, **kwargs)
+            return
+        values = _bind(cls, names, position, required, args, kwargs)
+        for name in names:
+            value = values.get(name, _MISSING)
+            if value is _MISSING:
+                value = defaults[name] if name in defaults else factories[name]()
+            setter(self, name, value)
+        if post_init:
+            self.__post_init__()  # type: ignore[attr-defined]
 
     __init__.__qualname__ = f"{cls.__qualname__}.__init__"
     return __init__
+
+
+def _bind(cls: type, names: tuple[str, ...], position: dict[str, int],
+          required: tuple[str, ...], args: tuple[object, ...],
+          kwargs: dict[str, object]) -> dict[str, object]:
+    """Arguments by field name, with the TypeErrors a compiled `__init__` would raise."""
+    where = f"{cls.__qualname__}.__init__()"
+    if len(args) > len(names):
+        raise TypeError(f"{where} takes {len(names) + 1} positional arguments but "
+                        f"{len(args) + 1} were given")
+    values = dict(zip(names, args, strict=False))  # args may be fewer than the fields
+    for name, value in kwargs.items():
+        index = position.get(name)
+        if index is None:
+            raise TypeError(f"{where} got an unexpected keyword argument {name!r}")
+        if index < len(args):
+            raise TypeError(f"{where} got multiple values for argument {name!r}")
+        values[name] = value
+    missing = [name for name in required if name not in values]
+    if missing:
+        raise TypeError(f"{where} missing {len(missing)} required argument(s): "
+                        + ", ".join(repr(name) for name in missing))
+    return values
 
 
 def _compile_init(cls: type, names: tuple[str, ...], defaults: dict[str, object],

@@ -105,6 +105,16 @@ class _Slot:
         self.taken_at: float | None = None
         self.backed = False
 
+    def finish(self, result: Result, duration: float) -> bool:
+        """Record the verdict once: the worker's, or the timeout's if that came first. True
+        for the caller whose verdict it is."""
+        with self.lock:
+            if self.done.is_set():
+                return False
+            self.result, self.duration = result, duration
+            self.done.set()
+            return True
+
     def claim_report(self) -> bool:
         with self.lock:
             if self.reported:
@@ -197,10 +207,27 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
         """The check's own timeout, unless the person gave --timeout (then theirs, for all)."""
         return default_timeout if given or cls.timeout is None else cls.timeout
 
+    remaining = len(slots)
+    counting = threading.Lock()
+    all_done = threading.Event()
+    if not slots:
+        all_done.set()
+
+    def finish(slot: _Slot, result: Result, duration: float) -> None:
+        nonlocal remaining
+        if slot.finish(result, duration):
+            with counting:
+                remaining -= 1
+                if remaining == 0:
+                    all_done.set()
+        if on_result is not None and slot.claim_report():
+            on_result(_outcome(slot, sources))
+
     def worker(slot: _Slot) -> None:
         start = time.monotonic()
         cls = type(slot.check)
         deadline = started + limit_of(cls) * (1 + len(cls.requires))
+        result = None
         try:
             for dep in slot.check.requires:
                 dep_slot = slots.get(dep)
@@ -210,43 +237,42 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
                 dep_result = dep_slot.result
                 if dep_result is None or dep_result.status not in (Status.PASS, Status.WARN):
                     status = dep_result.status.value if dep_result else "timed out"
-                    slot.result = Result.skip(f"skipped because {dep} did not pass ({status})")
+                    result = Result.skip(f"skipped because {dep} did not pass ({status})")
                     return
             with facts.waiting_until(deadline):
                 result = _run_one(slot.check, facts)
-            if not slot.done.is_set():
-                slot.result = result
         except UserError as exc:
             slot.user_error = exc
-            slot.result = Result.error(str(exc))
-        finally:
-            if not slot.done.is_set():
-                slot.duration = time.monotonic() - start
-                slot.done.set()
-            if on_result is not None and slot.result is not None and slot.claim_report():
-                on_result(_outcome(slot, sources))
+            result = Result.error(str(exc))
+        finally:  # a plugin calling sys.exit() still leaves a verdict
+            finish(slot, result or Result.error("the check stopped without a result"),
+                   time.monotonic() - start)
 
     started = time.monotonic()
+    deadlines = {cls.id: started + limit_of(cls) * (1 + len(cls.requires)) for cls in classes}
     pool = _Pool(_queue_order(slots.values()), worker)
-    pool.start(WORKERS)
+    # On a host root nothing waits on a command or a daemon, so one worker does the work without
+    # trading the interpreter lock; one held up all the same is backed by supervise().
+    pool.start(WORKERS if facts.host.live else 1)
+    # The main thread only wakes to back a held-up worker or to time a check out: waking on
+    # every finished check would take the interpreter lock from the workers each time.
+    while not all_done.is_set():
+        now = time.monotonic()
+        waiting = [slot for slot in slots.values() if not slot.done.is_set()]
+        for slot in waiting:
+            if deadlines[slot.check.id] <= now:
+                limit = limit_of(type(slot.check))
+                finish(slot, Result.error(
+                    f"timed out after {limit:g} s",
+                    details="The check did not finish in time; something it asks (a command, "
+                            "the Docker daemon, a file) is not answering."), limit)
+        soonest = min((deadlines[s.check.id] for s in waiting if not s.done.is_set()),
+                      default=now)
+        all_done.wait(max(0.0, min(soonest - now, SLOW_CHECK)))
+        pool.supervise()
     outcomes = []
     for cls in classes:
         slot = slots[cls.id]
-        limit = limit_of(cls)
-        # A dependent check may legitimately wait for its dependency's own timeout first.
-        ends = started + limit * (1 + len(cls.requires))
-        while not slot.done.is_set() and (remaining := ends - time.monotonic()) > 0:
-            slot.done.wait(min(remaining, SLOW_CHECK))
-            pool.supervise()
-        if not slot.done.is_set():
-            slot.result = Result.error(
-                f"timed out after {limit:g} s",
-                details="The check did not finish in time; something it asks (a command, "
-                        "the Docker daemon, a file) is not answering.")
-            slot.duration = limit
-            slot.done.set()
-            if on_result is not None and slot.claim_report():
-                on_result(_outcome(slot, sources))
         if slot.user_error is not None:
             raise slot.user_error
         outcomes.append(_outcome(slot, sources))

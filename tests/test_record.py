@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import pytest
 
+from gpudoctor import record as record_module
 from gpudoctor.record import FrozenInstanceError, field, fields, record, replace
 
 
@@ -37,8 +38,15 @@ def both(frozen: bool = False):
             record(frozen=frozen)(body(field)))
 
 
+@pytest.fixture(params=["shared", "compiled"])
+def init_kind(request, monkeypatch):
+    """Run a test with records' shared `__init__`, then with the compiled one."""
+    monkeypatch.setattr(record_module, "COMPILE_AFTER", 1 if request.param == "compiled" else 10**9)
+    return request.param
+
+
 @pytest.mark.parametrize("frozen", [False, True])
-def test_construction_defaults_and_repr_match_dataclass(frozen):
+def test_construction_defaults_and_repr_match_dataclass(frozen, init_kind):
     plain, rec = both(frozen)
     for args, kwargs in [(("/dev/dri/renderD128", 226), {}),
                          (("/dev/kfd",), {"major": 511, "minor": 3}),
@@ -53,18 +61,32 @@ def test_construction_defaults_and_repr_match_dataclass(frozen):
 
 
 @pytest.mark.parametrize("frozen", [False, True])
-def test_argument_errors_match_dataclass(frozen):
+def test_argument_errors_match_dataclass(frozen, init_kind):
     plain, rec = both(frozen)
-    for args, kwargs in [((), {}), (("/dev/kfd",), {}), (("/dev/kfd", 1), {"colour": "red"}),
-                         (("/dev/kfd", 1, 2, [], "extra"), {}),
-                         (("/dev/kfd", 1), {"path": "/dev/x"})]:
-        with pytest.raises(TypeError):
+    for args, kwargs, says in [((), {}, "missing"), (("/dev/kfd",), {}, "missing"),
+                               (("/dev/kfd", 1), {"colour": "red"}, "unexpected keyword"),
+                               (("/dev/kfd", 1, 2, [], "extra"), {}, "positional"),
+                               (("/dev/kfd", 1), {"path": "/dev/x"}, "multiple values")]:
+        with pytest.raises(TypeError, match=says):
             plain(*args, **kwargs)
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match=says):
             rec(*args, **kwargs)
 
 
-def test_default_factory_gives_each_instance_its_own_value():
+def test_a_class_compiles_its_own_init_once_it_has_made_many(monkeypatch):
+    monkeypatch.setattr(record_module, "COMPILE_AFTER", 3)
+    _, rec = both()
+    shared = rec.__init__
+    made = [rec(f"/dev/{i}", i) for i in range(2)]
+    assert rec.__init__ is shared
+    made += [rec(f"/dev/{i}", i, minor=i) for i in range(2, 5)]
+    assert rec.__init__ is not shared
+    assert [(d.path, d.major, d.minor, d.groups) for d in made] == [
+        ("/dev/0", 0, 0, []), ("/dev/1", 1, 0, []), ("/dev/2", 2, 2, []), ("/dev/3", 3, 3, []),
+        ("/dev/4", 4, 4, [])]
+
+
+def test_default_factory_gives_each_instance_its_own_value(init_kind):
     _, rec = both()
     first, second = rec("/dev/a", 1), rec("/dev/b", 2)
     first.groups.append("render")
@@ -109,7 +131,7 @@ def test_frozen_records_refuse_assignment_like_dataclasses():
         assert obj.major == 1
 
 
-def test_post_init_runs_after_the_fields_are_set():
+def test_post_init_runs_after_the_fields_are_set(init_kind):
     @record
     class Size:
         text: str

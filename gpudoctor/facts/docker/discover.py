@@ -6,7 +6,7 @@ import re
 
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.facts.docker.daemon import DockerDaemon
-from gpudoctor.facts.docker.endpoint import choose_endpoint
+from gpudoctor.facts.docker.endpoint import choose_endpoint, unix_socket_of
 from gpudoctor.facts.docker.names import (
     API_TIMEOUT,
     CMD_DOCKER_JOURNAL,
@@ -17,7 +17,6 @@ from gpudoctor.facts.docker.names import (
 )
 from gpudoctor.facts.docker.process import (
     _matching_dockerd,
-    _socket_of,
     decide_config,
     decide_mode,
     parse_flags,
@@ -119,7 +118,7 @@ def discover_daemon(host: Host) -> DockerDaemon:
     """Find the person's daemon, ask it, and read the configuration it really uses."""
     endpoint, source = choose_endpoint(host)
     daemon = DockerDaemon(endpoint=endpoint, endpoint_source=source)
-    daemon.socket_path = _socket_of(endpoint)
+    daemon.socket_path = unix_socket_of(endpoint)
     capture = getattr(host, "has_docker_capture", None)
     if not host.live and callable(capture) and not capture():
         daemon.captured = False

@@ -39,6 +39,20 @@ def _context_endpoint(host: Host) -> tuple[str, str] | None:
     return endpoint, f"the docker context `{name}`"
 
 
+def scheme_of(endpoint: str) -> str:
+    """`unix`, `tcp`, `ssh`, ... ("" for a bare path), as the docker CLI reads DOCKER_HOST."""
+    scheme, sep, _ = endpoint.partition("://")
+    return scheme.lower() if sep else ""
+
+
+def unix_socket_of(endpoint: str) -> str | None:
+    """The socket path of a `unix://` endpoint (everything after the scheme, as dockerd and the
+    docker CLI take it; `unix://` alone is the default socket), else None."""
+    if scheme_of(endpoint) != "unix":
+        return None
+    return endpoint.partition("://")[2] or DEFAULT_SOCKET
+
+
 def choose_endpoint(host: Host) -> tuple[str, str]:
     """(endpoint, where it came from), the way the docker CLI chooses."""
     env = host.getenv("DOCKER_HOST")

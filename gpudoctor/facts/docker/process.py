@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from gpudoctor.errors import HostError
 from gpudoctor.facts.docker.config import DaemonConfig, read_daemon_config
+from gpudoctor.facts.docker.endpoint import scheme_of, unix_socket_of
 from gpudoctor.facts.docker.names import (
     DEFAULT_SOCKET,
     SNAP_CONFIG,
@@ -78,11 +78,6 @@ def flag_conflicts(flags: dict[str, list[str]], data: dict[str, Any] | None) -> 
     return conflicts
 
 
-def _socket_of(endpoint: str) -> str | None:
-    parts = urlsplit(endpoint)
-    return (parts.path or DEFAULT_SOCKET) if parts.scheme == "unix" else None
-
-
 def _is_dockerd(proc: ProcessInfo) -> bool:
     base = proc.cmdline[0].rsplit("/", 1)[-1] if proc.cmdline else ""
     return proc.name == "dockerd" or base == "dockerd"
@@ -111,7 +106,7 @@ def listen_sockets(proc: ProcessInfo) -> list[str]:
     listens in its XDG_RUNTIME_DIR.
     """
     hosts = _flag(parse_flags(proc.cmdline), "-H", "--host")
-    sockets = [_socket_of(h) or "" for h in hosts if h.startswith("unix://")]
+    sockets = [unix_socket_of(h) or "" for h in hosts if h.startswith("unix://")]
     if any(h.startswith("fd://") for h in hosts):
         sockets += [DEFAULT_SOCKET, "/run/docker.sock"]
     if not hosts:
@@ -178,7 +173,7 @@ def decide_mode(host: Host, daemon: DockerDaemon, procs: list[ProcessInfo]) -> N
         daemon.mode = DaemonMode.DESKTOP
         daemon.mode_evidence = "Docker Desktop's backend process (com.docker.backend) is running"
         return
-    if urlsplit(daemon.endpoint).scheme not in ("unix", ""):
+    if scheme_of(daemon.endpoint) not in ("unix", ""):
         daemon.mode, daemon.mode_evidence = DaemonMode.REMOTE, (
             f"the endpoint {daemon.endpoint} is not a local socket")
         return
