@@ -156,9 +156,7 @@ def test_checks_run_concurrently(tmp_path: Path) -> None:
 def test_json_path_imports_neither_textual_nor_requests(tmp_path: Path) -> None:
     """Nor dataclasses (with inspect): gpudoctor.record is there to keep them off this path."""
     root = generated(tmp_path / "gen", 2, "amd")
-    code = ("import sys, runpy; sys.argv=['gpudoctor','--json','--root',sys.argv[1]];\n"
-            "try:\n    runpy.run_module('gpudoctor', run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
+    code = ("import sys\nfrom gpudoctor.cli import main\nmain(['--json', '--root', sys.argv[1]])\n"
             "heavy=[m for m in ('textual','requests','rich','yaml','http.client','psutil','distro',"
             "'gpudoctor.fixer','_strptime','dataclasses','inspect') "
             "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)")

@@ -16,7 +16,8 @@ from pathlib import Path
 from tests.support.scenarios import generated
 
 PROBE = """
-import json, sys, runpy
+import json, sys
+from gpudoctor.cli import main
 from gpudoctor.facts import Facts
 asked = set()
 memo = Facts.memo
@@ -24,11 +25,8 @@ def recording(self, key, compute):
     asked.add(key)
     return memo(self, key, compute)
 Facts.memo = recording
-sys.argv = ['gpudoctor', '--json', '--root', sys.argv[1]]
-try:
-    runpy.run_module('gpudoctor', run_name='__main__')
-except SystemExit:
-    pass
+code = main(['--json', '--root', sys.argv[1]])
+sys.stdout.flush()
 print(json.dumps({'modules': sorted(sys.modules), 'facts': sorted(asked)}), file=sys.stderr)
 """
 
