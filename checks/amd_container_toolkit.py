@@ -13,8 +13,7 @@ never runs it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status, fill
 
 if TYPE_CHECKING:

@@ -10,11 +10,12 @@ told to treat them as it (`HSA_OVERRIDE_GFX_VERSION`), which gpudoctor adds only
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
 
 ID = "amd.gfx_target"

@@ -5,11 +5,12 @@ whose binary exists, as the default where a Kubernetes device plugin needs it, w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
     from gpudoctor.facts.containerd import ContainerdState
 

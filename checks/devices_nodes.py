@@ -8,8 +8,7 @@ stops ROCm entirely. NVIDIA: /dev/nvidiaN of each GPU and /dev/nvidiactl (major 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import (
     Area,
     Check,
@@ -24,6 +23,8 @@ from gpudoctor.plugin import (
 )
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
 
 ID = "devices.nodes"

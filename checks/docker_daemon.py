@@ -3,11 +3,12 @@ configuration file it really reads, parsed as strictly as dockerd parses it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status, fill
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
     from gpudoctor.facts.docker import DaemonConfig, DockerDaemon
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
     from gpudoctor.facts.gpus import Gpu
 

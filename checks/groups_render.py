@@ -11,11 +11,12 @@ of this; the person needs the groups only to run ROCm on the host itself.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status, field, record
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
 
 ID = "groups.render"

@@ -11,8 +11,8 @@ never a guess at more.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ Intel's. i915/xe refusing a GPU for want of force_probe is intel.driver's to exp
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:

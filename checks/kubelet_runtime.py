@@ -4,8 +4,7 @@ the API server: this is what the node itself shows."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:

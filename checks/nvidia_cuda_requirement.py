@@ -9,11 +9,12 @@ driver supports (`nvidia-smi` where recorded, else the driver/CUDA table shipped
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
     from gpudoctor.facts.nvidia_cuda import DriverCuda
 

@@ -9,8 +9,7 @@ kernel log says `NVRM: API mismatch`. Nothing is broken on disk: the running mod
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ fail or hang. Three counts tell it: NVIDIA GPUs on the PCI bus, GPUs in
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:

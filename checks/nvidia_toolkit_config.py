@@ -10,8 +10,7 @@ toolkit#1246). Package versions that do not match stay with nvidia.toolkit.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:

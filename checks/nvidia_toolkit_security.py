@@ -8,11 +8,12 @@ table's date says the table may be stale, since newer advisories cannot be in it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
 
 ID = "nvidia.toolkit_security"

@@ -7,8 +7,7 @@ and `load-kmods = false` in the toolkit's config.toml.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:

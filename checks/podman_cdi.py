@@ -8,8 +8,7 @@ second time. AMD/Intel, rootless: `--group-add keep-groups` needs crun. Podman i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Area, Check, Findings, Result, Say, Sentences, Status
 
 if TYPE_CHECKING:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+
+from gpudoctor import TYPE_CHECKING
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,6 +23,9 @@ from gpudoctor.facts import Facts
 from gpudoctor.host import changes, safefile
 from gpudoctor.host.base import DEFAULT_PATH, Host
 from gpudoctor.plugin import FixContext, FixFailed, Plan, Step, StepKind
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CTK_TIMEOUT = 20.0
 NVIDIA_BINARY = "/usr/bin/nvidia-container-runtime"

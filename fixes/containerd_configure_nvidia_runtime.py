@@ -20,9 +20,8 @@ import copy
 import fnmatch
 import posixpath
 import sys
-from typing import Any
 
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.facts import Facts
 from gpudoctor.facts.containerd import CRI_PLUGIN, ContainerdState, get_path
 from gpudoctor.fixes._toml_runtime import (
@@ -35,6 +34,9 @@ from gpudoctor.fixes._toml_runtime import (
     write_planned,
 )
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan
+
+if TYPE_CHECKING:
+    from typing import Any
 
 HEADER = ("# Written by gpudoctor (containerd.configure_nvidia_runtime): the nvidia runtime of\n"
           "# the NVIDIA Container Toolkit, imported by {main}.\n")

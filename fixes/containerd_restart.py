@@ -10,14 +10,15 @@ shim keeps it running), but for those seconds the kubelet cannot start new pods.
 
 from __future__ import annotations
 
-from typing import Any
-
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.facts import Facts
 from gpudoctor.facts.containerd import socket_of
 from gpudoctor.fixes._toml_runtime import restart_and_verify, roll_back, run_quiet, systemd_unit_of
 from gpudoctor.fixes.containerd_configure_nvidia_runtime import dropin_paths, dump, verify_dump
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
+
+if TYPE_CHECKING:
+    from typing import Any
 
 KUBERNETES_WARNING = (
     "this is a Kubernetes node: restarting containerd stops no running pod or container (their "

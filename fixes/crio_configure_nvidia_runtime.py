@@ -6,13 +6,14 @@ the backup of a previous drop-in is kept one folder up (/etc/crio), never beside
 
 from __future__ import annotations
 
-from typing import Any
-
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.facts import Facts
 from gpudoctor.fixes._toml_runtime import NVIDIA_BINARY, ctk_entry, to_tomlkit
 from gpudoctor.host import safefile
 from gpudoctor.plugin import Fix, FixContext, Plan
+
+if TYPE_CHECKING:
+    from typing import Any
 
 HEADER = ("# Written by gpudoctor (crio.configure_nvidia_runtime): the nvidia runtime of the "
           "NVIDIA\n# Container Toolkit.\n")

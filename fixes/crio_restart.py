@@ -4,13 +4,14 @@ not."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.facts import Facts
 from gpudoctor.fixes._toml_runtime import restart_and_verify, roll_back, run_quiet, systemd_unit_of
 from gpudoctor.fixes.containerd_restart import KUBERNETES_WARNING
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class RestartCrio(Fix):

@@ -12,12 +12,14 @@ live-restore is on), and puts the file back if the daemon does not come back hea
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.facts import Facts
 from gpudoctor.fixes.docker_configure_nvidia_runtime import merge_into
 from gpudoctor.plugin import Fix, FixContext, Plan
+
+if TYPE_CHECKING:
+    from typing import Any
 
 OPTION = "native.cgroupdriver"
 WANTED = f"{OPTION}=cgroupfs"

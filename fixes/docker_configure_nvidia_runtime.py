@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import flag_conflicts, parse_daemon_json
 from gpudoctor.fixer import Log
 from gpudoctor.host import changes, safefile
 from gpudoctor.jsonsplice import merge_into
 from gpudoctor.plugin import Fix, FixContext, Plan, Step, StepKind
+
+if TYPE_CHECKING:
+    from typing import Any
 
 RUNTIME_NAME = "nvidia"
 #: What nvidia-ctk writes by default (configure.go: relative path, "args": []).

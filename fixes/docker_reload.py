@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import signal
 import time
-from typing import Any
 
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.docker import CMD_DOCKERD_VALIDATE, parse_daemon_json
@@ -28,6 +27,9 @@ from gpudoctor.fixer import Log
 from gpudoctor.host import changes, dockerapi, safefile
 from gpudoctor.host.base import Host
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Outcome, Plan, Step, StepKind
+
+if TYPE_CHECKING:
+    from typing import Any
 
 UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 RELOAD_TIMEOUT = 15.0

@@ -11,13 +11,14 @@ regenerates the spec by itself.
 
 from __future__ import annotations
 
-from typing import Any
-
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_layer import nvidia_specs, refresh_units
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
+
+if TYPE_CHECKING:
+    from typing import Any
 
 REFRESH_SPEC = "/var/run/cdi/nvidia.yaml"
 PERSISTENT_SPEC = "/etc/cdi/nvidia.yaml"

@@ -11,13 +11,14 @@ GPUs must be recreated; the plan says so.
 
 from __future__ import annotations
 
-from typing import Any
-
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_layer import dev_char_links
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
+
+if TYPE_CHECKING:
+    from typing import Any
 
 RULE_PATH = "/etc/udev/rules.d/71-nvidia-dev-char.rules"
 CTK_TIMEOUT = 30.0

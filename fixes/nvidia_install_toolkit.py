@@ -16,9 +16,8 @@ the tests use to install real packages without touching the machine.
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.dpkg import InstalledPackage, installed_version, parse_dpkg_status
@@ -35,6 +34,9 @@ from gpudoctor.packages import (
 )
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
 from gpudoctor.versions import debian_version
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: The four packages of a toolkit install, in the order dpkg must install them.
 NEEDED = PACKAGES

@@ -8,13 +8,14 @@ a host that already has both gets a no-op plan.
 
 from __future__ import annotations
 
-from typing import Any
-
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.nvidia_uvm import PERSIST_FILE, UVM_NODE, persisted_by
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Plan, Step, StepKind
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CONTENT = b"# Written by gpudoctor (nvidia.load_uvm): CUDA needs nvidia_uvm loaded at boot.\n" \
           b"nvidia-uvm\n"

@@ -16,9 +16,8 @@ import os
 import re
 import sys
 import time
-from typing import Any
 
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.facts.pciids import PCI_IDS_PATHS, parse_header
@@ -26,6 +25,9 @@ from gpudoctor.fixer import Log
 from gpudoctor.host import safefile
 from gpudoctor.host.base import Host
 from gpudoctor.plugin import Fix, FixContext, FixFailed, Outcome, Plan, Step, StepKind
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_URL = "https://pci-ids.ucw.cz/v2.2/pci.ids"
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024

@@ -12,12 +12,13 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
-from gpudoctor import __version__
+from gpudoctor import TYPE_CHECKING, __version__
 from gpudoctor.errors import GpudoctorError, UserError
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Options
 
 COMMANDS = {

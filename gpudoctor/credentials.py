@@ -18,7 +18,11 @@ import json
 import posixpath
 import re
 from collections.abc import Callable
-from typing import Any
+
+from gpudoctor import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 REDACTED = "REDACTED"
 

@@ -13,9 +13,12 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import GpudoctorError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: The overall deadline is this many check timeouts plus SLACK seconds: the checks (a check
 #: may wait for the one it requires), the report, the plans or the capture after them.

@@ -12,7 +12,11 @@ from __future__ import annotations
 import codecs
 import sys
 import unicodedata
-from typing import TextIO
+
+from gpudoctor import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 HANDLER = "gpudoctor-ascii"
 #: Glyphs gpudoctor writes, and their ASCII spelling.

@@ -36,9 +36,8 @@ import os
 import shlex
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-from gpudoctor import plugin
+from gpudoctor import TYPE_CHECKING, plugin
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.host import changes, safefile
 from gpudoctor.host.base import CommandResult
@@ -58,6 +57,8 @@ from gpudoctor.plugin import (
 from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.report import Doctor
 
 Log = Callable[[str], None]

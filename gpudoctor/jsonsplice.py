@@ -10,7 +10,11 @@ to a full re-serialisation in the detected indent. The text given has already be
 from __future__ import annotations
 
 import json
-from typing import Any
+
+from gpudoctor import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class _Obj:

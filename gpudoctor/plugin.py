@@ -14,11 +14,13 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.record import field, fields, record
 
 if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
     from gpudoctor.facts import Facts
 
 

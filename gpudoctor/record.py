@@ -23,17 +23,20 @@ loudly rather than behave differently from `dataclass()`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from gpudoctor import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar, overload
+
     from typing_extensions import dataclass_transform
+
+    T = TypeVar("T")
 else:
-    def dataclass_transform(**_options: object) -> Callable[[Any], Any]:
+    def dataclass_transform(**_options: object) -> object:
         """Read by type checkers only; at run time the function is left as it is."""
         return lambda function: function
 
-T = TypeVar("T")
 
 #: The class attribute holding a record's field names, in order.
 FIELDS = "__record_fields__"
@@ -65,12 +68,12 @@ def field(*, default_factory: Callable[[], T]) -> T:
     return _Factory(default_factory)  # type: ignore[return-value]
 
 
-@overload
-def record(cls: type[T], /) -> type[T]: ...
+if TYPE_CHECKING:
+    @overload
+    def record(cls: type[T], /) -> type[T]: ...
 
-
-@overload
-def record(*, frozen: bool = False) -> Callable[[type[T]], type[T]]: ...
+    @overload
+    def record(*, frozen: bool = False) -> Callable[[type[T]], type[T]]: ...
 
 
 @dataclass_transform(field_specifiers=(field,))

@@ -12,9 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
 
-from gpudoctor import __version__
+from gpudoctor import TYPE_CHECKING, __version__
 from gpudoctor.facts import Facts, Options
 from gpudoctor.facts.versions import seen_versions
 from gpudoctor.host.base import Host
@@ -23,6 +22,9 @@ from gpudoctor.record import field, record
 from gpudoctor.registry import Registry
 from gpudoctor.runner import Outcome, failure_outcome, run_checks
 from gpudoctor.verdict import blocking_checks, is_ready
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_ID = "gpudoctor.report/1"
 STATUSES = ("pass", "warn", "fail", "skip", "error")

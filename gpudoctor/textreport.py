@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from typing import Any, TextIO
+
+from gpudoctor import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 MARKS = {"pass": "✓", "warn": "!", "fail": "✗", "skip": "-", "error": "☠"}
 ASCII_MARKS = {"pass": "+", "warn": "!", "fail": "x", "skip": "-", "error": "E"}

@@ -9,7 +9,11 @@ Both are imported lazily: `gpudoctor --json` reads config.toml only on NVIDIA ho
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+from gpudoctor import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class TomlError(ValueError):

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Checks whose failure does not stop a new container started with the run arguments: GPU
 #: names for people (pci.ids), and containers that already exist (they need re-creating, a new

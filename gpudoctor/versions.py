@@ -9,7 +9,8 @@ a natural sort only approximates. python-debian is imported lazily: only fixes c
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+
+from gpudoctor import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from debian.debian_support import Version

@@ -154,11 +154,12 @@ def test_checks_run_concurrently(tmp_path: Path) -> None:
 
 
 def test_json_path_imports_neither_textual_nor_requests(tmp_path: Path) -> None:
-    """Nor dataclasses (with inspect): gpudoctor.record is there to keep them off this path."""
+    """Nor dataclasses (with inspect), typing or contextlib: gpudoctor.record and
+    gpudoctor.TYPE_CHECKING are there to keep them off this path."""
     root = generated(tmp_path / "gen", 2, "amd")
     code = ("import sys\nfrom gpudoctor.cli import main\nmain(['--json', '--root', sys.argv[1]])\n"
             "heavy=[m for m in ('textual','requests','rich','yaml','http.client','psutil','distro',"
-            "'gpudoctor.fixer','_strptime','dataclasses','inspect') "
+            "'gpudoctor.fixer','_strptime','dataclasses','inspect','typing','contextlib') "
             "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True,
                           text=True, timeout=60, check=False)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.cli import options_from
 from gpudoctor.host import open_host
 from gpudoctor.report import Doctor
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def make_doctor(args: argparse.Namespace) -> Doctor:

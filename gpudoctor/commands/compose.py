@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.commands.common import make_doctor, print_json
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_ID = "gpudoctor.compose/1"
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.commands.common import make_doctor, print_json
 from gpudoctor.facts.gpus import Gpu, Inventory
 from gpudoctor.facts.runargs import compose_service, compose_text, docker_run_line
 from gpudoctor.verdict import Verdict, verdict_of
+
+if TYPE_CHECKING:
+    from typing import Any
 
 NAME_WIDTH = 44
 SERVICE = "app"

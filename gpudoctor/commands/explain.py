@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.commands.common import make_doctor, print_json
 from gpudoctor.errors import UserError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_ID = "gpudoctor.explain/1"
 MARK = {"confirmed": "fail", "ruled out": "pass", "cannot tell here": "skip",

@@ -21,12 +21,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-from gpudoctor import fixer
+from gpudoctor import TYPE_CHECKING, fixer
 from gpudoctor.commands.common import make_doctor
 from gpudoctor.plugin import Plan, Status
 from gpudoctor.report import Doctor
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _colour(args: argparse.Namespace) -> bool:

@@ -13,13 +13,15 @@ import argparse
 import signal
 import sys
 import textwrap
-from typing import TYPE_CHECKING, TextIO
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.cli import options_from
 from gpudoctor.commands.common import print_json
 from gpudoctor.errors import UserError
 
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from gpudoctor.verify import VerifyResult
 
 

@@ -7,10 +7,12 @@ atomically and with a backup, like every file a fix changes.
 
 from __future__ import annotations
 
-from typing import Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.compose.judge import ComposeFinding, Edit
 from gpudoctor.compose.load import ComposeFile, dump, parse
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _set_path(mapping: Any, keys: tuple[str, ...], value: Any) -> None:

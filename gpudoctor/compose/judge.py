@@ -15,12 +15,15 @@ read each other's conclusions (a `--gpus` reservation changes what `devices` mus
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.compose.host import KFD, ComposeHost
 from gpudoctor.compose.load import ComposeFile, key_position, position
 from gpudoctor.plugin import Status
 from gpudoctor.record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _CDI_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*\.[a-z]+/[a-zA-Z0-9_.-]+=\S+$")
 _BY_PATH = re.compile(r"/dev/dri/by-path/[^\s]*?-(?:render|card)")

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import io
 import itertools
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import UserError
 from gpudoctor.record import record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Compose files are small; a bigger file is not a compose file.
 MAX_BYTES = 4 * 1024 * 1024

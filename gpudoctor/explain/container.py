@@ -9,14 +9,17 @@ the host with the same code docker.containers uses (facts/containers.py).
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import DockerUnavailable, HostError, UserError
 from gpudoctor.explain.judge import CONFIRMED, Verdict, judge
 from gpudoctor.explain.text import find_causes
 from gpudoctor.record import field, record
 from gpudoctor.report import Doctor
+
+if TYPE_CHECKING:
+    from typing import Any
 
 LOG_LINES = 40
 API_TIMEOUT = 10.0

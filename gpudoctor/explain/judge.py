@@ -8,14 +8,16 @@ to be ruled out: the same error text is never blamed on a host that does not sho
 
 from __future__ import annotations
 
-from typing import Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.explain.text import Candidate
 from gpudoctor.plugin import Status
 from gpudoctor.record import field, record
 from gpudoctor.report import Doctor
 from gpudoctor.runner import Outcome
 from gpudoctor.verify.causes import Cause, refine_cause
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIRMED = "confirmed"
 RULED_OUT = "ruled out"

@@ -13,16 +13,17 @@ instead of waiting forever.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Callable
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
     from gpudoctor.facts.cdi import CdiState
     from gpudoctor.facts.docker import DockerDaemon
     from gpudoctor.facts.gpus import Inventory
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from gpudoctor.facts.toolkit import ToolkitInfo
     from gpudoctor.host.base import Host, UserInfo
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
 
 @record
@@ -62,18 +63,39 @@ class FactTimeout(HostError):
 _deadlines = threading.local()
 
 
-class fact(Generic[T]):
-    """A lazily computed, thread-safe, cached attribute of Facts."""
+if TYPE_CHECKING:
+    # To type checkers a fact is what it behaves as: an attribute computed once, of the type
+    # its function returns. (typing.Generic would cost every run the import of typing.)
+    from functools import cached_property as fact
+else:
+    class fact:
+        """A lazily computed, thread-safe, cached attribute of Facts."""
 
-    def __init__(self, func: Callable[[Facts], T]):
-        self.func = func
-        self.name = func.__name__
-        self.__doc__ = func.__doc__
+        def __init__(self, func):
+            self.func = func
+            self.name = func.__name__
+            self.__doc__ = func.__doc__
 
-    def __get__(self, obj: Facts | None, owner: type) -> T:
-        if obj is None:
-            return self  # type: ignore[return-value]
-        return obj.memo(self.name, lambda: self.func(obj))
+        def __get__(self, obj, owner):
+            if obj is None:
+                return self
+            return obj.memo(self.name, lambda: self.func(obj))
+
+
+class _WaitingUntil:
+    """The block of Facts.waiting_until (a class, not contextlib, which the report path
+    would import for this alone)."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline = deadline
+        self.before: float | None = None
+
+    def __enter__(self) -> None:
+        self.before = getattr(_deadlines, "at", None)
+        _deadlines.at = self.deadline
+
+    def __exit__(self, *exc: object) -> None:
+        _deadlines.at = self.before
 
 
 class Facts:
@@ -112,15 +134,9 @@ class Facts:
         return max(deadline - time.monotonic(), 0.0)
 
     @staticmethod
-    @contextlib.contextmanager
-    def waiting_until(deadline: float | None) -> Iterator[None]:
+    def waiting_until(deadline: float | None) -> _WaitingUntil:
         """Within the block, this thread waits for facts only until `deadline` (monotonic)."""
-        before = getattr(_deadlines, "at", None)
-        _deadlines.at = deadline
-        try:
-            yield
-        finally:
-            _deadlines.at = before
+        return _WaitingUntil(deadline)
 
     # ----- system ------------------------------------------------------------------------------
     @fact

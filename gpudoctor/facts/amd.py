@@ -19,13 +19,15 @@ from __future__ import annotations
 import json
 import re
 from functools import cache
-from typing import TYPE_CHECKING, Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.facts.gpus import KfdNode, read_kfd_topology, render_minor
 from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
     from gpudoctor.facts.gpus import Gpu
     from gpudoctor.host.base import Host

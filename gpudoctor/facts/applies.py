@@ -9,7 +9,7 @@ NVIDIA GPU.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from gpudoctor import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gpudoctor.facts import Facts

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.facts.engine_base import (
     binary,
     command_version,
@@ -29,6 +29,9 @@ from gpudoctor.facts.engine_base import (
 )
 from gpudoctor.host.base import Host, ProcessInfo
 from gpudoctor.record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_CONFIG = "/etc/containerd/config.toml"
 DROP_IN_DIR = "/etc/containerd/conf.d"

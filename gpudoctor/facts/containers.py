@@ -7,11 +7,13 @@ the one the person names: one decision, two views.
 
 from __future__ import annotations
 
-from typing import Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.facts import Facts
 from gpudoctor.record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

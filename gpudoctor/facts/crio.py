@@ -10,8 +10,7 @@ of the ones before (unlike containerd 1.x, a drop-in never drops a whole table).
 
 from __future__ import annotations
 
-from typing import Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.facts.containerd import TomlFile, deep_merge, get_path, read_toml
 from gpudoctor.facts.engine_base import (
     binary,
@@ -23,6 +22,9 @@ from gpudoctor.facts.engine_base import (
 )
 from gpudoctor.host.base import Host, ProcessInfo
 from gpudoctor.record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_CONFIG = "/etc/crio/crio.conf"
 DROP_IN_DIR = "/etc/crio/crio.conf.d"

@@ -8,12 +8,13 @@ for the engine it has (`docker_absent_reason`): Docker's checks skip there inste
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.facts.engine_base import binary
 from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
 
 ENGINE_NAMES = ("docker", "podman", "containerd", "cri-o")

@@ -8,10 +8,13 @@ keeps (extra capabilities, device ids, the driver).
 from __future__ import annotations
 
 import csv
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import UserError
 from gpudoctor.record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

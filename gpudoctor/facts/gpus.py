@@ -21,14 +21,15 @@ Gpu and Inventory types and one pass over sysfs; split, each part would re-walk 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.host.base import Host
 from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from gpudoctor.facts import Options
     from gpudoctor.facts.pciids import PciIds

@@ -12,8 +12,8 @@ Compute inside images (Level Zero, compute-runtime) cannot be judged from the ho
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.facts.gpus import kernel_version
 from gpudoctor.facts.kernel_log import kernel_log
 from gpudoctor.record import record

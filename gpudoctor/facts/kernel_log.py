@@ -9,8 +9,7 @@ broken host replays the same lines. Vendors keep their patterns in their own mod
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.record import field, record
 
 if TYPE_CHECKING:

@@ -8,10 +8,13 @@ year after the table's date says the table may be stale.
 from __future__ import annotations
 
 import time
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.facts.nvidia_layer import load_table, version_key
 from gpudoctor.record import record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ADVISORIES = "nvidia_advisories.json"
 #: A report this long after the advisory table's date says the table may be stale.

@@ -19,8 +19,7 @@ CDI works, CDI comes first (facts/nvidia_layer.py).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.record import record
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ or, for a driver newer than the table, from `nvidia-smi` (run, or recorded in a 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import DockerUnavailable
 from gpudoctor.facts.nvidia_layer import (
     API_TIMEOUT,

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.facts.system import nvidia_module_version
 from gpudoctor.facts.wsl import WSL_LIB_DIR

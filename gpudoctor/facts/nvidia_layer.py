@@ -15,12 +15,14 @@ import json
 import re
 import time
 from functools import cache
-from typing import TYPE_CHECKING, Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
     from gpudoctor.facts.cdi import CdiSpec
     from gpudoctor.facts.toolkit import ToolkitInfo

@@ -14,8 +14,8 @@ Commands run through the host layer under stable names (recorded in snapshots):
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.facts.gpus import Gpu
 from gpudoctor.facts.wsl import WSL_LIB_DIR

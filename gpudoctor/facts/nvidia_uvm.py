@@ -11,8 +11,8 @@ nvidia.uvm check and the nvidia.load_uvm fix both read this one fact.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import DEFAULT_PATH
 from gpudoctor.record import record

@@ -11,8 +11,7 @@ needs the crun runtime.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.facts.engine_base import (
     binary,
     command_version,

@@ -11,7 +11,11 @@ snapshot replays the same versions.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+
+from gpudoctor import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 KEYS = ("nvidia_driver", "amdgpu", "toolkit", "docker")
 

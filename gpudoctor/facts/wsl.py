@@ -7,8 +7,7 @@ and an AMD or Intel host should not import the NVIDIA driver modules to learn th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.record import field, record
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from typing import IO, Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import UserError
 from gpudoctor.record import record
+
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 REPORT_SCHEMA = "gpudoctor.report/1"
 FIX_SCHEMA = "gpudoctor.fix/1"

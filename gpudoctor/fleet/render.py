@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from gpudoctor import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
 
 SHOW_HOSTS = 8
 

@@ -14,12 +14,14 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
 
-from gpudoctor import __version__
+from gpudoctor import TYPE_CHECKING, __version__
 from gpudoctor.fleet import SCHEMA_ID
 from gpudoctor.fleet.reader import Loaded, Unreadable
 from gpudoctor.record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 STATUSES = ("pass", "warn", "fail", "skip", "error")
 VERSION_KEYS = ("gpudoctor", "nvidia_driver", "amdgpu", "toolkit", "docker")

@@ -6,7 +6,11 @@ exactly what `--json` says. They are imported only when `--format` names them.
 
 from __future__ import annotations
 
-from typing import Any
+from gpudoctor import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
+
 
 FORMATS = ("text", "json", "prometheus", "nagios")
 

@@ -10,9 +10,11 @@ error) is UNKNOWN, never CRITICAL, so a broken probe does not page as a broken h
 
 from __future__ import annotations
 
-from typing import Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.formats import gpu_counts, is_ready
+
+if TYPE_CHECKING:
+    from typing import Any
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}

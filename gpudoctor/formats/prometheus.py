@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.formats import gpu_counts, is_ready
+
+if TYPE_CHECKING:
+    from typing import Any
 
 STATUSES = ("pass", "warn", "fail", "skip", "error")
 

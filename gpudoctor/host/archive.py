@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import tarfile
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import UserError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: A snapshot holds no file over 4 MiB; a whole archive unpacks to far less than this.
 MAX_UNPACKED = 512 * 1024 * 1024

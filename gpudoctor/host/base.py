@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import stat as stat_mod
 from abc import ABC, abstractmethod
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.host.regular import NotRegular, read_regular
 from gpudoctor.record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Files larger than this are never read whole (snapshots copy nothing bigger either).
 MAX_READ = 4 * 1024 * 1024

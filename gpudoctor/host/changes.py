@@ -21,10 +21,13 @@ import signal
 import subprocess
 import threading
 from collections.abc import Iterator
-from typing import IO
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import GpudoctorError
 from gpudoctor.host.base import CommandResult
+
+if TYPE_CHECKING:
+    from typing import IO
 
 #: How long a killed command is given to let go of its output pipes.
 REAP_TIMEOUT = 5.0

@@ -14,10 +14,13 @@ from __future__ import annotations
 import json
 import socket
 import time
-from typing import Any
 from urllib.parse import urlsplit
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import DockerUnavailable
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_ENDPOINT = "unix:///var/run/docker.sock"
 MAX_BODY = 32 * 1024 * 1024

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import pwd
 import time
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.host import dockerapi
 from gpudoctor.host.base import (
@@ -19,6 +19,9 @@ from gpudoctor.host.base import (
     kind_of,
     read_file,
 )
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Process names that matter to the diagnosis: container engines and what wraps them.
 INTERESTING_PROCESSES = frozenset({

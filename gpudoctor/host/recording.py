@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import DockerUnavailable
 from gpudoctor.host.base import MAX_READ, CommandResult, FileStat, Host, ProcessInfo, UserInfo
 from gpudoctor.host.rootfs import api_key
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class RecordingHost(Host):

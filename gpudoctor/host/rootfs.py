@@ -6,8 +6,8 @@ import json
 import os
 import threading
 from datetime import datetime
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import DockerUnavailable, HostError, UserError
 from gpudoctor.host.base import (
     MAX_READ,
@@ -19,6 +19,9 @@ from gpudoctor.host.base import (
     kind_of,
     read_file,
 )
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_LINKS = 40
 HOST_JSON = ".gpudoctor/host.json"

@@ -11,7 +11,11 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any
+
+from gpudoctor import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class SignalHold:

@@ -10,9 +10,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
 
-from gpudoctor import __version__
+from gpudoctor import TYPE_CHECKING, __version__
 from gpudoctor.credentials import is_docker_client_config, reduce_docker_client_config
 from gpudoctor.errors import DockerUnavailable, HostError, UserError
 from gpudoctor.host.base import CommandResult, Host, ProcessInfo
@@ -21,6 +20,9 @@ from gpudoctor.record import field, record
 from gpudoctor.snapshot.limits import HOST_JSON
 from gpudoctor.snapshot.redact import DMI_SERIALS, HOSTNAME_EXEMPT, Redactor
 from gpudoctor.snapshot.tree import Member, Tree
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

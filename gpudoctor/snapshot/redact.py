@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.credentials import redact_fields, redact_json_value
 from gpudoctor.snapshot.limits import KEPT_ENV
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/?#\"'<>`]*@)")
 _GPU_UUID = re.compile(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import posixpath
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.host.base import FileStat, Host
 from gpudoctor.record import record
 from gpudoctor.snapshot.limits import MAX_FILE, MAX_LINKS, MAX_LISTING, MAX_MEMBERS, MAX_TOTAL
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

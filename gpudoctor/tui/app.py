@@ -14,7 +14,6 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -23,6 +22,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Footer
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import Check, Result
 from gpudoctor.report import Doctor
 from gpudoctor.report import exit_code as exit_code_of
@@ -45,6 +45,8 @@ from gpudoctor.tui.verdictmixin import VerdictActions
 from gpudoctor.tui.widgets import AREA_PREFIX, ChecksTable, DetailPane, HostLine
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from textual.timer import Timer
 
     from gpudoctor.fixer import ApplyResult

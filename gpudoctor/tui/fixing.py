@@ -8,11 +8,13 @@ gpudoctor.fixer, so the modal shows the same plan, byte for byte, as the command
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.record import field, record
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.fixer import ApplyResult
     from gpudoctor.plugin import Plan
     from gpudoctor.report import Doctor

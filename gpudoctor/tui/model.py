@@ -8,8 +8,8 @@ TUI shows matches the text report (same marks, same area order).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.plugin import offered_fixes
 from gpudoctor.record import field, record
 from gpudoctor.textreport import AREA_ORDER, MARKS, refer_to_commands

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.containers import Lines
@@ -22,6 +21,7 @@ from textual.containers import (
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Log, Static
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.tui.fixing import Proposal
 
 if TYPE_CHECKING:

@@ -7,8 +7,7 @@ so app.py stays about running checks and fixes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.tui.model import farewell, verdict_for
 from gpudoctor.tui.screens import HelpScreen
 from gpudoctor.tui.widgets import ChecksTable

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -13,6 +12,8 @@ from textual.color import Color
 from textual.containers import HorizontalScroll, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
+
+from gpudoctor import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from string import Template
-from typing import TYPE_CHECKING, Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import DockerUnavailable, HostError
 from gpudoctor.record import record, replace
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
 
 

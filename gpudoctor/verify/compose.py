@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import UserError
 from gpudoctor.facts.gpurequest import compose_reservation
 from gpudoctor.facts.runargs import yaml_lines
 from gpudoctor.verify.args import _CDI_NAME, COMPOSE_KEYS, GpuRequest, RunArgs
 from gpudoctor.verify.constants import CONTAINER_LIFETIME_S, LABEL
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _yaml_scalar(value: Any) -> str:

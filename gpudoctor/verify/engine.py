@@ -9,8 +9,7 @@ person's non-root container gets; so the non-root pass runs in a second short co
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.host.base import CommandResult
 from gpudoctor.verify.args import RunArgs
 from gpudoctor.verify.constants import LABEL, T_EXEC, T_START

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError, UserError
 from gpudoctor.host.base import FileStat
 from gpudoctor.record import field, record
@@ -12,6 +12,8 @@ from gpudoctor.verify.args import RunArgs
 from gpudoctor.verify.constants import NONROOT_USER
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts import Facts
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from gpudoctor import __version__
+from gpudoctor import TYPE_CHECKING, __version__
 from gpudoctor.record import field, record
 from gpudoctor.verify.causes import Cause
 from gpudoctor.verify.constants import SCHEMA_ID
 from gpudoctor.verify.expect import Expectations
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

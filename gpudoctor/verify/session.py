@@ -11,8 +11,8 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import DockerUnavailable, UserError
 from gpudoctor.host import changes
 from gpudoctor.host.base import CommandResult

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.facts.docker.names import KNOWN_KEYS, ConfigState
 from gpudoctor.host.base import Host
 from gpudoctor.record import field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.facts.docker.config import DaemonConfig
 from gpudoctor.facts.docker.names import SYSTEM_CONFIG, DaemonMode
 from gpudoctor.facts.docker.process import _flag
 from gpudoctor.host.base import CommandResult, ProcessInfo
 from gpudoctor.record import field, record
 from gpudoctor.versions import version_tuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @record

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
 
+from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import HostError
 from gpudoctor.facts.docker.config import DaemonConfig, read_daemon_config
 from gpudoctor.facts.docker.endpoint import scheme_of, unix_socket_of
@@ -18,6 +18,8 @@ from gpudoctor.facts.docker.names import (
 from gpudoctor.host.base import Host, ProcessInfo
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from gpudoctor.facts.docker.daemon import DockerDaemon
 
 
