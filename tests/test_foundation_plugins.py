@@ -3,6 +3,7 @@ broken plugins reported as errors, hung checks timed out, and the --json path ke
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -157,14 +158,22 @@ def test_json_path_imports_neither_textual_nor_requests(tmp_path: Path) -> None:
     """Nor dataclasses (with inspect), typing or contextlib: gpudoctor.record and
     gpudoctor.TYPE_CHECKING are there to keep them off this path."""
     root = generated(tmp_path / "gen", 2, "amd")
-    code = ("import sys\nfrom gpudoctor.cli import main\nmain(['--json', '--root', sys.argv[1]])\n"
-            "heavy=[m for m in ('textual','requests','rich','yaml','http.client','psutil','distro',"
-            "'gpudoctor.fixer','_strptime','dataclasses','inspect','typing','contextlib') "
-            "if m in sys.modules]\nprint('HEAVY', heavy, file=sys.stderr)")
+    heavy = ("textual", "requests", "rich", "yaml", "http.client", "psutil", "distro",
+             "gpudoctor.fixer", "_strptime", "dataclasses", "inspect", "typing", "contextlib")
+    show = ("import json\nprint('LOADED', json.dumps([m for m in "
+            f"{heavy!r} if m in sys.modules]), file=sys.stderr)")
+    # what the interpreter loads before gpudoctor (the dev venv's editable-install hook
+    # imports contextlib) is not gpudoctor's to avoid
+    bare = subprocess.run([sys.executable, "-c", f"import sys\n{show}"], capture_output=True,
+                          text=True, timeout=60, check=True)
+    code = ("import sys\nfrom gpudoctor.cli import main\n"
+            f"main(['--json', '--root', sys.argv[1]])\n{show}")
     proc = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True,
                           text=True, timeout=60, check=False)
-    assert "HEAVY []" in proc.stderr, proc.stderr
-    validate_report(__import__("json").loads(proc.stdout))
+    before = set(json.loads(bare.stderr.partition("LOADED ")[2]))
+    after = set(json.loads(proc.stderr.partition("LOADED ")[2]))
+    assert after - before == set(), proc.stderr
+    validate_report(json.loads(proc.stdout))
 
 
 def test_without_a_terminal_plain_gpudoctor_prints_the_text_report(tmp_path: Path) -> None:
