@@ -8,8 +8,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -41,11 +43,13 @@ CRI = "io.containerd.grpc.v1.cri"
 @pytest.fixture(scope="module")
 def pod(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], str, Path]:
     base = tmp_path_factory.mktemp("podman")
-    env = podman_env(base)
+    run_dir = Path(tempfile.mkdtemp(prefix="gd-podman-", dir="/tmp"))  # short: see podman_env
+    env = podman_env(base, run_dir)
     image = import_busybox(env, base)
     yield env, image, base
     podman(env, "rm", "-a", "-f")
     podman(env, "system", "reset", "--force")
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def spec_text(node: Path, marker: str, version: str = "0.5.0") -> str:

@@ -26,19 +26,23 @@ BUSYBOX = "/bin/busybox"
 IMAGE = "localhost/gpudoctor-busybox:latest"
 
 
-def podman_env(base: Path) -> dict[str, str]:
-    """Environment that points podman at a private store (what a person's podman would read)."""
+def podman_env(base: Path, run_dir: Path) -> dict[str, str]:
+    """Environment that points podman at a private store (what a person's podman would read).
+
+    `run_dir` holds Podman's run-time state and must have a short path: conmon's sockets live
+    under it, and below a long one (pytest's basetemp under xdist) Podman 4.3 waits out its
+    20 s conmon timeout after every container before it learns the exit code."""
     base.mkdir(parents=True, exist_ok=True)
     storage = base / "storage.conf"
     storage.write_text(f'[storage]\ndriver = "vfs"\ngraphroot = "{base}/root"\n'
-                       f'runroot = "{base}/runroot"\n')
+                       f'runroot = "{run_dir}/runroot"\n')
     conf = base / "containers.conf"
     conf.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]\n'
                     '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
                     f'events_logfile_path = "{base}/events.log"\n'
                     # its own run-time folder, not the machine's /run/libpod: test sessions
                     # running side by side never wait on each other's podman
-                    f'tmp_dir = "{base}/libpod-tmp"\n')
+                    f'tmp_dir = "{run_dir}/libpod-tmp"\n')
     env = dict(os.environ)
     env.update({"CONTAINERS_STORAGE_CONF": str(storage), "CONTAINERS_CONF": str(conf)})
     return env
