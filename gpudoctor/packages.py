@@ -117,8 +117,8 @@ def collect_bundle(bundle: str) -> list[Package]:
 
             raise UserError(f"--bundle {bundle}: it is {describe_kind(os.stat(path).st_mode)}, "
                             "not a folder or a .tar.gz archive")
-        path = archive.unpack(path, what="--bundle", prefix="gpudoctor-bundle-")
-        changes.remember_scratch(path)
+        path = archive.unpack(path, changes.remember_scratch, what="--bundle",
+                              prefix="gpudoctor-bundle-")
     files: list[str] = []
     seen: set[str] = set()
     for folder, _, names in sorted(os.walk(path)):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from gpudoctor.host import changes, safefile
-from gpudoctor.host.leftovers import sweep
+from gpudoctor.host.leftovers import private_temp_dir, sweep
 from tests.support.cli import REPO, run_gpudoctor
 from tests.support.container_roots import nvidia_all_good
 from tests.support.scenarios import vm_no_gpu
@@ -208,6 +208,33 @@ def test_a_terminated_root_archive_run_leaves_no_unpacked_folder(tmp_path: Path,
     assert proc.returncode == 128 + sig, err
     assert err == (f"gpudoctor: terminated by {sig.name}; its temporary files were removed\n")
     assert list(temp.iterdir()) == []
+
+
+def test_a_termination_while_the_folder_is_made_waits_until_it_is_remembered(
+        tmp_path: Path, monkeypatch) -> None:
+    """The race a loaded machine hit: SIGTERM after mkdtemp, before anyone knew the folder."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    class Terminated(Exception):
+        pass
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    remembered: list[str] = []
+
+    def remember(folder: str) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of the registration
+        remembered.append(folder)
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        with pytest.raises(Terminated):
+            private_temp_dir("gpudoctor-root-", remember)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    [made] = list(tmp_path.iterdir())
+    assert remembered == [str(made)]  # registered for removal before the signal unwound
 
 
 def test_leftovers_of_killed_runs_are_removed_at_the_next_start(tmp_path: Path,

@@ -29,6 +29,5 @@ def open_host(root: str | None) -> Host:
 
     from gpudoctor.host.archive import unpack
 
-    folder = unpack(root)
-    atexit.register(shutil.rmtree, folder, True)
+    folder = unpack(root, lambda unpacked: atexit.register(shutil.rmtree, unpacked, True))
     return RootHost(folder, archive=os.path.abspath(root))

@@ -13,6 +13,7 @@ from gpudoctor import TYPE_CHECKING
 from gpudoctor.errors import UserError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 #: A snapshot holds no file over 4 MiB; a whole archive unpacks to far less than this.
@@ -131,13 +132,15 @@ def _open_stream(archive: str) -> Any:
     return open(archive, "rb")  # unpack closes it
 
 
-def unpack(archive: str, what: str = "snapshot", prefix: str = "gpudoctor-root-") -> str:
+def unpack(archive: str, remember: Callable[[str], object], what: str = "snapshot",
+           prefix: str = "gpudoctor-root-") -> str:
     """Unpack a .tar.gz snapshot (or another archive: `what` names it) into a fresh temp
     folder and return it.
 
     Every member is vetted first (no absolute names, no `..`, no links leaving the root, no
     devices, bounded member count, total size and decompressed stream), then extracted with
-    Python's `data` filter as a second line. On any refusal the temp folder is removed.
+    Python's `data` filter as a second line. On any refusal the temp folder is removed;
+    `remember(folder)` registers it for removal later, before anything can interrupt.
     """
     try:
         raw = _open_stream(archive)
@@ -161,7 +164,7 @@ def unpack(archive: str, what: str = "snapshot", prefix: str = "gpudoctor-root-"
                             "(plain, gzip, bzip2 or xz)") from exc
         from gpudoctor.host.leftovers import private_temp_dir
 
-        dest = private_temp_dir(prefix)
+        dest = private_temp_dir(prefix, remember)
         with tar:
             _extract_vetted(tar, archive, dest, what)
     except BaseException:

@@ -148,10 +148,7 @@ def scratch_dir(prefix: str) -> str:
     by the next run when this one was killed: leftovers.py)."""
     from gpudoctor.host.leftovers import private_temp_dir
 
-    folder = private_temp_dir(prefix)
-    with _scratch_lock:
-        _scratch.add(folder)
-    return folder
+    return private_temp_dir(prefix, remember_scratch)
 
 
 def remember_scratch(folder: str) -> None:
