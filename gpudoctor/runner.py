@@ -82,8 +82,9 @@ def _run_one(check: Check, facts: Facts) -> Result:
                             details="".join(tb[-3:]).strip())
 
 
-#: Workers running checks at once. On a host root the checks are short and share one
-#: interpreter lock, so more threads only add switching; live hosts get more through SLOW_CHECK.
+#: Workers running checks at once on the live host, where checks wait on commands and the
+#: Docker daemon. A host root starts with one (its checks only read files and share one
+#: interpreter lock, so more threads only add switching); SLOW_CHECK adds more where needed.
 WORKERS = 4
 #: Seconds a worker may spend on one check before a fresh worker is started beside it: the
 #: check is waiting (a command, the Docker daemon, a fact another check computes), and the
