@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from gpudoctor import TYPE_CHECKING, __version__
 from gpudoctor.errors import GpudoctorError, UserError
+from gpudoctor.host.termination import held_back
 
 if TYPE_CHECKING:
     from typing import Any
@@ -323,7 +324,8 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise Terminated(signum)
+    if not held_back(signum):  # else raised again when the short step ends
+        raise Terminated(signum)
 
 
 def _clean_exit_on_termination() -> None:

@@ -212,29 +212,41 @@ def test_a_terminated_root_archive_run_leaves_no_unpacked_folder(tmp_path: Path,
 
 def test_a_termination_while_the_folder_is_made_waits_until_it_is_remembered(
         tmp_path: Path, monkeypatch) -> None:
-    """The race a loaded machine hit: SIGTERM after mkdtemp, before anyone knew the folder."""
+    """The race a loaded machine hit: SIGTERM after mkdtemp, before anyone knew the folder.
+    With cli's own handler: the signal is raised once the folder is remembered, not before."""
+    from gpudoctor import cli
+
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-
-    class Terminated(Exception):
-        pass
-
-    def raise_terminated(signum: int, frame: object) -> None:
-        raise Terminated(signum)
-
     remembered: list[str] = []
 
     def remember(folder: str) -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # arrives in the middle of the registration
+        time.sleep(0.05)  # ...and its handler has run by now, in this (the main) thread
         remembered.append(folder)
 
-    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    previous = signal.signal(signal.SIGTERM, cli._terminate)
     try:
-        with pytest.raises(Terminated):
+        with pytest.raises(cli.Terminated):
             private_temp_dir("gpudoctor-root-", remember)
     finally:
         signal.signal(signal.SIGTERM, previous)
     [made] = list(tmp_path.iterdir())
     assert remembered == [str(made)]  # registered for removal before the signal unwound
+
+
+def test_fix_and_verify_handlers_also_wait_for_a_folder_being_made() -> None:
+    """SignalHold (what `fix` and `verify` install) honours the same hold as cli's handler."""
+    from gpudoctor.host.signals import SignalHold
+    from gpudoctor.host.termination import hold
+
+    steps: list[str] = []
+    with SignalHold().installed(), pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        with hold():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            steps.append("folder made and remembered")
+        steps.append("never reached")
+    assert steps == ["folder made and remembered"]
 
 
 def test_leftovers_of_killed_runs_are_removed_at_the_next_start(tmp_path: Path,

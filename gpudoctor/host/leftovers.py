@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import stat as stat_mod
 import tempfile
 from collections.abc import Callable
+
+from gpudoctor.host.termination import hold
 
 
 def pid_alive(pid: int) -> bool:
@@ -57,26 +58,15 @@ def sweep(prefix: str, folder: str | None = None) -> list[str]:
     return removed
 
 
-#: The signals cli turns into a clean exit (and Ctrl-C).
-TERMINATION = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-
-
 def private_temp_dir(prefix: str, remember: Callable[[str], object]) -> str:
     """A new 0700 folder `PREFIX<pid>-XXXXXX` in the temporary area, after sweeping leftovers.
 
-    `remember(folder)` registers it for removal. Termination signals wait while the folder is
-    made and remembered: a SIGTERM in between would otherwise unwind with the folder made but
-    known to nobody, and leave it behind (the next run sweeps it, but only then).
+    `remember(folder)` registers it for removal. A termination signal waits while the folder is
+    made and remembered (host/termination.py): in between, it would unwind with the folder made
+    but known to nobody, and leave it behind until the next run's sweep.
     """
     sweep(prefix)
-    try:
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, TERMINATION)
-    except (AttributeError, OSError, ValueError):  # no such call here: nothing to hold
-        held = None
-    try:
+    with hold():
         folder = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
         remember(folder)
-    finally:
-        if held is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal arrives now
     return folder

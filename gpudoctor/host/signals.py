@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from gpudoctor import TYPE_CHECKING
+from gpudoctor.host.termination import held_back
 
 if TYPE_CHECKING:
     from typing import Any
@@ -40,6 +41,8 @@ class SignalHold:
         return KeyboardInterrupt(signal.Signals(signum).name)
 
     def handle(self, signum: int, frame: Any) -> None:
+        if held_back(signum):  # a temporary folder being made: raised again in a moment
+            return
         if self.signum is None:
             self.signum = signum
         if self._depth:
