@@ -208,26 +208,18 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
         """The check's own timeout, unless the person gave --timeout (then theirs, for all)."""
         return default_timeout if given or cls.timeout is None else cls.timeout
 
-    remaining = len(slots)
-    counting = threading.Lock()
     all_done = threading.Event()
     if not slots:
         all_done.set()
 
     def finish(slot: _Slot, result: Result, duration: float) -> None:
-        nonlocal remaining
-        if slot.finish(result, duration):
-            with counting:
-                remaining -= 1
-                if remaining == 0:
-                    all_done.set()
+        if slot.finish(result, duration) and all(s.done.is_set() for s in slots.values()):
+            all_done.set()
         if on_result is not None and slot.claim_report():
             on_result(_outcome(slot, sources))
 
     def worker(slot: _Slot) -> None:
         start = time.monotonic()
-        cls = type(slot.check)
-        deadline = started + limit_of(cls) * (1 + len(cls.requires))
         result = None
         try:
             for dep in slot.check.requires:
@@ -240,7 +232,7 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
                     status = dep_result.status.value if dep_result else "timed out"
                     result = Result.skip(f"skipped because {dep} did not pass ({status})")
                     return
-            with facts.waiting_until(deadline):
+            with facts.waiting_until(deadlines[slot.check.id]):
                 result = _run_one(slot.check, facts)
         except UserError as exc:
             slot.user_error = exc
@@ -250,6 +242,7 @@ def run_checks(checks: Iterable[type[Check]], facts: Facts, timeout: float | Non
                    time.monotonic() - start)
 
     started = time.monotonic()
+    # A dependent check may legitimately wait for its dependency's own timeout first.
     deadlines = {cls.id: started + limit_of(cls) * (1 + len(cls.requires)) for cls in classes}
     pool = _Pool(_queue_order(slots.values()), worker)
     # On a host root nothing waits on a command or a daemon, so one worker does the work without

@@ -18,12 +18,6 @@ CONFIGURE = ("sudo nvidia-ctk runtime configure --runtime=containerd "
 RESTART = "sudo systemctl restart containerd"
 
 
-def _write(root: Path, path: str, text: str) -> None:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-
-
 def _edit(path: Path, text: str) -> None:
     """Rewrite a config as it was before containerd started (keeps the file's time)."""
     st = path.stat()
@@ -117,7 +111,7 @@ def test_config_changed_after_containerd_started_needs_a_restart(tmp_path: Path)
 def test_a_dropin_in_a_folder_containerd_does_not_import(tmp_path: Path) -> None:
     """Toolkit 1.18.0 wrote containerd's drop-in to config.d (not imported)."""
     root = er.k8s_containerd17(tmp_path / "ctd")
-    _write(root, "/etc/containerd/config.d/99-nvidia.toml", er.NVIDIA_DROPIN_V2)
+    er.write_into(root, "/etc/containerd/config.d/99-nvidia.toml", er.NVIDIA_DROPIN_V2)
     result = result_of(root, ID)
     assert verdict(result) == ("fail", [f"{ID}.dropin_not_imported"])
     assert "/etc/containerd/config.d/99-nvidia.toml" in result.summary

@@ -15,14 +15,8 @@ CONFIGURE = ("sudo nvidia-ctk runtime configure --runtime=crio "
 RESTART = "sudo systemctl restart crio"
 
 
-def _write(root: Path, path: str, text: str) -> None:
-    target = root / path.lstrip("/")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-
-
 def _default_nvidia(root: Path) -> Path:
-    _write(root, "/etc/crio/crio.conf.d/10-crun.conf",
+    er.write_into(root, "/etc/crio/crio.conf.d/10-crun.conf",
            '[crio.runtime]\ndefault_runtime = "nvidia"\n')
     return root
 
@@ -54,7 +48,7 @@ def test_declared_as_the_default_passes(tmp_path: Path) -> None:
 def test_a_dropin_in_a_folder_crio_never_reads(tmp_path: Path) -> None:
     """Toolkit 1.18 - 1.19.0 wrote CRI-O's drop-in to /etc/crio/conf.d (never read)."""
     root = er.k8s_crio(tmp_path / "crio")
-    _write(root, "/etc/crio/conf.d/99-nvidia.toml", er.CRIO_NVIDIA_DROPIN)
+    er.write_into(root, "/etc/crio/conf.d/99-nvidia.toml", er.CRIO_NVIDIA_DROPIN)
     result = result_of(root, ID)
     assert verdict(result) == ("fail", [f"{ID}.dropin_ignored"])
     assert result.commands == ["sudo mv /etc/crio/conf.d/99-nvidia.toml /etc/crio/crio.conf.d/",
@@ -63,7 +57,7 @@ def test_a_dropin_in_a_folder_crio_never_reads(tmp_path: Path) -> None:
 
 def test_crio_reads_every_file_in_its_dropin_folder(tmp_path: Path) -> None:
     root = _default_nvidia(er.k8s_crio(tmp_path / "root", dropin=True))
-    _write(root, "/etc/crio/crio.conf.d/99-nvidia.toml.bak", "[crio.runtime]\n")
+    er.write_into(root, "/etc/crio/crio.conf.d/99-nvidia.toml.bak", "[crio.runtime]\n")
     result = result_of(root, ID)
     assert verdict(result) == ("warn", [f"{ID}.leftover_file"])
     assert "/etc/crio/crio.conf.d/99-nvidia.toml.bak: read" in result.evidence
@@ -72,7 +66,7 @@ def test_crio_reads_every_file_in_its_dropin_folder(tmp_path: Path) -> None:
 
 def test_a_dropin_that_is_not_toml(tmp_path: Path) -> None:
     root = er.k8s_crio(tmp_path / "root", dropin=True)
-    _write(root, "/etc/crio/crio.conf.d/10-crun.conf", "[crio.runtime\n")
+    er.write_into(root, "/etc/crio/crio.conf.d/10-crun.conf", "[crio.runtime\n")
     result = result_of(root, ID)
     assert verdict(result) == ("fail", [f"{ID}.bad_toml"])
     assert result.summary == "/etc/crio/crio.conf.d/10-crun.conf is not valid TOML"

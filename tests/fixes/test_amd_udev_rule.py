@@ -22,10 +22,6 @@ from tests.support.fix_plan import plan_text
 FIX = "devices.udev_rule"
 
 
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
-
 
 def test_root_only_kfd_is_warned_and_the_fix_offered(tmp_path):
     report = report_for(roots.amd_kfd_root_only(tmp_path / "root"))

@@ -7,17 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.support import engine_roots as er
 from tests.support.fix_plan import plan_text
 
 FIX = "containerd.configure_nvidia_runtime"
 
-
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
 
 
 def test_containerd_fix_plan_on_a_root_shows_the_dropin_and_changes_nothing(

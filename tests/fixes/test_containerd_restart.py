@@ -7,15 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.support import engine_roots as er
 from tests.support.fix_plan import plan_text
-
-
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
 
 
 def test_restart_on_a_kubernetes_node_warns_about_new_pods(tmp_path: Path) -> None:

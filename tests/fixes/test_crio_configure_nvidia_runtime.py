@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from gpudoctor import fixer
 from gpudoctor.fixes._toml_runtime import roll_back
 from gpudoctor.fixes.crio_configure_nvidia_runtime import ConfigureCrioNvidiaRuntime
@@ -16,10 +14,6 @@ from tests.support.fix_plan import plan_text
 
 FIX = "crio.configure_nvidia_runtime"
 
-
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
 
 
 def test_crio_fix_plan_on_a_root_writes_the_dropin(tmp_path: Path) -> None:

@@ -5,15 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.support import engine_roots as er
 from tests.support.fix_plan import plan_text
-
-
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
 
 
 def test_crio_restart_is_planned_after_the_dropin(tmp_path: Path) -> None:

@@ -7,18 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.support import container_roots as cr
 from tests.support import nvidia_layer_roots as nr
 from tests.support.fix_plan import plan_text
 
 FIX = "docker.cgroupfs_driver"
 
-
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
 
 
 def test_cgroupfs_plan_splices_exec_opts_and_restarts(tmp_path: Path) -> None:

@@ -35,11 +35,6 @@ RUNTIME_FIXES = ["docker.configure_nvidia_runtime", "docker.reload"]
 ENTRY = {"args": [], "path": "nvidia-container-runtime"}
 
 
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    """Other test sessions on this machine may run fixes too: each test gets its own lock."""
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
-
 
 @pytest.fixture
 def toolkit_bin(tmp_path: Path) -> Path:

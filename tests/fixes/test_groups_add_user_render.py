@@ -21,11 +21,6 @@ USER = "gdtest-person"
 KFD_GROUP, RENDER_GROUP = "gdtest-kfd", "gdtest-render"
 
 
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    """Other test sessions on this machine may run fixes too: each test gets its own lock."""
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
-
 
 def members(group: str) -> list[str]:
     for line in Path("/etc/group").read_text().splitlines():

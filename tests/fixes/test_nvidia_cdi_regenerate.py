@@ -22,10 +22,6 @@ from tests.support.standins import standin_dir
 FIX = "nvidia.cdi_regenerate"
 
 
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
-
 
 def _stale_with_generate(root: Path, stdout: str, returncode: int = 0,
                          stderr: str = "") -> Path:

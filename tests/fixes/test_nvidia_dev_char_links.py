@@ -18,10 +18,6 @@ from tests.support.standins import standin_dir
 FIX = "nvidia.dev_char_links"
 
 
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
-
 
 def test_dev_char_links_plan_names_each_link_and_the_udev_rule(tmp_path: Path) -> None:
     out = plan_text(nr.legacy_systemd_exposed(tmp_path / "root"), FIX)

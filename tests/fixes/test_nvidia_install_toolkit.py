@@ -32,11 +32,6 @@ INSTALL = "nvidia.install_toolkit"
 HOST_STATUS = Path("/var/lib/dpkg/status")
 
 
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    """Other test sessions on this machine may run fixes too: each test gets its own lock."""
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
-
 
 def host_status_digest() -> str:
     return hashlib.sha256(HOST_STATUS.read_bytes()).hexdigest()

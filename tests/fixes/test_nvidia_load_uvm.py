@@ -23,10 +23,6 @@ from tests.support.fix_plan import plan_text
 FIX = "nvidia.load_uvm"
 
 
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
-
 
 def digest(root: Path) -> str:
     h = hashlib.sha256()

@@ -28,11 +28,6 @@ UPDATE = "pciids.update"
 HUGE = 17 * 1024 * 1024
 
 
-@pytest.fixture(autouse=True)
-def private_lock(tmp_path, monkeypatch):
-    """Other test sessions on this machine may run fixes too: each test gets its own lock."""
-    monkeypatch.setenv("GPUDOCTOR_LOCK_FILE", str(tmp_path / "gpudoctor.lock"))
-
 
 def pci_ids_text(tmp: Path, version: str, date: str) -> bytes:
     builder = HostRootBuilder(tmp)
